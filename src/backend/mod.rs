@@ -1,0 +1,235 @@
+//! The backend interface (MiniTorch's `TensorOps`): what every backend computes.
+//!
+//! A backend knows four kernels — [`map`](TensorOps::map), [`zip`](TensorOps::zip),
+//! [`reduce`](TensorOps::reduce) and [`matmul`](TensorOps::matmul) — over small op enums
+//! ([`MapOp`], [`ZipOp`], [`ReduceOp`]). Everything a tensor does, forward and backward, is built
+//! from these, so a new backend drops in by implementing this trait and adding a [`Backend`]
+//! variant; the tensor code does not change.
+//!
+//! | backend | what it is |
+//! |---|---|
+//! | [`Backend::Simple`] | the reference: plain per-element index arithmetic, the test oracle |
+
+pub mod simple;
+
+use crate::error::{Error, Result};
+use crate::operators;
+use crate::tensor_data::TensorData;
+use std::fmt;
+use std::str::FromStr;
+
+/// Element-wise functions of one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapOp {
+    /// `−x`.
+    Neg,
+    /// Logistic function.
+    Sigmoid,
+    /// `max(x, 0)`.
+    Relu,
+    /// `ln(x + 1e-6)`.
+    Log,
+    /// `e^x`.
+    Exp,
+    /// `x` (copies, or broadcasts into a bigger output).
+    Id,
+    /// `1/x`.
+    Inv,
+}
+
+impl MapOp {
+    /// Applies the op to one value (the definitions in [`operators`]).
+    #[inline]
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            MapOp::Neg => operators::neg(x),
+            MapOp::Sigmoid => operators::sigmoid(x),
+            MapOp::Relu => operators::relu(x),
+            MapOp::Log => operators::log(x),
+            MapOp::Exp => operators::exp(x),
+            MapOp::Id => operators::id(x),
+            MapOp::Inv => operators::inv(x),
+        }
+    }
+}
+
+/// Element-wise functions of two values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZipOp {
+    /// `a + b`.
+    Add,
+    /// `a · b`.
+    Mul,
+    /// 1.0 when `a < b`.
+    Lt,
+    /// 1.0 when `a == b`.
+    Eq,
+    /// 1.0 when `|a − b| < 0.01`.
+    IsClose,
+    /// `b` where `a > 0`, else 0 (ReLU's backward: a = input, b = gradient).
+    ReluBack,
+    /// `b / (a + 1e-6)` (log's backward).
+    LogBack,
+    /// `−b / a²` (inverse's backward).
+    InvBack,
+    /// `b · a · (1 − a)` (sigmoid's backward, from the saved output `a`).
+    SigmoidBack,
+}
+
+impl ZipOp {
+    /// Applies the op to one pair of values.
+    #[inline]
+    pub fn apply(self, a: f64, b: f64) -> f64 {
+        match self {
+            ZipOp::Add => operators::add(a, b),
+            ZipOp::Mul => operators::mul(a, b),
+            ZipOp::Lt => operators::lt(a, b),
+            ZipOp::Eq => operators::eq(a, b),
+            ZipOp::IsClose => f64::from(u8::from(operators::is_close(a, b))),
+            ZipOp::ReluBack => operators::relu_back(a, b),
+            ZipOp::LogBack => operators::log_back(a, b),
+            ZipOp::InvBack => operators::inv_back(a, b),
+            ZipOp::SigmoidBack => b * a * (1.0 - a),
+        }
+    }
+
+    /// The op's name, for errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            ZipOp::Add => "add",
+            ZipOp::Mul => "mul",
+            ZipOp::Lt => "lt",
+            ZipOp::Eq => "eq",
+            ZipOp::IsClose => "is_close",
+            ZipOp::ReluBack => "relu_back",
+            ZipOp::LogBack => "log_back",
+            ZipOp::InvBack => "inv_back",
+            ZipOp::SigmoidBack => "sigmoid_back",
+        }
+    }
+}
+
+/// Folds along one dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Sum, starting from 0.
+    Sum,
+    /// Product, starting from 1.
+    Prod,
+    /// Logical all: 1.0 when every value is non-zero, starting from 1.
+    All,
+}
+
+impl ReduceOp {
+    /// The fold's starting value.
+    pub fn start(self) -> f64 {
+        match self {
+            ReduceOp::Sum => 0.0,
+            ReduceOp::Prod | ReduceOp::All => 1.0,
+        }
+    }
+
+    /// One fold step: the accumulator combined with the next value.
+    #[inline]
+    pub fn fold(self, acc: f64, x: f64) -> f64 {
+        match self {
+            ReduceOp::Sum => acc + x,
+            ReduceOp::Prod => acc * x,
+            ReduceOp::All => {
+                if acc != 0.0 && x != 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// The kernels a backend provides. Inputs may have any layout (permuted, broadcast, offset);
+/// outputs are fresh packed tensors.
+pub trait TensorOps {
+    /// `op` on every element of `a`, broadcast into `out_shape` (which may be bigger than
+    /// `a`'s shape: gradients of broadcast inputs rely on it).
+    fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData>;
+
+    /// `op` on pairs of elements; the output has the broadcast of both shapes.
+    fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData>;
+
+    /// Folds `op` along `dim`; the output keeps `dim` with size 1.
+    fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData>;
+
+    /// Batched matrix product of 3-D operands `(n, i, k) @ (n, k, j)`; a batch of 1 broadcasts.
+    fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData>;
+}
+
+/// Which backend a tensor computes on; chosen per tensor at run time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The reference backend: simple, slow, and the oracle for the others.
+    #[default]
+    Simple,
+}
+
+impl Backend {
+    /// Every backend compiled into this build.
+    pub const ALL: [Backend; 1] = [Backend::Simple];
+
+    /// The backend's kernels.
+    pub fn ops(self) -> &'static dyn TensorOps {
+        match self {
+            Backend::Simple => &simple::SimpleOps,
+        }
+    }
+
+    /// The backend's name, as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Simple => "simple",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Backend> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| Error::Invalid {
+                what: "backend",
+                message: format!(
+                    "unknown backend {s:?}; expected one of: {}",
+                    Backend::ALL.map(Backend::name).join(", ")
+                ),
+            })
+    }
+}
+
+/// Checks the shapes of a 3-D batched matmul and returns the output shape `(n, i, j)`.
+pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<[usize; 3]> {
+    let err = |reason| Error::MatMul {
+        lhs: a.to_vec(),
+        rhs: b.to_vec(),
+        reason,
+    };
+    if a.len() != 3 || b.len() != 3 {
+        return Err(err("backend matmul takes 3-D operands"));
+    }
+    if a[2] != b[1] {
+        return Err(err("inner dimensions differ"));
+    }
+    let batch = match (a[0], b[0]) {
+        (x, y) if x == y => x,
+        (1, y) => y,
+        (x, 1) => x,
+        _ => return Err(err("batch sizes differ and neither is 1")),
+    };
+    Ok([batch, a[1], b[2]])
+}

@@ -1,0 +1,122 @@
+//! The reference backend (MiniTorch task 2.3's `SimpleOps`): every output element found by
+//! plain index arithmetic — ordinal → index ([`to_index`]) → broadcast index
+//! ([`broadcast_index`]) → storage position ([`index_to_position`]).
+//!
+//! Deliberately simple and slow: it is the oracle the fast and CUDA backends are tested against.
+
+use super::{MapOp, ReduceOp, TensorOps, ZipOp, matmul_shape};
+use crate::error::{Error, Result};
+use crate::layout::{
+    Dims, MAX_DIMS, broadcast_index, index_to_position, shape_broadcast_for, to_index,
+};
+use crate::tensor_data::TensorData;
+
+/// The reference backend's kernels.
+pub struct SimpleOps;
+
+impl TensorOps for SimpleOps {
+    fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+        let out_shape = broadcast_target("map", a.shape(), out_shape)?;
+        let src = a.storage().borrow();
+        let (a_shape, a_strides, a_offset) = (a.shape(), a.strides(), a.layout().offset);
+        let mut out = vec![0.0; out_shape.product()];
+        let mut out_index = [0; MAX_DIMS];
+        let mut a_index = [0; MAX_DIMS];
+        for (ordinal, slot) in out.iter_mut().enumerate() {
+            to_index(ordinal, &out_shape, &mut out_index);
+            broadcast_index(&out_index, &out_shape, a_shape, &mut a_index);
+            *slot = op.apply(src[a_offset + index_to_position(&a_index, a_strides)]);
+        }
+        Ok(TensorData::packed(out, out_shape))
+    }
+
+    fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
+        let (sa, sb) = (a.storage().borrow(), b.storage().borrow());
+        let mut out = vec![0.0; out_shape.product()];
+        let (mut out_index, mut a_index, mut b_index) =
+            ([0; MAX_DIMS], [0; MAX_DIMS], [0; MAX_DIMS]);
+        for (ordinal, slot) in out.iter_mut().enumerate() {
+            to_index(ordinal, &out_shape, &mut out_index);
+            broadcast_index(&out_index, &out_shape, a.shape(), &mut a_index);
+            broadcast_index(&out_index, &out_shape, b.shape(), &mut b_index);
+            let x = sa[a.layout().offset + index_to_position(&a_index, a.strides())];
+            let y = sb[b.layout().offset + index_to_position(&b_index, b.strides())];
+            *slot = op.apply(x, y);
+        }
+        Ok(TensorData::packed(out, out_shape))
+    }
+
+    fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
+        if dim >= a.dims() {
+            return Err(Error::BadDim {
+                op: "reduce",
+                dim,
+                shape: a.shape().to_vec(),
+            });
+        }
+        let mut out_shape = Dims::new(a.shape())?;
+        out_shape[dim] = 1;
+        let src = a.storage().borrow();
+        let mut out = vec![op.start(); out_shape.product()];
+        let mut index = [0; MAX_DIMS];
+        for (ordinal, slot) in out.iter_mut().enumerate() {
+            to_index(ordinal, &out_shape, &mut index);
+            for k in 0..a.shape()[dim] {
+                index[dim] = k;
+                *slot = op.fold(
+                    *slot,
+                    src[a.layout().offset + index_to_position(&index, a.strides())],
+                );
+            }
+        }
+        Ok(TensorData::packed(out, out_shape))
+    }
+
+    fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+        let inner = a.shape()[2];
+        let (sa, sb) = (a.storage().borrow(), b.storage().borrow());
+        let (la, lb) = (a.layout(), b.layout());
+        // A batch of size 1 broadcasts: its batch stride counts as 0.
+        let batch_stride =
+            |l: &crate::layout::Layout| if l.shape[0] == 1 { 0 } else { l.strides[0] };
+        let (ba, bb) = (batch_stride(la), batch_stride(lb));
+        let mut out = vec![0.0; n * rows * cols];
+        for batch in 0..n {
+            for i in 0..rows {
+                for j in 0..cols {
+                    let mut acc = 0.0;
+                    for k in 0..inner {
+                        let x = sa[la.offset + batch * ba + i * la.strides[1] + k * la.strides[2]];
+                        let y = sb[lb.offset + batch * bb + k * lb.strides[1] + j * lb.strides[2]];
+                        acc += x * y;
+                    }
+                    out[(batch * rows + i) * cols + j] = acc;
+                }
+            }
+        }
+        Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
+    }
+}
+
+/// Checks that `shape` broadcasts into `target` and returns `target`.
+pub(crate) fn broadcast_target(
+    op: &'static str,
+    shape: &[usize],
+    target: &[usize],
+) -> Result<Dims> {
+    let out = shape_broadcast_for(op, shape, target).map_err(|_| Error::BroadcastInto {
+        op,
+        from: shape.to_vec(),
+        to: target.to_vec(),
+    })?;
+    if &*out != target {
+        return Err(Error::BroadcastInto {
+            op,
+            from: shape.to_vec(),
+            to: target.to_vec(),
+        });
+    }
+    Ok(out)
+}

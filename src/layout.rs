@@ -1,0 +1,449 @@
+//! Tensor layout (MiniTorch task 2.1 and 2.2): shapes, strides, offsets, indexing and
+//! broadcasting.
+//!
+//! A tensor's elements live in a flat buffer. Its [`Layout`] says how an index `(i, j, k, ...)`
+//! maps to a position: `offset + Σ index[d] · strides[d]`. Permuting dimensions or broadcasting a
+//! dimension (stride 0) changes only the layout, never the buffer.
+//!
+//! Shapes and strides are [`Dims`]: a fixed-capacity array, so making a layout never touches the
+//! heap.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+/// The most dimensions a tensor may have.
+///
+/// The original MiniTorch sizes its kernel index buffers at 32; eight covers every use here
+/// (the course stops at 4-D) and keeps a layout small enough to copy freely.
+pub const MAX_DIMS: usize = 8;
+
+/// A short list of sizes (a shape, strides or an index), stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Dims {
+    len: u8,
+    buf: [usize; MAX_DIMS],
+}
+
+impl Dims {
+    /// Builds from a slice; fails when it has more than [`MAX_DIMS`] entries.
+    pub fn new(values: &[usize]) -> Result<Dims> {
+        if values.len() > MAX_DIMS {
+            return Err(Error::BadShape {
+                op: "layout",
+                shape: values.to_vec(),
+                reason: "more than MAX_DIMS (8) dimensions",
+            });
+        }
+        let mut d = Dims::default();
+        d.len = values.len() as u8;
+        d.buf[..values.len()].copy_from_slice(values);
+        Ok(d)
+    }
+
+    /// `n` copies of `value` (n ≤ MAX_DIMS).
+    pub(crate) fn filled(n: usize, value: usize) -> Dims {
+        debug_assert!(n <= MAX_DIMS);
+        let mut d = Dims {
+            len: n as u8,
+            ..Dims::default()
+        };
+        d.buf[..n].fill(value);
+        d
+    }
+
+    /// The number of elements a tensor of this shape holds (the product; 1 for no dims).
+    pub fn product(&self) -> usize {
+        self.iter().product()
+    }
+}
+
+impl Deref for Dims {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+impl DerefMut for Dims {
+    fn deref_mut(&mut self) -> &mut [usize] {
+        &mut self.buf[..self.len as usize]
+    }
+}
+
+impl fmt::Debug for Dims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Position of `index` in storage: `Σ index[i] · strides[i]`.
+///
+/// `index` may be longer than `strides`; only the first `strides.len()` entries count.
+///
+/// ```
+/// use minitorch::layout::index_to_position;
+/// assert_eq!(index_to_position(&[1, 2], &[5, 1]), 7);
+/// ```
+pub fn index_to_position(index: &[usize], strides: &[usize]) -> usize {
+    index.iter().zip(strides).map(|(i, s)| i * s).sum()
+}
+
+/// Writes into `out_index` the row-major index of `ordinal` within `shape` (last dim fastest).
+///
+/// Strides are not involved, so this is not the inverse of [`index_to_position`] for permuted
+/// layouts.
+///
+/// ```
+/// use minitorch::layout::to_index;
+/// let mut idx = [0; 2];
+/// to_index(7, &[3, 5], &mut idx);
+/// assert_eq!(idx, [1, 2]);
+/// ```
+pub fn to_index(ordinal: usize, shape: &[usize], out_index: &mut [usize]) {
+    let mut rest = ordinal;
+    for d in (0..shape.len()).rev() {
+        out_index[d] = rest % shape[d];
+        rest /= shape[d];
+    }
+}
+
+/// Maps an index into a broadcast (bigger) shape to the index into the smaller `shape`:
+/// right-aligned, with size-1 dims pinned to 0.
+///
+/// ```
+/// use minitorch::layout::broadcast_index;
+/// let mut out = [9; 2];
+/// broadcast_index(&[4, 2, 3], &[5, 3, 4], &[1, 4], &mut out);
+/// assert_eq!(out, [0, 3]);
+/// ```
+pub fn broadcast_index(
+    big_index: &[usize],
+    big_shape: &[usize],
+    shape: &[usize],
+    out_index: &mut [usize],
+) {
+    let skip = big_shape.len() - shape.len();
+    for (i, &size) in shape.iter().enumerate() {
+        out_index[i] = if size > 1 { big_index[i + skip] } else { 0 };
+    }
+}
+
+/// The broadcast of two shapes by numpy's rules: right-aligned, missing leading dims are 1, sizes
+/// equal or one of them 1.
+///
+/// ```
+/// use minitorch::layout::shape_broadcast;
+/// assert_eq!(&*shape_broadcast(&[5, 1, 5, 1], &[1, 5, 1, 5]).unwrap(), &[5, 5, 5, 5]);
+/// assert!(shape_broadcast(&[5, 2], &[5]).is_err());
+/// ```
+pub fn shape_broadcast(a: &[usize], b: &[usize]) -> Result<Dims> {
+    shape_broadcast_for("broadcast", a, b)
+}
+
+/// [`shape_broadcast`] with the operation's name in the error.
+pub(crate) fn shape_broadcast_for(op: &'static str, a: &[usize], b: &[usize]) -> Result<Dims> {
+    let n = a.len().max(b.len());
+    let mut out = Dims::new(&vec![1; n])?;
+    for i in 0..n {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => {
+                return Err(Error::Broadcast {
+                    op,
+                    lhs: a.to_vec(),
+                    rhs: b.to_vec(),
+                    dim: i,
+                    lhs_size: da,
+                    rhs_size: db,
+                });
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Contiguous row-major strides for `shape`: (4, 2, 2) → (4, 2, 1).
+///
+/// ```
+/// use minitorch::layout::strides_from_shape;
+/// assert_eq!(&*strides_from_shape(&[4, 2, 2]), &[4, 2, 1]);
+/// ```
+pub fn strides_from_shape(shape: &[usize]) -> Dims {
+    let mut strides = Dims::filled(shape.len(), 1);
+    let mut acc = 1;
+    for d in (0..shape.len()).rev() {
+        strides[d] = acc;
+        acc *= shape[d];
+    }
+    strides
+}
+
+/// Checks a user-supplied shape: 1 to MAX_DIMS dims, none of size 0.
+pub(crate) fn check_shape(op: &'static str, shape: &[usize]) -> Result<Dims> {
+    let bad = |reason| {
+        Err(Error::BadShape {
+            op,
+            shape: shape.to_vec(),
+            reason,
+        })
+    };
+    if shape.is_empty() {
+        return bad("a tensor needs at least one dimension");
+    }
+    if shape.contains(&0) {
+        return bad("dimensions of size 0 are not supported");
+    }
+    Dims::new(shape)
+}
+
+/// How a tensor's elements map onto its storage: shape, strides and a starting offset.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Layout {
+    /// Size of each dimension.
+    pub shape: Dims,
+    /// Storage step of each dimension (0 for a broadcast dimension).
+    pub strides: Dims,
+    /// Storage position of index (0, 0, …).
+    pub offset: usize,
+}
+
+impl Layout {
+    /// A packed row-major layout for `shape` (checked: 1..=MAX_DIMS dims, no zero sizes).
+    pub fn contiguous(shape: &[usize]) -> Result<Layout> {
+        let shape = check_shape("layout", shape)?;
+        Ok(Layout::packed(shape))
+    }
+
+    /// A packed row-major layout for an already-checked shape.
+    pub(crate) fn packed(shape: Dims) -> Layout {
+        Layout {
+            strides: strides_from_shape(&shape),
+            shape,
+            offset: 0,
+        }
+    }
+
+    /// A layout with explicit strides; fails when their count differs from the shape's.
+    pub fn with_strides(shape: &[usize], strides: &[usize]) -> Result<Layout> {
+        let checked = check_shape("layout", shape)?;
+        if strides.len() != shape.len() {
+            return Err(Error::BadStrides {
+                op: "layout",
+                shape: shape.to_vec(),
+                strides: strides.to_vec(),
+            });
+        }
+        Ok(Layout {
+            shape: checked,
+            strides: Dims::new(strides)?,
+            offset: 0,
+        })
+    }
+
+    /// Number of elements (product of the shape).
+    pub fn size(&self) -> usize {
+        self.shape.product()
+    }
+
+    /// Number of dimensions.
+    pub fn dims(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// One past the largest storage position this layout reaches.
+    pub fn span(&self) -> usize {
+        self.offset
+            + 1
+            + self
+                .shape
+                .iter()
+                .zip(self.strides.iter())
+                .map(|(n, s)| (n - 1) * s)
+                .sum::<usize>()
+    }
+
+    /// True when the elements are packed in row-major order (strides equal the row-major ones,
+    /// ignoring dims of size 1), so the tensor can be viewed as any shape of the same size.
+    ///
+    /// The original only checked that strides never increase; that accepts broadcast and sliced
+    /// layouts that cannot be viewed, so this checks packing exactly.
+    pub fn is_contiguous(&self) -> bool {
+        let mut expected = 1;
+        for d in (0..self.dims()).rev() {
+            if self.shape[d] != 1 && self.strides[d] != expected {
+                return false;
+            }
+            expected *= self.shape[d];
+        }
+        true
+    }
+
+    /// Storage position of a full index (no bounds checks; see [`Layout::checked_position`]).
+    #[inline]
+    pub fn position(&self, index: &[usize]) -> usize {
+        self.offset + index_to_position(index, &self.strides)
+    }
+
+    /// Storage position of `index`, checking its length and every entry.
+    pub fn checked_position(&self, index: &[i64]) -> Result<usize> {
+        let bad = || Error::BadIndex {
+            op: "index",
+            index: index.to_vec(),
+            shape: self.shape.to_vec(),
+        };
+        if index.len() != self.dims() {
+            return Err(bad());
+        }
+        let mut pos = self.offset;
+        for ((&i, &n), &s) in index.iter().zip(self.shape.iter()).zip(self.strides.iter()) {
+            if i < 0 || i as usize >= n {
+                return Err(bad());
+            }
+            pos += i as usize * s;
+        }
+        Ok(pos)
+    }
+
+    /// The same storage seen with dimensions reordered: new dim `i` is old dim `order[i]`.
+    pub fn permute(&self, order: &[usize]) -> Result<Layout> {
+        let n = self.dims();
+        let mut seen = [false; MAX_DIMS];
+        let valid = order.len() == n
+            && order
+                .iter()
+                .all(|&o| o < n && !std::mem::replace(&mut seen[o], true));
+        if !valid {
+            return Err(Error::BadPermutation {
+                op: "permute",
+                order: order.to_vec(),
+                shape: self.shape.to_vec(),
+            });
+        }
+        let mut out = *self;
+        for (i, &o) in order.iter().enumerate() {
+            out.shape[i] = self.shape[o];
+            out.strides[i] = self.strides[o];
+        }
+        Ok(out)
+    }
+
+    /// The same packed storage under another shape of the same size.
+    pub fn view(&self, shape: &[usize]) -> Result<Layout> {
+        let shape = check_shape("view", shape)?;
+        if !self.is_contiguous() {
+            return Err(Error::NotContiguous {
+                op: "view",
+                shape: self.shape.to_vec(),
+                strides: self.strides.to_vec(),
+            });
+        }
+        if shape.product() != self.size() {
+            return Err(Error::SizeMismatch {
+                op: "view",
+                from: self.shape.to_vec(),
+                from_size: self.size(),
+                to: shape.to_vec(),
+                to_size: shape.product(),
+            });
+        }
+        Ok(Layout {
+            offset: self.offset,
+            ..Layout::packed(shape)
+        })
+    }
+
+    /// This layout broadcast to a bigger `shape`: new or size-1 dims get stride 0.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Layout> {
+        let bad = || Error::BroadcastInto {
+            op: "broadcast_to",
+            from: self.shape.to_vec(),
+            to: shape.to_vec(),
+        };
+        let target = shape_broadcast_for("broadcast_to", &self.shape, shape).map_err(|_| bad())?;
+        if &*target != shape {
+            return Err(bad());
+        }
+        let skip = shape.len() - self.dims();
+        let mut strides = Dims::filled(shape.len(), 0);
+        for d in 0..self.dims() {
+            if self.shape[d] == shape[d + skip] {
+                strides[d + skip] = self.strides[d];
+            }
+        }
+        Ok(Layout {
+            shape: target,
+            strides,
+            offset: self.offset,
+        })
+    }
+
+    /// A sub-range `start..start+len` of dimension `dim`, sharing storage (an offset view).
+    pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Layout> {
+        if dim >= self.dims() {
+            return Err(Error::BadDim {
+                op: "narrow",
+                dim,
+                shape: self.shape.to_vec(),
+            });
+        }
+        if len == 0 || start + len > self.shape[dim] {
+            return Err(Error::BadIndex {
+                op: "narrow",
+                index: vec![start as i64, (start + len) as i64],
+                shape: self.shape.to_vec(),
+            });
+        }
+        let mut out = *self;
+        out.offset += start * self.strides[dim];
+        out.shape[dim] = len;
+        Ok(out)
+    }
+
+    /// Every index of the shape, in row-major order.
+    pub fn indices(&self) -> Indices {
+        Indices {
+            shape: self.shape,
+            next: Some(Dims::filled(self.dims(), 0)),
+        }
+    }
+}
+
+/// Iterator over all indices of a shape in row-major order (see [`Layout::indices`]).
+pub struct Indices {
+    shape: Dims,
+    next: Option<Dims>,
+}
+
+impl Iterator for Indices {
+    type Item = Dims;
+    fn next(&mut self) -> Option<Dims> {
+        let current = self.next?;
+        let mut step = current;
+        let mut d = step.len();
+        self.next = loop {
+            if d == 0 {
+                break None;
+            }
+            d -= 1;
+            step[d] += 1;
+            if step[d] < self.shape[d] {
+                break Some(step);
+            }
+            step[d] = 0;
+        };
+        Some(current)
+    }
+}

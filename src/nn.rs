@@ -1,0 +1,103 @@
+//! Layers and the course's classification network (MiniTorch task 3.5).
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::module::{Mode, Module, Parameter};
+use crate::random::Rng;
+use crate::tensor::Tensor;
+
+/// A fully connected layer: `x @ W + b`, with `W` of shape (in, out) drawn uniform on
+/// [−0.5, 0.5) and `b` of shape (out,) set to 0.1.
+pub struct Linear {
+    mode: Mode,
+    /// The (in, out) weight matrix.
+    pub weights: Parameter,
+    /// The (out,) bias.
+    pub bias: Parameter,
+}
+
+impl Linear {
+    /// A new layer on `backend`, initialised from `rng`.
+    pub fn new(inputs: usize, outputs: usize, backend: Backend, rng: &mut Rng) -> Result<Linear> {
+        let weights = Tensor::rand(&[inputs, outputs], rng)?
+            .to(backend)
+            .sub(&Tensor::scalar(0.5, backend))?;
+        let bias = Tensor::full(&[outputs], 0.1)?.to(backend);
+        Ok(Linear {
+            mode: Mode::default(),
+            weights: Parameter::new(weights),
+            bias: Parameter::new(bias),
+        })
+    }
+
+    /// `x @ W + b` for a batch `x` of shape (batch, in).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&tensor_of(&self.weights)?)?
+            .add(&tensor_of(&self.bias)?)
+    }
+}
+
+impl Module for Linear {
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+    fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
+        vec![("weights", &self.weights), ("bias", &self.bias)]
+    }
+}
+
+fn tensor_of(p: &Parameter) -> Result<Tensor> {
+    p.tensor().ok_or_else(|| Error::Invalid {
+        what: "Linear",
+        message: "parameter does not hold a tensor".into(),
+    })
+}
+
+/// The course network: 2 → hidden → hidden → 1 with ReLU, ReLU and a sigmoid output.
+pub struct Network {
+    mode: Mode,
+    /// First layer (2 → hidden).
+    pub layer1: Linear,
+    /// Second layer (hidden → hidden).
+    pub layer2: Linear,
+    /// Output layer (hidden → 1).
+    pub layer3: Linear,
+}
+
+impl Network {
+    /// A new network with `hidden` units per hidden layer.
+    pub fn new(hidden: usize, backend: Backend, rng: &mut Rng) -> Result<Network> {
+        if hidden == 0 {
+            return Err(Error::Invalid {
+                what: "hidden",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(Network {
+            mode: Mode::default(),
+            layer1: Linear::new(2, hidden, backend, rng)?,
+            layer2: Linear::new(hidden, hidden, backend, rng)?,
+            layer3: Linear::new(hidden, 1, backend, rng)?,
+        })
+    }
+
+    /// Class-1 probabilities, shape (batch, 1), for a batch of points of shape (batch, 2).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.layer1.forward(x)?.relu()?;
+        let h = self.layer2.forward(&h)?.relu()?;
+        self.layer3.forward(&h)?.sigmoid()
+    }
+}
+
+impl Module for Network {
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+    fn children(&self) -> Vec<(&str, &dyn Module)> {
+        vec![
+            ("layer1", &self.layer1),
+            ("layer2", &self.layer2),
+            ("layer3", &self.layer3),
+        ]
+    }
+}

@@ -1,0 +1,182 @@
+//! The tensor's operations: checked methods returning [`Result`], each a thin call to a tensor
+//! function (see [`functions`](super::functions)).
+
+use super::Tensor;
+use super::functions::Function;
+use crate::error::{Error, Result};
+use crate::layout::{Dims, check_shape};
+
+impl Tensor {
+    /// Element-wise `self + other`, broadcasting.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let a = Tensor::from_nested(vec![vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
+    /// let b = Tensor::from_nested(vec![10.0, 20.0]).unwrap();
+    /// assert_eq!(a.add(&b).unwrap().to_vec(), vec![11.0, 22.0, 13.0, 24.0]);
+    /// ```
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::Add, &[self, other])
+    }
+
+    /// Element-wise `self − other` (computed as `self + (−other)`), broadcasting.
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        self.add(&other.neg()?)
+    }
+
+    /// Element-wise `self · other`, broadcasting.
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::Mul, &[self, other])
+    }
+
+    /// Element-wise `self / other` (computed as `self · (1/other)`), broadcasting.
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        self.mul(&other.inv()?)
+    }
+
+    /// Element-wise `−self`.
+    pub fn neg(&self) -> Result<Tensor> {
+        Tensor::apply(Function::Neg, &[self])
+    }
+
+    /// Element-wise `1/self`.
+    pub fn inv(&self) -> Result<Tensor> {
+        Tensor::apply(Function::Inv, &[self])
+    }
+
+    /// 1.0 where `self < other`, else 0.0 (zero gradient).
+    pub fn lt(&self, other: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::Lt, &[self, other])
+    }
+
+    /// 1.0 where `self > other`, else 0.0 (zero gradient).
+    pub fn gt(&self, other: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::Lt, &[other, self])
+    }
+
+    /// 1.0 where `self == other` exactly, else 0.0 (zero gradient).
+    pub fn eq(&self, other: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::Eq, &[self, other])
+    }
+
+    /// 1.0 where `|self − other| < 0.01` (absolute), else 0.0. Not differentiable.
+    pub fn is_close(&self, other: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::IsClose, &[self, other])
+    }
+
+    /// The logistic function, element-wise.
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        Tensor::apply(Function::Sigmoid, &[self])
+    }
+
+    /// `max(x, 0)` element-wise.
+    pub fn relu(&self) -> Result<Tensor> {
+        Tensor::apply(Function::Relu, &[self])
+    }
+
+    /// `ln(x + 1e-6)` element-wise (the epsilon keeps `log(0)` finite, ≈ −13.8).
+    pub fn log(&self) -> Result<Tensor> {
+        Tensor::apply(Function::Log, &[self])
+    }
+
+    /// `eˣ` element-wise.
+    pub fn exp(&self) -> Result<Tensor> {
+        Tensor::apply(Function::Exp, &[self])
+    }
+
+    /// Sum along `dim`, which is kept with size 1 (like `keepdim=True`).
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let t = Tensor::from_nested(vec![vec![2.0, 3.0], vec![4.0, 6.0], vec![5.0, 7.0]]).unwrap();
+    /// let s = t.sum(0).unwrap();
+    /// assert_eq!((s.shape(), s.to_vec()), (&[1, 2][..], vec![11.0, 16.0]));
+    /// ```
+    pub fn sum(&self, dim: usize) -> Result<Tensor> {
+        self.check_dim("sum", dim)?;
+        Tensor::apply(Function::Sum(dim), &[self])
+    }
+
+    /// Sum of every element, as shape (1,).
+    pub fn sum_all(&self) -> Result<Tensor> {
+        self.flat()?.sum(0)
+    }
+
+    /// Mean along `dim` (kept with size 1).
+    pub fn mean(&self, dim: usize) -> Result<Tensor> {
+        self.check_dim("mean", dim)?;
+        let n = self.shape()[dim] as f64;
+        self.sum(dim)?.mul(&self.scalar_like(1.0 / n))
+    }
+
+    /// Mean of every element, as shape (1,).
+    pub fn mean_all(&self) -> Result<Tensor> {
+        self.sum_all()?
+            .mul(&self.scalar_like(1.0 / self.size() as f64))
+    }
+
+    /// Logical all along `dim` (kept with size 1): 1.0 where every element is non-zero.
+    /// Not differentiable.
+    pub fn all(&self, dim: usize) -> Result<Tensor> {
+        self.check_dim("all", dim)?;
+        Tensor::apply(Function::All(dim), &[self])
+    }
+
+    /// Logical all over every element, as shape (1,).
+    pub fn all_all(&self) -> Result<Tensor> {
+        self.flat()?.all(0)
+    }
+
+    /// Reorders dimensions: dimension `i` of the result is dimension `order[i]` of `self`.
+    /// Shares storage.
+    pub fn permute(&self, order: &[usize]) -> Result<Tensor> {
+        let order = self.data().layout().permute(order).and(Dims::new(order))?;
+        Tensor::apply(Function::Permute(order), &[self])
+    }
+
+    /// The same elements under another shape of the same size; `self` must be contiguous.
+    /// Shares storage.
+    pub fn view(&self, shape: &[usize]) -> Result<Tensor> {
+        let shape = check_shape("view", shape)?;
+        self.data().layout().view(&shape)?;
+        Tensor::apply(Function::View(shape), &[self])
+    }
+
+    /// `self` when already packed row-major, else a packed copy (differentiable).
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            Ok(self.clone())
+        } else {
+            Tensor::apply(Function::Copy, &[self])
+        }
+    }
+
+    /// Matrix product: 2-D `(i, k) @ (k, j)`, or batched 3-D `(n, i, k) @ (n, k, j)` with a batch
+    /// of 1 broadcasting; a 2-D operand against a 3-D one acts as a batch of 1.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let a = Tensor::from_nested(vec![vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
+    /// let id = Tensor::from_nested(vec![vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+    /// assert_eq!(a.matmul(&id).unwrap().to_vec(), a.to_vec());
+    /// ```
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::MatMul, &[self, other])
+    }
+
+    /// The elements as one dimension.
+    fn flat(&self) -> Result<Tensor> {
+        self.contiguous()?.view(&[self.size()])
+    }
+
+    fn check_dim(&self, op: &'static str, dim: usize) -> Result<()> {
+        if dim >= self.dims() {
+            return Err(Error::BadDim {
+                op,
+                dim,
+                shape: self.shape().to_vec(),
+            });
+        }
+        Ok(())
+    }
+}

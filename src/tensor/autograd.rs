@@ -1,0 +1,174 @@
+//! Tensor autodiff (MiniTorch task 2.4): applying functions with history, the chain rule with
+//! un-broadcasting (`expand`), gradient accumulation at leaves, and `backward`.
+
+use super::functions::{Function, contiguous};
+use super::{History, Tensor, Tracking};
+use crate::autodiff::{self, Context, Variable};
+use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp};
+use crate::error::{Error, Result};
+use crate::layout::shape_broadcast_for;
+use crate::tensor_data::TensorData;
+use smallvec::SmallVec;
+
+impl Tensor {
+    /// Runs `function` on the inputs. The output records a history only when the function is
+    /// differentiable and some input requires grad; otherwise it is a constant.
+    pub(crate) fn apply(function: Function, inputs: &[&Tensor]) -> Result<Tensor> {
+        let backend = inputs[0].backend();
+        if let Some(other) = inputs[1..].iter().find(|t| t.backend() != backend) {
+            return Err(Error::MixedBackends {
+                op: function.name(),
+                lhs: backend.name(),
+                rhs: other.backend().name(),
+            });
+        }
+        let need_grad = function.differentiable() && inputs.iter().any(|t| t.requires_grad());
+        let mut ctx = Context::new(!need_grad);
+        let data: SmallVec<[&TensorData; 2]> = inputs.iter().map(|t| t.data()).collect();
+        let out = function.forward(backend.ops(), &data, &mut ctx)?;
+        let tracking = if need_grad {
+            Tracking::Op(History {
+                function,
+                inputs: inputs.iter().map(|&t| t.clone()).collect(),
+                ctx,
+                freed: false,
+            })
+        } else {
+            Tracking::Constant
+        };
+        Ok(Tensor::from_parts(out, backend, tracking))
+    }
+
+    /// Backpropagates from a one-element tensor (gradient 1), accumulating `grad()` on every
+    /// leaf it depends on. The graph's saved tensors are freed as they are used.
+    pub fn backward(&self) -> Result<()> {
+        if self.size() != 1 {
+            return Err(Error::BackwardNonScalar {
+                shape: self.shape().to_vec(),
+            });
+        }
+        let ones = TensorData::new(vec![1.0], self.shape())?;
+        self.backward_with(&Tensor::from_data(ones, self.backend()))
+    }
+
+    /// Backpropagates from this tensor with the given gradient (same shape as the tensor).
+    pub fn backward_with(&self, grad: &Tensor) -> Result<()> {
+        if !self.requires_grad() {
+            return Err(Error::BackwardConstant);
+        }
+        if grad.shape() != self.shape() {
+            return Err(Error::BackwardShape {
+                shape: self.shape().to_vec(),
+                grad: grad.shape().to_vec(),
+            });
+        }
+        autodiff::backpropagate(self, grad.detach())
+    }
+
+    /// True for a tensor the user marked as tracking (no function made it).
+    pub fn is_leaf(&self) -> bool {
+        matches!(*self.0.tracking.borrow(), Tracking::Leaf)
+    }
+
+    /// True for a tensor that takes no part in autodiff.
+    pub fn is_constant(&self) -> bool {
+        !self.requires_grad()
+    }
+}
+
+/// Sums a gradient down to `shape` (MiniTorch's `expand`): a gradient arrives in the broadcast
+/// shape of the function's output; every dimension the input was broadcast along is summed,
+/// and leading dimensions the input did not have are dropped.
+pub(crate) fn unbroadcast(
+    ops: &dyn TensorOps,
+    g: TensorData,
+    shape: &[usize],
+) -> Result<TensorData> {
+    if g.shape() == shape {
+        return Ok(g);
+    }
+    let target = shape_broadcast_for("backward", shape, g.shape())?;
+    let mut g = if g.shape() != &*target {
+        ops.map(MapOp::Id, &g, &target)?
+    } else {
+        g
+    };
+    let pad = target.len() - shape.len();
+    for d in 0..target.len() {
+        let own = if d < pad { 1 } else { shape[d - pad] };
+        if own == 1 && target[d] != 1 {
+            g = ops.reduce(ReduceOp::Sum, &g, d)?;
+        }
+    }
+    contiguous(ops, &g)?.view(shape)
+}
+
+impl Variable for Tensor {
+    type Grad = Tensor;
+
+    fn unique_id(&self) -> u64 {
+        self.0.id
+    }
+
+    fn is_leaf(&self) -> bool {
+        Tensor::is_leaf(self)
+    }
+
+    fn is_constant(&self) -> bool {
+        Tensor::is_constant(self)
+    }
+
+    fn parents(&self) -> Vec<Tensor> {
+        match &*self.0.tracking.borrow() {
+            Tracking::Op(h) => h.inputs.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn chain_rule(&self, d: &Tensor) -> Result<Vec<(Tensor, Tensor)>> {
+        let mut tracking = self.0.tracking.borrow_mut();
+        let Tracking::Op(history) = &mut *tracking else {
+            return Ok(Vec::new());
+        };
+        if history.freed {
+            return Err(Error::GraphFreed {
+                op: history.function.name(),
+            });
+        }
+        history.freed = true;
+        let saved = history.ctx.take_saved();
+        let ops = self.backend().ops();
+        let shapes: SmallVec<[&[usize]; 2]> = history.inputs.iter().map(|t| t.shape()).collect();
+        let grads = history.function.backward(ops, &saved, &shapes, d.data())?;
+        history
+            .inputs
+            .iter()
+            .zip(grads)
+            .filter(|(input, _)| input.requires_grad())
+            .map(|(input, g)| {
+                let g = unbroadcast(ops, g, input.shape())?;
+                Ok((input.clone(), Tensor::from_data(g, input.backend())))
+            })
+            .collect()
+    }
+
+    fn accumulate_derivative(&self, d: Tensor) -> Result<()> {
+        if !self.is_leaf() {
+            return Err(Error::Invalid {
+                what: "accumulate_derivative",
+                message: "only leaf tensors hold gradients".into(),
+            });
+        }
+        let mut grad = self.0.grad.borrow_mut();
+        *grad = Some(match grad.take() {
+            None => d,
+            Some(old) => Tensor::add_grads(old, d)?,
+        });
+        Ok(())
+    }
+
+    fn add_grads(a: Tensor, b: Tensor) -> Result<Tensor> {
+        let sum = a.backend().ops().zip(ZipOp::Add, a.data(), b.data())?;
+        Ok(Tensor::from_data(sum, a.backend()))
+    }
+}

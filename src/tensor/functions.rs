@@ -1,0 +1,251 @@
+//! Tensor functions (MiniTorch tasks 2.3, 2.4 and the MatMul of 3.2): the forward and backward
+//! of every differentiable tensor operation, written against the backend interface.
+//!
+//! | function | forward | backward (gradient `g`) |
+//! |---|---|---|
+//! | Neg | −a | −g |
+//! | Inv | 1/a, saves a | −g/a² |
+//! | Add | a + b | (g, g) |
+//! | Mul | a·b, saves a, b | (g·b, g·a) |
+//! | Sigmoid | σ(a), saves σ(a) | g·σ·(1−σ) |
+//! | ReLU | relu(a), saves a | g where a > 0 |
+//! | Log | ln(a + 1e-6), saves a | g/(a + 1e-6) |
+//! | Exp | eᵃ, saves eᵃ | g·eᵃ |
+//! | Sum(dim) | Σ along dim (kept, size 1) | g broadcast back |
+//! | LT, EQ | 1.0/0.0 | zeros |
+//! | IsClose, All | 1.0/0.0 | not differentiable (output is a constant) |
+//! | Permute | reorder dims (same storage) | g permuted back |
+//! | View | new shape (same storage) | g (made contiguous) viewed back |
+//! | Copy | packed copy | g |
+//! | MatMul | a @ b, saves a, b | (g @ bᵀ, aᵀ @ g), ᵀ over the last two dims |
+//!
+//! Gradients of broadcast inputs come back in the broadcast shape; the caller
+//! ([`autograd`](super::autograd)) sums them down to each input's shape.
+
+use crate::autodiff::Context;
+use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp};
+use crate::error::{Error, Result};
+use crate::layout::{Dims, Layout};
+use crate::tensor_data::TensorData;
+use smallvec::{SmallVec, smallvec};
+
+/// One differentiable (or explicitly non-differentiable) tensor operation.
+#[derive(Clone, Debug)]
+pub(crate) enum Function {
+    Neg,
+    Inv,
+    Add,
+    Mul,
+    Sigmoid,
+    Relu,
+    Log,
+    Exp,
+    Sum(usize),
+    Lt,
+    Eq,
+    IsClose,
+    All(usize),
+    Permute(Dims),
+    View(Dims),
+    Copy,
+    MatMul,
+}
+
+/// Gradients for each input, in input order.
+pub(crate) type Grads = SmallVec<[TensorData; 2]>;
+
+impl Function {
+    /// The name used in errors.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Function::Neg => "Neg",
+            Function::Inv => "Inv",
+            Function::Add => "Add",
+            Function::Mul => "Mul",
+            Function::Sigmoid => "Sigmoid",
+            Function::Relu => "ReLU",
+            Function::Log => "Log",
+            Function::Exp => "Exp",
+            Function::Sum(_) => "Sum",
+            Function::Lt => "LT",
+            Function::Eq => "EQ",
+            Function::IsClose => "IsClose",
+            Function::All(_) => "All",
+            Function::Permute(_) => "Permute",
+            Function::View(_) => "View",
+            Function::Copy => "Copy",
+            Function::MatMul => "MatMul",
+        }
+    }
+
+    /// False for comparisons whose output is never tracked.
+    pub(crate) fn differentiable(&self) -> bool {
+        !matches!(self, Function::IsClose | Function::All(_))
+    }
+
+    /// Computes the output from the inputs' data, saving what backward needs in `ctx`.
+    pub(crate) fn forward(
+        &self,
+        ops: &dyn TensorOps,
+        x: &[&TensorData],
+        ctx: &mut Context<TensorData>,
+    ) -> Result<TensorData> {
+        let a = x[0];
+        let map = |op| ops.map(op, a, a.shape());
+        Ok(match self {
+            Function::Neg => map(MapOp::Neg)?,
+            Function::Inv => {
+                ctx.save_for_backward([a.clone()]);
+                map(MapOp::Inv)?
+            }
+            Function::Add => ops.zip(ZipOp::Add, a, x[1])?,
+            Function::Mul => {
+                ctx.save_for_backward([a.clone(), x[1].clone()]);
+                ops.zip(ZipOp::Mul, a, x[1])?
+            }
+            Function::Sigmoid => {
+                let out = map(MapOp::Sigmoid)?;
+                ctx.save_for_backward([out.clone()]);
+                out
+            }
+            Function::Relu => {
+                ctx.save_for_backward([a.clone()]);
+                map(MapOp::Relu)?
+            }
+            Function::Log => {
+                ctx.save_for_backward([a.clone()]);
+                map(MapOp::Log)?
+            }
+            Function::Exp => {
+                let out = map(MapOp::Exp)?;
+                ctx.save_for_backward([out.clone()]);
+                out
+            }
+            Function::Sum(dim) => ops.reduce(ReduceOp::Sum, a, *dim)?,
+            Function::All(dim) => ops.reduce(ReduceOp::All, a, *dim)?,
+            Function::Lt => ops.zip(ZipOp::Lt, a, x[1])?,
+            Function::Eq => ops.zip(ZipOp::Eq, a, x[1])?,
+            Function::IsClose => ops.zip(ZipOp::IsClose, a, x[1])?,
+            Function::Permute(order) => a.permute(order)?,
+            Function::View(shape) => a.view(shape)?,
+            Function::Copy => map(MapOp::Id)?,
+            Function::MatMul => {
+                ctx.save_for_backward([a.clone(), x[1].clone()]);
+                matmul(ops, a, x[1])?
+            }
+        })
+    }
+
+    /// The gradient for each input given the output's gradient `g`. `saved` is what forward
+    /// saved; `input_shapes` are the inputs' shapes.
+    pub(crate) fn backward(
+        &self,
+        ops: &dyn TensorOps,
+        saved: &[TensorData],
+        input_shapes: &[&[usize]],
+        g: &TensorData,
+    ) -> Result<Grads> {
+        let zip_saved = |op| ops.zip(op, &saved[0], g);
+        Ok(match self {
+            Function::Neg => smallvec![ops.map(MapOp::Neg, g, g.shape())?],
+            Function::Inv => smallvec![zip_saved(ZipOp::InvBack)?],
+            Function::Add => smallvec![g.clone(), g.clone()],
+            Function::Mul => smallvec![
+                ops.zip(ZipOp::Mul, g, &saved[1])?,
+                ops.zip(ZipOp::Mul, g, &saved[0])?
+            ],
+            Function::Sigmoid => smallvec![zip_saved(ZipOp::SigmoidBack)?],
+            Function::Relu => smallvec![zip_saved(ZipOp::ReluBack)?],
+            Function::Log => smallvec![zip_saved(ZipOp::LogBack)?],
+            Function::Exp => smallvec![zip_saved(ZipOp::Mul)?],
+            Function::Sum(_) => smallvec![ops.map(MapOp::Id, g, input_shapes[0])?],
+            Function::Lt | Function::Eq => input_shapes
+                .iter()
+                .map(|s| zeros(s))
+                .collect::<Result<_>>()?,
+            Function::IsClose | Function::All(_) => {
+                return Err(Error::Invalid {
+                    what: "backward",
+                    message: format!("{} is not differentiable", self.name()),
+                });
+            }
+            Function::Permute(order) => {
+                let mut inverse = *order;
+                for (i, &o) in order.iter().enumerate() {
+                    inverse[o] = i;
+                }
+                smallvec![g.permute(&inverse)?]
+            }
+            Function::View(_) => smallvec![contiguous(ops, g)?.view(input_shapes[0])?],
+            Function::Copy => smallvec![g.clone()],
+            Function::MatMul => {
+                let (a, b) = (&saved[0], &saved[1]);
+                smallvec![
+                    matmul(ops, g, &transpose(b)?)?,
+                    matmul(ops, &transpose(a)?, g)?
+                ]
+            }
+        })
+    }
+}
+
+/// A packed tensor of zeros.
+fn zeros(shape: &[usize]) -> Result<TensorData> {
+    TensorData::new(vec![0.0; shape.iter().product()], shape)
+}
+
+/// `t` itself when packed, else a packed copy.
+pub(crate) fn contiguous(ops: &dyn TensorOps, t: &TensorData) -> Result<TensorData> {
+    if t.is_contiguous() {
+        Ok(t.clone())
+    } else {
+        ops.map(MapOp::Id, t, t.shape())
+    }
+}
+
+/// Swaps the last two dimensions (a layout change, no copy).
+fn transpose(t: &TensorData) -> Result<TensorData> {
+    let n = t.dims();
+    let mut order: Dims = Dims::new(&(0..n).collect::<Vec<_>>())?;
+    order.swap(n - 2, n - 1);
+    t.permute(&order)
+}
+
+/// Matrix product with MiniTorch's rules: 2-D operands are lifted to a batch of 1 (by layout,
+/// without copying), the batch broadcasts, and when both operands were 2-D the result is 2-D.
+pub(crate) fn matmul(ops: &dyn TensorOps, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+    let err = |reason| Error::MatMul {
+        lhs: a.shape().to_vec(),
+        rhs: b.shape().to_vec(),
+        reason,
+    };
+    let (ra, rb) = (a.dims(), b.dims());
+    if !(2..=3).contains(&ra) || !(2..=3).contains(&rb) {
+        return Err(err("only 2-D and 3-D (batched) operands are supported"));
+    }
+    if a.shape()[ra - 1] != b.shape()[rb - 2] {
+        return Err(err("inner dimensions differ"));
+    }
+    let lift = |t: &TensorData| -> Result<TensorData> {
+        if t.dims() == 3 {
+            return Ok(t.clone());
+        }
+        let l = t.layout();
+        let layout = Layout {
+            shape: Dims::new(&[1, l.shape[0], l.shape[1]])?,
+            strides: Dims::new(&[0, l.strides[0], l.strides[1]])?,
+            offset: l.offset,
+        };
+        Ok(t.relayout(layout))
+    };
+    let (a3, b3) = (lift(a)?, lift(b)?);
+    if a3.shape()[0] != b3.shape()[0] && a3.shape()[0] != 1 && b3.shape()[0] != 1 {
+        return Err(err("batch sizes differ and neither is 1"));
+    }
+    let out = ops.matmul(&a3, &b3)?;
+    if ra == 2 && rb == 2 {
+        out.view(&out.shape()[1..])
+    } else {
+        Ok(out)
+    }
+}
