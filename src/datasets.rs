@@ -73,7 +73,7 @@ impl Dataset {
         match self {
             Dataset::Simple => x1 < 0.5,
             Dataset::Diag => x1 + x2 < 0.5,
-            Dataset::Split => x1 < 0.2 || x1 > 0.8,
+            Dataset::Split => !(0.2..=0.8).contains(&x1),
             Dataset::Xor => (x1 < 0.5 && x2 > 0.5) || (x1 > 0.5 && x2 < 0.5),
             Dataset::Circle => (x1 - 0.5).powi(2) + (x2 - 0.5).powi(2) > 0.1,
             Dataset::Spiral => unreachable!("spiral points are not labelled by a rule"),

@@ -35,8 +35,10 @@ impl Dims {
                 reason: "more than MAX_DIMS (8) dimensions",
             });
         }
-        let mut d = Dims::default();
-        d.len = values.len() as u8;
+        let mut d = Dims {
+            len: values.len() as u8,
+            ..Dims::default()
+        };
         d.buf[..values.len()].copy_from_slice(values);
         Ok(d)
     }

@@ -109,7 +109,7 @@ impl Parameter {
         let value = match value {
             Value::Tensor(t) => Value::Tensor(t.requires_grad_(true)),
             // A scalar with history would not be a leaf: start a fresh one from its value.
-            Value::Scalar(s) if !s.history().is_some_and(|h| h.last_fn.is_none()) => {
+            Value::Scalar(s) if s.history().is_none_or(|h| h.last_fn.is_some()) => {
                 Value::Scalar(Scalar::new(s.data()))
             }
             scalar => scalar,

@@ -118,27 +118,27 @@ impl Scalar {
 
     /// `ln(self + 1e-6)`.
     pub fn log(&self) -> Scalar {
-        apply(&Log, &[self.clone()])
+        apply(&Log, std::slice::from_ref(self))
     }
 
     /// `e^self`.
     pub fn exp(&self) -> Scalar {
-        apply(&Exp, &[self.clone()])
+        apply(&Exp, std::slice::from_ref(self))
     }
 
     /// The logistic function.
     pub fn sigmoid(&self) -> Scalar {
-        apply(&Sigmoid, &[self.clone()])
+        apply(&Sigmoid, std::slice::from_ref(self))
     }
 
     /// `max(self, 0)`.
     pub fn relu(&self) -> Scalar {
-        apply(&ReLU, &[self.clone()])
+        apply(&ReLU, std::slice::from_ref(self))
     }
 
     /// `1 / self`.
     pub fn inv(&self) -> Scalar {
-        apply(&Inv, &[self.clone()])
+        apply(&Inv, std::slice::from_ref(self))
     }
 
     /// True when the value is non-zero (Python truthiness).
@@ -308,7 +308,7 @@ impl std::ops::Neg for Scalar {
 impl std::ops::Neg for &Scalar {
     type Output = Scalar;
     fn neg(self) -> Scalar {
-        apply(&Neg, &[self.clone()])
+        apply(&Neg, std::slice::from_ref(self))
     }
 }
 
