@@ -41,6 +41,7 @@ pub mod module;
 pub mod nn;
 pub mod operators;
 pub mod optim;
+pub mod profile;
 pub mod random;
 pub mod scalar;
 pub mod scalar_functions;

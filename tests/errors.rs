@@ -193,3 +193,17 @@ fn bad_training_settings() {
             .starts_with("backend: unknown backend \"gpu\"")
     );
 }
+
+#[test]
+fn mixed_backends() {
+    let a = t(&[2]).to(minitorch::Backend::Simple);
+    let b = t(&[2]).to(minitorch::Backend::Fast);
+    assert_eq!(
+        msg(a.add(&b)),
+        "Add: operands are on different backends (simple and fast); move one with .to(backend)"
+    );
+    assert!(
+        msg(a.matmul(&t(&[2, 1]).to(minitorch::Backend::Fast)))
+            .starts_with("MatMul: operands are on different backends")
+    );
+}

@@ -1,5 +1,6 @@
 //! Mirrors the original `test_tensor.py` (tasks 2.3, 2.4) on the reference backend: forward
 //! against floats, gradients against central differences, creation, views and broadcasting.
+//! Every test first makes the reference backend the default for its thread.
 
 mod common;
 
@@ -24,6 +25,7 @@ fn near(v: f64, kink: f64, margin: f64) -> bool {
 
 #[test]
 fn test_create() {
+    common::use_reference_backend();
     let values = vec![1.0, -2.5, 3.0, 40.0];
     let t = Tensor::from_vec(values.clone(), &[4]).unwrap();
     for (i, v) in values.iter().enumerate() {
@@ -36,6 +38,7 @@ proptest! {
 
     #[test]
     fn test_one_args(t in tensors()) {
+        common::use_reference_backend();
         for (name, float_fn, tensor_fn) in one_arg() {
             let out = tensor_fn(&t).unwrap();
             prop_assert_eq!(out.shape(), t.shape());
@@ -49,6 +52,7 @@ proptest! {
 
     #[test]
     fn test_two_args(ts in shaped_tensors(2)) {
+        common::use_reference_backend();
         let (a, b) = (&ts[0], &ts[1]);
         for (name, float_fn, tensor_fn) in two_arg() {
             let out = tensor_fn(a, b).unwrap();
@@ -66,6 +70,7 @@ proptest! {
 
     #[test]
     fn test_one_derivative(t in tensors()) {
+        common::use_reference_backend();
         for (name, _, tensor_fn) in one_arg() {
             // relu(a + 5.5) has a kink at a = −5.5; inv(a + 3.5) a pole at a = −3.5.
             let values = t.to_vec();
@@ -81,6 +86,7 @@ proptest! {
 
     #[test]
     fn test_two_grad(ts in shaped_tensors(2)) {
+        common::use_reference_backend();
         for (name, _, tensor_fn) in two_arg() {
             if skip_two(name, &ts[0], &ts[1]) {
                 continue;
@@ -92,6 +98,7 @@ proptest! {
 
     #[test]
     fn test_reduce(t in tensors()) {
+        common::use_reference_backend();
         for (name, _, tensor_fn) in reductions() {
             let r = grad_check(|v| tensor_fn(&v[0]), std::slice::from_ref(&t));
             prop_assert!(r.is_ok(), "{}: {:?}", name, r);
@@ -100,6 +107,7 @@ proptest! {
 
     #[test]
     fn test_permute(t_perm in tensors().prop_flat_map(|t| { let n = t.dims(); (Just(t), permutation(n)) })) {
+        common::use_reference_backend();
         let (t, perm) = t_perm;
         let r = grad_check(|v| v[0].permute(&perm), std::slice::from_ref(&t));
         prop_assert!(r.is_ok(), "{:?}", r);
@@ -111,6 +119,7 @@ proptest! {
 
     #[test]
     fn test_two_grad_broadcast(ts in shaped_tensors(2)) {
+        common::use_reference_backend();
         let (t1, t2) = (&ts[0], &ts[1]);
         for (name, _, tensor_fn) in two_arg() {
             if skip_two(name, t1, t2) {
@@ -149,6 +158,7 @@ fn skip_two(name: &str, a: &Tensor, b: &Tensor) -> bool {
 
 #[test]
 fn test_reduce_forward_one_dim() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0], vec![4.0, 6.0], vec![5.0, 7.0]]).unwrap();
     let s = t.sum(0).unwrap();
     assert_close_tensor(&s, &Tensor::from_nested(vec![vec![11.0, 16.0]]).unwrap());
@@ -156,6 +166,7 @@ fn test_reduce_forward_one_dim() {
 
 #[test]
 fn test_reduce_forward_one_dim_2() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0], vec![4.0, 6.0], vec![5.0, 7.0]]).unwrap();
     let s = t.sum(1).unwrap();
     assert_close_tensor(
@@ -166,6 +177,7 @@ fn test_reduce_forward_one_dim_2() {
 
 #[test]
 fn test_reduce_forward_all_dims() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0], vec![4.0, 6.0], vec![5.0, 7.0]]).unwrap();
     let s = t.sum_all().unwrap();
     assert_close_tensor(&s, &Tensor::from_nested(vec![27.0]).unwrap());
@@ -173,6 +185,7 @@ fn test_reduce_forward_all_dims() {
 
 #[test]
 fn test_grad_size() {
+    common::use_reference_backend();
     let a = Tensor::from_nested(vec![1.0]).unwrap().requires_grad_(true);
     let b = Tensor::from_nested(vec![vec![1.0, 1.0]])
         .unwrap()
@@ -186,6 +199,7 @@ fn test_grad_size() {
 
 #[test]
 fn test_fromlist() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0, 4.0], vec![4.0, 5.0, 7.0]]).unwrap();
     assert_eq!(t.shape(), &[2, 3]);
     let t = Tensor::from_nested(vec![vec![vec![2.0, 3.0, 4.0], vec![4.0, 5.0, 7.0]]]).unwrap();
@@ -200,6 +214,7 @@ fn test_fromlist() {
 
 #[test]
 fn test_view() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0, 4.0], vec![4.0, 5.0, 7.0]]).unwrap();
     assert_eq!(t.shape(), &[2, 3]);
     let flat = t.view(&[6]).unwrap();
@@ -215,6 +230,7 @@ fn test_view() {
 
 #[test]
 fn test_back_view() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0, 4.0], vec![4.0, 5.0, 7.0]]).unwrap();
     grad_check(
         |v| v[0].view(&[6])?.view(&[3, 2])?.mul(&v[0].view(&[3, 2])?),
@@ -226,6 +242,7 @@ fn test_back_view() {
 /// The original's xfail: viewing a permuted tensor.
 #[test]
 fn test_permute_view() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0, 4.0], vec![4.0, 5.0, 7.0]]).unwrap();
     let p = t.permute(&[1, 0]).unwrap();
     let err = p.view(&[6]).unwrap_err();
@@ -239,6 +256,7 @@ fn test_permute_view() {
 /// The original's xfail: an out-of-range index.
 #[test]
 fn test_index() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0, 4.0], vec![4.0, 5.0, 7.0]]).unwrap();
     assert_eq!(t.get(&[1, 2]).unwrap(), 7.0);
     assert!(t.get(&[0, 5]).is_err());
@@ -248,6 +266,7 @@ fn test_index() {
 
 #[test]
 fn test_fromnumpy() {
+    common::use_reference_backend();
     let values: Vec<f64> = (0..24).map(|v| v as f64 * 0.5).collect();
     let t = Tensor::from_vec(values.clone(), &[2, 3, 4]).unwrap();
     assert_eq!(t.to_vec(), values);
@@ -260,6 +279,7 @@ fn test_fromnumpy() {
 
 #[test]
 fn test_mm2() {
+    common::use_reference_backend();
     let a = Tensor::rand(&[2, 3], &mut minitorch::Rng::seed(1)).unwrap();
     let b = Tensor::rand(&[3, 4], &mut minitorch::Rng::seed(2)).unwrap();
     let c = a.matmul(&b).unwrap();
@@ -278,6 +298,7 @@ fn test_mm2() {
 
 #[test]
 fn matmul_batched_and_broadcast_gradients() {
+    common::use_reference_backend();
     let mut rng = minitorch::Rng::seed(5);
     let a = Tensor::rand(&[3, 2, 4], &mut rng).unwrap();
     let b = Tensor::rand(&[1, 4, 5], &mut rng).unwrap();
@@ -302,6 +323,7 @@ fn matmul_batched_and_broadcast_gradients() {
 
 #[test]
 fn backward_accumulates_broadcast_gradients() {
+    common::use_reference_backend();
     // x (3,1) + y (1,4) → (3,4); the gradient of the sum is the count of broadcast copies.
     let x = Tensor::zeros(&[3, 1]).unwrap().requires_grad_(true);
     let y = Tensor::zeros(&[1, 4]).unwrap().requires_grad_(true);
@@ -312,6 +334,7 @@ fn backward_accumulates_broadcast_gradients() {
 
 #[test]
 fn constants_get_no_gradient_and_leaves_accumulate() {
+    common::use_reference_backend();
     let x = Tensor::from_nested(vec![1.0, 2.0])
         .unwrap()
         .requires_grad_(true);
@@ -327,6 +350,7 @@ fn constants_get_no_gradient_and_leaves_accumulate() {
 
 #[test]
 fn requires_grad_false_really_stops_tracking() {
+    common::use_reference_backend();
     let x = Tensor::from_nested(vec![1.0, 2.0]).unwrap();
     assert!(!x.requires_grad());
     let y = x.requires_grad_(true).mul(&x).unwrap();
@@ -341,6 +365,7 @@ fn requires_grad_false_really_stops_tracking() {
 
 #[test]
 fn all_is_logical_and_keeps_dim() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![1.0, 2.0, 3.0], vec![4.0, 0.0, 6.0]]).unwrap();
     assert_eq!(t.all_all().unwrap().to_vec(), vec![0.0]);
     assert_eq!(t.all(0).unwrap().to_vec(), vec![1.0, 0.0, 1.0]);
@@ -357,6 +382,7 @@ fn all_is_logical_and_keeps_dim() {
 
 #[test]
 fn mean_and_constructors() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![2.0, 3.0], vec![4.0, 6.0], vec![5.0, 7.0]]).unwrap();
     assert_eq!(t.mean(0).unwrap().to_vec(), vec![11.0 / 3.0, 16.0 / 3.0]);
     assert_eq!(t.mean_all().unwrap().item().unwrap(), 4.5);
@@ -370,6 +396,7 @@ fn mean_and_constructors() {
 
 #[test]
 fn operators_sugar_matches_methods() {
+    common::use_reference_backend();
     let a = Tensor::from_nested(vec![1.0, 2.0, 4.0]).unwrap();
     let b = Tensor::from_nested(vec![3.0, 5.0, 8.0]).unwrap();
     assert_eq!((&a - &b).to_vec(), vec![-2.0, -3.0, -4.0]);
@@ -386,17 +413,20 @@ fn operators_sugar_matches_methods() {
 #[test]
 #[should_panic(expected = "add: cannot broadcast shapes [2] and [3]")]
 fn operator_sugar_panics_with_the_error_message() {
+    common::use_reference_backend();
     let _ = Tensor::zeros(&[2]).unwrap() + Tensor::zeros(&[3]).unwrap();
 }
 
 #[test]
 fn display_uses_the_original_format() {
+    common::use_reference_backend();
     let t = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[2, 2]).unwrap();
     assert_eq!(t.to_string(), "\n[\n\t[0.00 1.00]\n\t[2.00 3.00]]");
 }
 
 #[test]
 fn saved_tensors_are_freed_by_backward() {
+    common::use_reference_backend();
     let x = Tensor::from_nested(vec![1.0, 2.0])
         .unwrap()
         .requires_grad_(true);
@@ -412,6 +442,7 @@ fn saved_tensors_are_freed_by_backward() {
 
 #[test]
 fn set_writes_through_shared_storage() {
+    common::use_reference_backend();
     let t = Tensor::from_nested(vec![vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
     let p = t.permute(&[1, 0]).unwrap();
     p.set(&[0, 1], 30.0).unwrap();

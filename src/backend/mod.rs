@@ -9,7 +9,9 @@
 //! | backend | what it is |
 //! |---|---|
 //! | [`Backend::Simple`] | the reference: plain per-element index arithmetic, the test oracle |
+//! | [`Backend::Fast`] | the fast CPU backend: vectorised slice loops, size-gated threads, GEMM |
 
+pub mod fast;
 pub mod simple;
 
 use crate::error::{Error, Result};
@@ -38,6 +40,19 @@ pub enum MapOp {
 }
 
 impl MapOp {
+    /// The op's label in profiles.
+    pub fn label(self) -> &'static str {
+        match self {
+            MapOp::Neg => "map neg",
+            MapOp::Sigmoid => "map sigmoid",
+            MapOp::Relu => "map relu",
+            MapOp::Log => "map log",
+            MapOp::Exp => "map exp",
+            MapOp::Id => "map id",
+            MapOp::Inv => "map inv",
+        }
+    }
+
     /// Applies the op to one value (the definitions in [`operators`]).
     #[inline]
     pub fn apply(self, x: f64) -> f64 {
@@ -93,6 +108,21 @@ impl ZipOp {
         }
     }
 
+    /// The op's label in profiles.
+    pub fn label(self) -> &'static str {
+        match self {
+            ZipOp::Add => "zip add",
+            ZipOp::Mul => "zip mul",
+            ZipOp::Lt => "zip lt",
+            ZipOp::Eq => "zip eq",
+            ZipOp::IsClose => "zip is_close",
+            ZipOp::ReluBack => "zip relu_back",
+            ZipOp::LogBack => "zip log_back",
+            ZipOp::InvBack => "zip inv_back",
+            ZipOp::SigmoidBack => "zip sigmoid_back",
+        }
+    }
+
     /// The op's name, for errors.
     pub fn name(self) -> &'static str {
         match self {
@@ -121,6 +151,15 @@ pub enum ReduceOp {
 }
 
 impl ReduceOp {
+    /// The op's label in profiles.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "reduce sum",
+            ReduceOp::Prod => "reduce prod",
+            ReduceOp::All => "reduce all",
+        }
+    }
+
     /// The fold's starting value.
     pub fn start(self) -> f64 {
         match self {
@@ -164,21 +203,60 @@ pub trait TensorOps {
 }
 
 /// Which backend a tensor computes on; chosen per tensor at run time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// Constructors (`Tensor::zeros`, `from_vec`, …) use [`Backend::default`], which is
+/// [`Backend::Fast`] unless changed for the current thread with [`Backend::set_default`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// The reference backend: simple, slow, and the oracle for the others.
-    #[default]
     Simple,
+    /// The fast CPU backend (the default).
+    Fast,
+}
+
+thread_local! {
+    static DEFAULT: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Fast) };
+}
+
+impl Default for Backend {
+    /// The backend constructors use on this thread.
+    fn default() -> Backend {
+        DEFAULT.with(|d| d.get())
+    }
 }
 
 impl Backend {
-    /// Every backend compiled into this build.
-    pub const ALL: [Backend; 1] = [Backend::Simple];
+    /// Sets the backend that tensor constructors use on the current thread.
+    ///
+    /// ```
+    /// use minitorch::{Backend, Tensor};
+    /// Backend::set_default(Backend::Simple);
+    /// assert_eq!(Tensor::zeros(&[2]).unwrap().backend(), Backend::Simple);
+    /// Backend::set_default(Backend::Fast);
+    /// ```
+    pub fn set_default(backend: Backend) {
+        DEFAULT.with(|d| d.set(backend));
+    }
 
-    /// The backend's kernels.
+    /// Every backend compiled into this build.
+    pub const ALL: [Backend; 2] = [Backend::Simple, Backend::Fast];
+
+    /// The backend's kernels, timed when the [profiler](crate::profile) is on.
     pub fn ops(self) -> &'static dyn TensorOps {
+        if !crate::profile::enabled() {
+            return self.kernels();
+        }
+        match self {
+            Backend::Simple => &crate::profile::Profiled(Backend::Simple),
+            Backend::Fast => &crate::profile::Profiled(Backend::Fast),
+        }
+    }
+
+    /// The backend's kernels, never profiled.
+    pub fn kernels(self) -> &'static dyn TensorOps {
         match self {
             Backend::Simple => &simple::SimpleOps,
+            Backend::Fast => &fast::FastOps,
         }
     }
 
@@ -186,6 +264,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Simple => "simple",
+            Backend::Fast => "fast",
         }
     }
 }

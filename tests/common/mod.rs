@@ -2,7 +2,14 @@
 //! strategies for tensors with permuted (mostly non-contiguous) layouts.
 #![allow(dead_code)]
 
-use minitorch::{Result, Tensor, TensorData, operators};
+pub mod layouts;
+
+use minitorch::{Backend, Result, Tensor, TensorData, operators};
+
+/// Makes the reference backend the default on this thread (the Module 2 suites run on it).
+pub fn use_reference_backend() {
+    Backend::set_default(Backend::Simple);
+}
 use proptest::prelude::*;
 
 /// A one-argument MathTest: name, float form, tensor form.

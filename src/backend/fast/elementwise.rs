@@ -1,0 +1,200 @@
+//! Fast map and zip: one monomorphised loop per op and layout case.
+
+use super::fill_chunks;
+use super::strided::Nest;
+use crate::backend::simple::broadcast_target;
+use crate::backend::{MapOp, ZipOp};
+use crate::error::Result;
+use crate::layout::shape_broadcast_for;
+use crate::operators;
+use crate::profile::{self, Path};
+use crate::tensor_data::TensorData;
+
+/// Binds `$f` to the op's function as a concrete closure, so each arm compiles its own loop.
+macro_rules! with_map_fn {
+    ($op:expr, $f:ident => $body:expr) => {
+        match $op {
+            MapOp::Neg => {
+                let $f = |x: f64| -x;
+                $body
+            }
+            MapOp::Sigmoid => {
+                let $f = operators::sigmoid;
+                $body
+            }
+            MapOp::Relu => {
+                let $f = operators::relu;
+                $body
+            }
+            MapOp::Log => {
+                let $f = operators::log;
+                $body
+            }
+            MapOp::Exp => {
+                let $f = operators::exp;
+                $body
+            }
+            MapOp::Id => {
+                let $f = |x: f64| x;
+                $body
+            }
+            MapOp::Inv => {
+                let $f = operators::inv;
+                $body
+            }
+        }
+    };
+}
+
+macro_rules! with_zip_fn {
+    ($op:expr, $f:ident => $body:expr) => {
+        match $op {
+            ZipOp::Add => {
+                let $f = |a: f64, b: f64| a + b;
+                $body
+            }
+            ZipOp::Mul => {
+                let $f = |a: f64, b: f64| a * b;
+                $body
+            }
+            ZipOp::Lt => {
+                let $f = operators::lt;
+                $body
+            }
+            ZipOp::Eq => {
+                let $f = operators::eq;
+                $body
+            }
+            ZipOp::IsClose => {
+                let $f = |a: f64, b: f64| ZipOp::IsClose.apply(a, b);
+                $body
+            }
+            ZipOp::ReluBack => {
+                let $f = operators::relu_back;
+                $body
+            }
+            ZipOp::LogBack => {
+                let $f = operators::log_back;
+                $body
+            }
+            ZipOp::InvBack => {
+                let $f = operators::inv_back;
+                $body
+            }
+            ZipOp::SigmoidBack => {
+                let $f = |a: f64, b: f64| ZipOp::SigmoidBack.apply(a, b);
+                $body
+            }
+        }
+    };
+}
+
+/// Fast map: `op` on every element of `a`, broadcast into `out_shape`.
+pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+    let out_shape = broadcast_target("map", a.shape(), out_shape)?;
+    let size = out_shape.product();
+    let guard = a.storage().borrow();
+    let src: &[f64] = &guard;
+    let mut out = vec![0.0; size];
+    let (path, parallel) = if a.shape() == &*out_shape && a.is_contiguous() {
+        let input = &src[a.layout().offset..][..size];
+        let parallel = with_map_fn!(op, f => fill_chunks(&mut out, 1, |chunk, start| {
+            for (o, &x) in chunk.iter_mut().zip(&input[start..]) {
+                *o = f(x);
+            }
+        }));
+        (Path::Contiguous, parallel)
+    } else {
+        let layout = a.layout().broadcast_to(&out_shape)?;
+        let nest = Nest::new(&out_shape, [&layout.strides], [layout.offset]);
+        let n = nest.inner_len();
+        let [stride] = nest.inner_strides();
+        let parallel = with_map_fn!(op, f => fill_chunks(&mut out, n, |chunk, start| {
+            let mut rows = nest.rows_from(start / n);
+            for dst in chunk.chunks_exact_mut(n) {
+                let [p] = rows.next_row();
+                match stride {
+                    1 => dst.iter_mut().zip(&src[p..p + n]).for_each(|(o, &x)| *o = f(x)),
+                    0 => dst.fill(f(src[p])),
+                    s => dst.iter_mut().enumerate().for_each(|(j, o)| *o = f(src[p + j * s])),
+                }
+            }
+        }));
+        let path = if a.shape() != &*out_shape {
+            Path::Broadcast
+        } else {
+            Path::Strided
+        };
+        (path, parallel)
+    };
+    profile::note(path, parallel);
+    Ok(TensorData::packed(out, out_shape))
+}
+
+/// Fast zip: `op` on pairs of elements of `a` and `b`, broadcast to their common shape.
+pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+    let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
+    let size = out_shape.product();
+    let (guard_a, guard_b) = (a.storage().borrow(), b.storage().borrow());
+    let (sa, sb): (&[f64], &[f64]) = (&guard_a, &guard_b);
+    let mut out = vec![0.0; size];
+    let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
+    let (path, parallel) = if packed(a) && packed(b) {
+        let (x, y) = (
+            &sa[a.layout().offset..][..size],
+            &sb[b.layout().offset..][..size],
+        );
+        let parallel = with_zip_fn!(op, f => fill_chunks(&mut out, 1, |chunk, start| {
+            for ((o, &p), &q) in chunk.iter_mut().zip(&x[start..]).zip(&y[start..]) {
+                *o = f(p, q);
+            }
+        }));
+        (Path::Contiguous, parallel)
+    } else {
+        let (la, lb) = (
+            a.layout().broadcast_to(&out_shape)?,
+            b.layout().broadcast_to(&out_shape)?,
+        );
+        let nest = Nest::new(
+            &out_shape,
+            [&la.strides, &lb.strides],
+            [la.offset, lb.offset],
+        );
+        let n = nest.inner_len();
+        let strides = nest.inner_strides();
+        let parallel = with_zip_fn!(op, f => fill_chunks(&mut out, n, |chunk, start| {
+            let mut rows = nest.rows_from(start / n);
+            for dst in chunk.chunks_exact_mut(n) {
+                let [p, q] = rows.next_row();
+                match strides {
+                    [1, 1] => {
+                        for ((o, &x), &y) in dst.iter_mut().zip(&sa[p..p + n]).zip(&sb[q..q + n]) {
+                            *o = f(x, y);
+                        }
+                    }
+                    [1, 0] => {
+                        let y = sb[q];
+                        dst.iter_mut().zip(&sa[p..p + n]).for_each(|(o, &x)| *o = f(x, y));
+                    }
+                    [0, 1] => {
+                        let x = sa[p];
+                        dst.iter_mut().zip(&sb[q..q + n]).for_each(|(o, &y)| *o = f(x, y));
+                    }
+                    [s, t] => {
+                        for (j, o) in dst.iter_mut().enumerate() {
+                            *o = f(sa[p + j * s], sb[q + j * t]);
+                        }
+                    }
+                }
+            }
+        }));
+        let path = if a.shape() != &*out_shape || b.shape() != &*out_shape {
+            Path::Broadcast
+        } else {
+            Path::Strided
+        };
+        (path, parallel)
+    };
+    profile::note(path, parallel);
+    Ok(TensorData::packed(out, out_shape))
+}

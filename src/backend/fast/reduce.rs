@@ -1,0 +1,84 @@
+//! Fast reduce: parallel across output cells; every cell folds its fibre in index order with a
+//! local accumulator (the reference backend's order, so results are bit-identical).
+
+use super::fill_chunks;
+use super::strided::Nest;
+use crate::backend::ReduceOp;
+use crate::error::{Error, Result};
+use crate::layout::Dims;
+use crate::profile::{self, Path};
+use crate::tensor_data::TensorData;
+
+macro_rules! with_fold {
+    ($op:expr, $f:ident => $body:expr) => {
+        match $op {
+            ReduceOp::Sum => {
+                let $f = |acc: f64, x: f64| acc + x;
+                $body
+            }
+            ReduceOp::Prod => {
+                let $f = |acc: f64, x: f64| acc * x;
+                $body
+            }
+            ReduceOp::All => {
+                let $f = |acc: f64, x: f64| ReduceOp::All.fold(acc, x);
+                $body
+            }
+        }
+    };
+}
+
+/// Folds `op` along `dim`, keeping it with size 1.
+pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
+    if dim >= a.dims() {
+        return Err(Error::BadDim {
+            op: "reduce",
+            dim,
+            shape: a.shape().to_vec(),
+        });
+    }
+    let layout = a.layout();
+    let mut out_shape = layout.shape;
+    out_shape[dim] = 1;
+    let (len, step) = (layout.shape[dim], layout.strides[dim]);
+    // The output cells form the input's shape with `dim` removed (size 1 is dropped by the nest).
+    let mut kept_strides = layout.strides;
+    kept_strides[dim] = 0;
+    let nest = Nest::new(&out_shape, [&kept_strides], [layout.offset]);
+    let (n, [inner]) = (nest.inner_len(), nest.inner_strides());
+    let guard = a.storage().borrow();
+    let src: &[f64] = &guard;
+    let start = op.start();
+    let mut out = vec![start; out_shape.product()];
+    // Rows of cells that are adjacent in the input accumulate a whole row per step (vectorised);
+    // otherwise each cell walks its own fibre.
+    let by_rows = inner == 1 && n > 1;
+    let parallel = with_fold!(op, f => fill_chunks(&mut out, n, |chunk, first| {
+        let mut rows = nest.rows_from(first / n);
+        for dst in chunk.chunks_exact_mut(n) {
+            let [p] = rows.next_row();
+            if by_rows {
+                for k in 0..len {
+                    let row = &src[p + k * step..][..n];
+                    dst.iter_mut().zip(row).for_each(|(acc, &x)| *acc = f(*acc, x));
+                }
+            } else if step == 1 {
+                for (j, acc) in dst.iter_mut().enumerate() {
+                    *acc = src[p + j * inner..][..len].iter().fold(*acc, |s, &x| f(s, x));
+                }
+            } else {
+                for (j, acc) in dst.iter_mut().enumerate() {
+                    let base = p + j * inner;
+                    *acc = (0..len).fold(*acc, |s, k| f(s, src[base + k * step]));
+                }
+            }
+        }
+    }));
+    let path = if step == 1 {
+        Path::Contiguous
+    } else {
+        Path::Strided
+    };
+    profile::note(path, parallel);
+    Ok(TensorData::packed(out, Dims::new(&out_shape)?))
+}

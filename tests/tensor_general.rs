@@ -1,0 +1,431 @@
+//! Mirrors the original `test_tensor_general.py` (tasks 3.1–3.4): every backend must compute
+//! what the reference backend computes — every op, forward and backward, on contiguous,
+//! permuted, offset, sliced and broadcast (stride 0) layouts — and pass grad_check itself.
+
+mod common;
+
+use common::layouts::{self, KINDS, Kind};
+use common::{assert_close_tensor, one_arg, reductions, shaped_tensors, tensors, two_arg};
+use minitorch::backend::fast::set_parallel_threshold;
+use minitorch::backend::{MapOp, ReduceOp, ZipOp};
+use minitorch::{Backend, Rng, Tensor, grad_check, profile};
+use proptest::prelude::*;
+
+/// The backends under test (the reference backend is the oracle).
+const BACKENDS: [Backend; 1] = [Backend::Fast];
+
+const MAPS: [MapOp; 7] = [
+    MapOp::Neg,
+    MapOp::Sigmoid,
+    MapOp::Relu,
+    MapOp::Log,
+    MapOp::Exp,
+    MapOp::Id,
+    MapOp::Inv,
+];
+const ZIPS: [ZipOp; 9] = [
+    ZipOp::Add,
+    ZipOp::Mul,
+    ZipOp::Lt,
+    ZipOp::Eq,
+    ZipOp::IsClose,
+    ZipOp::ReluBack,
+    ZipOp::LogBack,
+    ZipOp::InvBack,
+    ZipOp::SigmoidBack,
+];
+const REDUCES: [ReduceOp; 3] = [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::All];
+const SHAPES: [&[usize]; 5] = [&[7], &[3, 5], &[2, 3, 4], &[2, 1, 3, 5], &[4, 33]];
+
+/// Bit-identical values (NaN equal to NaN) and equal shapes.
+fn assert_same(got: &Tensor, want: &Tensor, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    for (i, (g, w)) in got.to_vec().iter().zip(want.to_vec()).enumerate() {
+        assert!(
+            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+            "{what}: element {i}: {g} vs {w}"
+        );
+    }
+}
+
+/// Relative closeness for GEMM results, whose summation order differs from the reference.
+fn assert_near(got: &Tensor, want: &Tensor, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    for (i, (g, w)) in got.to_vec().iter().zip(want.to_vec()).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+            "{what}: element {i}: {g} vs {w}"
+        );
+    }
+}
+
+fn run_map(t: &Tensor, op: MapOp, out: &[usize]) -> Tensor {
+    Tensor::from_data(
+        t.backend().kernels().map(op, t.data(), out).unwrap(),
+        t.backend(),
+    )
+}
+
+fn run_zip(a: &Tensor, b: &Tensor, op: ZipOp) -> Tensor {
+    Tensor::from_data(
+        a.backend().kernels().zip(op, a.data(), b.data()).unwrap(),
+        a.backend(),
+    )
+}
+
+fn run_reduce(t: &Tensor, op: ReduceOp, dim: usize) -> Tensor {
+    Tensor::from_data(
+        t.backend().kernels().reduce(op, t.data(), dim).unwrap(),
+        t.backend(),
+    )
+}
+
+/// Every map, zip and reduce on every pair of layout kinds, against the reference.
+fn check_kernels(shapes: &[&[usize]]) {
+    for backend in BACKENDS {
+        for (s, shape) in shapes.iter().enumerate() {
+            let n: usize = shape.iter().product();
+            let (va, vb) = (
+                layouts::values(n, 1 + s as u64),
+                layouts::values(n, 100 + s as u64),
+            );
+            for ka in KINDS {
+                let a = layouts::make(&va, shape, ka, backend);
+                let a_ref = layouts::make(&va, shape, ka, Backend::Simple);
+                for op in MAPS {
+                    assert_same(
+                        &run_map(&a, op, shape),
+                        &run_map(&a_ref, op, shape),
+                        &format!("{op:?} {ka:?} {shape:?}"),
+                    );
+                }
+                for op in REDUCES {
+                    for dim in 0..shape.len() {
+                        let what = format!("{op:?} dim {dim} {ka:?} {shape:?}");
+                        assert_same(
+                            &run_reduce(&a, op, dim),
+                            &run_reduce(&a_ref, op, dim),
+                            &what,
+                        );
+                    }
+                }
+                for kb in KINDS {
+                    let b = layouts::make(&vb, shape, kb, backend);
+                    let b_ref = layouts::make(&vb, shape, kb, Backend::Simple);
+                    for op in ZIPS {
+                        let what = format!("{op:?} {ka:?}×{kb:?} {shape:?}");
+                        assert_same(&run_zip(&a, &b, op), &run_zip(&a_ref, &b_ref, op), &what);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn kernels_match_reference_on_every_layout() {
+    check_kernels(&SHAPES);
+}
+
+#[test]
+fn kernels_match_reference_when_forced_parallel_or_serial() {
+    // Big enough for several chunks per thread; the threshold is process-wide, and results do
+    // not depend on it, so other tests running meanwhile are unaffected.
+    set_parallel_threshold(0);
+    check_kernels(&[&[64, 67], &[3, 40, 9]]);
+    set_parallel_threshold(usize::MAX);
+    check_kernels(&[&[64, 67]]);
+    set_parallel_threshold(minitorch::backend::fast::DEFAULT_PAR_THRESHOLD);
+}
+
+#[test]
+fn broadcast_operands_match_reference() {
+    for backend in BACKENDS {
+        let shape = [3, 4, 5];
+        let v = layouts::values(60, 7);
+        for dim in 0..3 {
+            let small = 60 / shape[dim];
+            let vb = layouts::values(small, 8 + dim as u64);
+            for kind in KINDS {
+                let a = layouts::make(&v, &shape, kind, backend);
+                let a_ref = layouts::make(&v, &shape, kind, Backend::Simple);
+                let b = layouts::broadcast(&vb, &shape, dim, backend);
+                let b_ref = layouts::broadcast(&vb, &shape, dim, Backend::Simple);
+                for op in ZIPS {
+                    let what = format!("{op:?} {kind:?} with stride-0 dim {dim}");
+                    assert_same(&run_zip(&a, &b, op), &run_zip(&a_ref, &b_ref, op), &what);
+                    assert_same(
+                        &run_zip(&b, &a, op),
+                        &run_zip(&b_ref, &a_ref, op),
+                        &format!("{what}, swapped"),
+                    );
+                }
+                for op in REDUCES {
+                    for d in 0..3 {
+                        let what = format!("{op:?} dim {d} of stride-0 dim {dim}");
+                        assert_same(&run_reduce(&b, op, d), &run_reduce(&b_ref, op, d), &what);
+                    }
+                }
+            }
+        }
+        // Implicit broadcasting of smaller shapes: row (bias add), column, scalar, both sides.
+        let a = Tensor::from_vec(layouts::values(12, 3), &[3, 4]).unwrap();
+        for other in [vec![4], vec![1, 4], vec![3, 1], vec![1]] {
+            let n: usize = other.iter().product();
+            let b = Tensor::from_vec(layouts::values(n, 4), &other).unwrap();
+            for op in ZIPS {
+                let (fa, fb) = (a.to(backend), b.to(backend));
+                let (ra, rb) = (a.to(Backend::Simple), b.to(Backend::Simple));
+                assert_same(
+                    &run_zip(&fa, &fb, op),
+                    &run_zip(&ra, &rb, op),
+                    &format!("{op:?} [3,4] vs {other:?}"),
+                );
+                assert_same(
+                    &run_zip(&fb, &fa, op),
+                    &run_zip(&rb, &ra, op),
+                    &format!("{op:?} {other:?} vs [3,4]"),
+                );
+            }
+        }
+        // Map into a bigger shape (how gradients of broadcast inputs are expanded).
+        let row = Tensor::from_vec(layouts::values(5, 9), &[5]).unwrap();
+        assert_same(
+            &run_map(&row.to(backend), MapOp::Id, &[2, 3, 5]),
+            &run_map(&row.to(Backend::Simple), MapOp::Id, &[2, 3, 5]),
+            "map into [2,3,5]",
+        );
+    }
+}
+
+fn matmul_case(a_shape: &[usize], b_shape: &[usize], transpose: bool, seed: u64) {
+    let mut rng = Rng::seed(seed);
+    let make = |shape: &[usize], rng: &mut Rng| {
+        let t = Tensor::rand(shape, rng).unwrap();
+        if !transpose {
+            return t;
+        }
+        // Store transposed (last two dims swapped) and permute back: same values, strided layout.
+        let n = shape.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.swap(n - 2, n - 1);
+        let stored_shape: Vec<usize> = order.iter().map(|&o| shape[o]).collect();
+        let stored = Tensor::from_vec(t.permute(&order).unwrap().to_vec(), &stored_shape).unwrap();
+        stored.permute(&order).unwrap()
+    };
+    let (a, b) = (make(a_shape, &mut rng), make(b_shape, &mut rng));
+    let want = a
+        .to(Backend::Simple)
+        .matmul(&b.to(Backend::Simple))
+        .unwrap();
+    for backend in BACKENDS {
+        let got = a.to(backend).matmul(&b.to(backend)).unwrap();
+        assert_near(
+            &got,
+            &want,
+            &format!("{a_shape:?} @ {b_shape:?} (transposed: {transpose}) on {backend}"),
+        );
+    }
+}
+
+#[test]
+fn matmul_matches_reference() {
+    for transpose in [false, true] {
+        matmul_case(&[2, 3], &[3, 4], transpose, 1);
+        matmul_case(&[10, 100], &[100, 100], transpose, 2);
+        matmul_case(&[3, 4, 5], &[3, 5, 2], transpose, 3);
+        matmul_case(&[3, 4, 5], &[1, 5, 2], transpose, 4);
+        matmul_case(&[1, 4, 5], &[3, 5, 2], transpose, 5);
+        matmul_case(&[3, 4, 5], &[5, 2], transpose, 6);
+        matmul_case(&[33, 33], &[33, 33], transpose, 7);
+        matmul_case(&[2, 45, 33], &[2, 33, 40], transpose, 8);
+        matmul_case(&[2, 70, 90], &[2, 90, 65], transpose, 9);
+    }
+}
+
+#[test]
+fn test_mm2() {
+    for backend in BACKENDS {
+        let a = Tensor::rand(&[2, 3], &mut Rng::seed(1))
+            .unwrap()
+            .to(backend);
+        let b = Tensor::rand(&[3, 4], &mut Rng::seed(2))
+            .unwrap()
+            .to(backend);
+        let c = a.matmul(&b).unwrap();
+        let c2 = a
+            .view(&[2, 3, 1])
+            .unwrap()
+            .mul(&b.view(&[1, 3, 4]).unwrap())
+            .unwrap()
+            .sum(1)
+            .unwrap()
+            .view(&[2, 4])
+            .unwrap();
+        assert_close_tensor(&c, &c2);
+        grad_check(|v| v[0].matmul(&v[1]), &[a, b]).unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 30, ..ProptestConfig::default() })]
+
+    #[test]
+    fn test_bmm(d in 2usize..5, a in 2usize..5, b in 2usize..5, c in 2usize..5, seed in any::<u64>()) {
+        for backend in BACKENDS {
+            let mut rng = Rng::seed(seed);
+            let x = Tensor::rand(&[d, a, b], &mut rng).unwrap().to(backend);
+            let y = Tensor::rand(&[1, b, c], &mut rng).unwrap().to(backend);
+            let z = x.matmul(&y).unwrap();
+            let z2 = x.view(&[d, a, b, 1]).unwrap().mul(&y.view(&[1, 1, b, c]).unwrap()).unwrap().sum(2).unwrap().view(&[d, a, c]).unwrap();
+            assert_close_tensor(&z, &z2);
+            prop_assert!(grad_check(|v| v[0].matmul(&v[1]), &[x, y]).is_ok());
+        }
+    }
+
+    /// Random shapes and layouts: forward values and gradients of every MathTest are identical
+    /// to the reference backend's.
+    #[test]
+    fn forward_and_backward_match_reference(ts in shaped_tensors(2)) {
+        for backend in BACKENDS {
+            let run = |on: Backend, f: &dyn Fn(&[Tensor]) -> minitorch::Result<Tensor>, inputs: &[Tensor]| {
+                let xs: Vec<Tensor> = inputs.iter().map(|t| t.to(on).requires_grad_(true)).collect();
+                let out = f(&xs).unwrap();
+                out.sum_all().unwrap().backward().unwrap();
+                let grads: Vec<Vec<f64>> = xs.iter().map(|x| x.grad().map(|g| g.to_vec()).unwrap_or_default()).collect();
+                (out.to_vec(), grads)
+            };
+            for (name, _, f) in one_arg() {
+                let g = |v: &[Tensor]| f(&v[0]);
+                let (got, want) = (run(backend, &g, &ts[..1]), run(Backend::Simple, &g, &ts[..1]));
+                prop_assert!(bits_eq(&got.0, &want.0) && bits_eq(&got.1[0], &want.1[0]), "{}", name);
+            }
+            for (name, _, f) in two_arg() {
+                let g = |v: &[Tensor]| f(&v[0], &v[1]);
+                let (got, want) = (run(backend, &g, &ts), run(Backend::Simple, &g, &ts));
+                prop_assert!(bits_eq(&got.0, &want.0), "{} forward", name);
+                prop_assert!(bits_eq(&got.1[0], &want.1[0]) && bits_eq(&got.1[1], &want.1[1]), "{} backward", name);
+            }
+            for (name, _, f) in reductions() {
+                let g = |v: &[Tensor]| f(&v[0]);
+                let (got, want) = (run(backend, &g, &ts[..1]), run(Backend::Simple, &g, &ts[..1]));
+                prop_assert!(bits_eq(&got.0, &want.0) && bits_eq(&got.1[0], &want.1[0]), "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn test_one_derivative(t in tensors()) {
+        for backend in BACKENDS {
+            let t = t.to(backend);
+            for (name, _, f) in one_arg() {
+                if name == "inv" && t.to_vec().iter().any(|v| (v + 3.5).abs() < 0.5) {
+                    continue;
+                }
+                prop_assert!(grad_check(|v| f(&v[0]), std::slice::from_ref(&t)).is_ok(), "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn test_two_grad(ts in shaped_tensors(2)) {
+        for backend in BACKENDS {
+            let xs: Vec<Tensor> = ts.iter().map(|t| t.to(backend)).collect();
+            for (name, _, f) in two_arg() {
+                if matches!(name, "eq2" | "lt2" | "gt2" | "div2") {
+                    continue; // kinks and poles: covered against the reference above
+                }
+                prop_assert!(grad_check(|v| f(&v[0], &v[1]), &xs).is_ok(), "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn test_reduce(t in tensors()) {
+        for backend in BACKENDS {
+            for (name, _, f) in reductions() {
+                prop_assert!(grad_check(|v| f(&v[0]), &[t.to(backend)]).is_ok(), "{}", name);
+            }
+        }
+    }
+}
+
+fn bits_eq(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+#[test]
+fn test_create() {
+    for backend in BACKENDS {
+        let t = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3])
+            .unwrap()
+            .to(backend);
+        assert_eq!(t.backend(), backend);
+        assert_eq!(t.to_vec(), vec![1.0, 2.0, 3.0]);
+    }
+}
+
+/// The original checks Numba's diagnostics for these four calls; here the profiler reports the
+/// path each took.
+#[test]
+fn profiler_reports_paths() {
+    profile::enable(true);
+    profile::reset();
+    let x = Tensor::from_vec(layouts::values(10, 1), &[10])
+        .unwrap()
+        .to(Backend::Fast);
+    Backend::Fast.ops().map(MapOp::Id, x.data(), &[10]).unwrap();
+    Backend::Fast
+        .ops()
+        .zip(ZipOp::Eq, x.data(), x.data())
+        .unwrap();
+    Backend::Fast
+        .ops()
+        .reduce(ReduceOp::Sum, x.data(), 0)
+        .unwrap();
+    let a = Tensor::ones(&[1, 10, 20]).unwrap().to(Backend::Fast);
+    let b = Tensor::ones(&[1, 20, 10]).unwrap().to(Backend::Fast);
+    Backend::Fast.ops().matmul(a.data(), b.data()).unwrap();
+    let t = x.permute(&[0]).unwrap();
+    Backend::Fast
+        .ops()
+        .zip(
+            ZipOp::Add,
+            t.data(),
+            &Tensor::scalar(1.0, Backend::Fast).data().clone(),
+        )
+        .unwrap();
+    let report = profile::report();
+    profile::enable(false);
+    // (Serial or parallel depends on the process-wide threshold another test may be changing.)
+    for (op, path) in [
+        ("map id", "contiguous"),
+        ("zip eq", "contiguous"),
+        ("reduce sum", "contiguous"),
+        ("matmul", "broadcast"),
+        ("zip add", "broadcast"),
+    ] {
+        let found = report
+            .lines()
+            .any(|l| l.starts_with("fast") && l[9..].starts_with(&format!("{op:<16} {path}")));
+        assert!(found, "missing {op} / {path} in\n{report}");
+    }
+}
+
+#[test]
+fn layouts_hold_the_values_they_claim() {
+    // Guards the helpers: every kind reads back the same logical values.
+    let v = layouts::values(24, 2);
+    for kind in KINDS {
+        let t = layouts::make(&v, &[2, 3, 4], kind, Backend::Simple);
+        assert_eq!(t.to_vec(), v, "{kind:?}");
+        assert_eq!(
+            t.is_contiguous(),
+            matches!(kind, Kind::Contiguous | Kind::Offset),
+            "{kind:?}"
+        );
+    }
+}
