@@ -262,6 +262,20 @@ macro_rules! scalar_binop {
                 $body
             }
         }
+        impl std::ops::$trait<&Scalar> for Scalar {
+            type Output = Scalar;
+            fn $method(self, rhs: &Scalar) -> Scalar {
+                let ($a, $b) = (self, rhs.clone());
+                $body
+            }
+        }
+        impl std::ops::$trait<Scalar> for &Scalar {
+            type Output = Scalar;
+            fn $method(self, rhs: Scalar) -> Scalar {
+                let ($a, $b) = (self.clone(), rhs);
+                $body
+            }
+        }
         impl std::ops::$trait<f64> for &Scalar {
             type Output = Scalar;
             fn $method(self, rhs: f64) -> Scalar {
