@@ -136,7 +136,7 @@ pub fn kernel_time() -> Duration {
 /// The collected figures as a table, slowest total first.
 pub fn report() -> String {
     let mut rows = TABLE.with(|t| t.borrow().clone());
-    rows.sort_by(|a, b| b.total.cmp(&a.total));
+    rows.sort_by_key(|e| std::cmp::Reverse(e.total));
     let total: Duration = rows.iter().map(|e| e.total).sum();
     let mut s = String::from(
         "minitorch profile (kernel time per backend, op and path)\n\
