@@ -33,6 +33,7 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod bench;
 pub mod datasets;
 pub mod error;
 mod grad_check;
@@ -41,6 +42,7 @@ pub mod module;
 pub mod nn;
 pub mod operators;
 pub mod optim;
+pub mod plot;
 pub mod profile;
 pub mod random;
 pub mod scalar;

@@ -8,11 +8,13 @@ use crate::layout::{Dims, Layout};
 use crate::profile::{self, Path};
 use crate::tensor_data::TensorData;
 use gemm::Parallelism;
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Multiply-adds per GEMM call from which gemm may use several threads. Below it, thread
 /// start-up costs more than it saves (the training sizes, e.g. 10×100 @ 100×100, stay on one
 /// thread). gemm applies its own finer threshold above this one.
-const PARALLEL_MACS: usize = 1 << 18;
+const PARALLEL_MACS: usize = 1 << 21;
 
 /// `(n, i, k) @ (n, k, j)` with batch-1 broadcasting.
 pub(super) fn matmul(a: &TensorData, b: &TensorData) -> Result<TensorData> {
@@ -22,27 +24,24 @@ pub(super) fn matmul(a: &TensorData, b: &TensorData) -> Result<TensorData> {
     let (la, lb) = (a.layout(), b.layout());
     let batch_stride = |l: &Layout| if l.shape[0] == 1 { 0 } else { l.strides[0] };
     let (ba, bb) = (batch_stride(la), batch_stride(lb));
-    let mut out = vec![0.0; n * rows * cols];
-    let parallel = rows * cols * inner >= PARALLEL_MACS && rayon::current_num_threads() > 1;
-    let parallelism = if parallel {
-        Parallelism::Rayon(0)
-    } else {
-        Parallelism::None
-    };
-    for batch in 0..n {
-        let lhs = &guard_a[la.offset + batch * ba..];
-        let rhs = &guard_b[lb.offset + batch * bb..];
-        let dst = &mut out[batch * rows * cols..][..rows * cols];
+    // The output is written in full by gemm (`read_dst = false`), so it is not zeroed first.
+    let mut out: Vec<f64> = Vec::with_capacity(n * rows * cols);
+    let (lhs_all, rhs_all): (&[f64], &[f64]) = (&guard_a, &guard_b);
+    let one = |batch: usize, dst: &mut [MaybeUninit<f64>], parallelism: Parallelism| {
+        let lhs = &lhs_all[la.offset + batch * ba..];
+        let rhs = &rhs_all[lb.offset + batch * bb..];
         // SAFETY: the layouts were validated against their storage (TensorData::from_parts and
         // the constructors), so every position `offset + i·stride_row + k·stride_col` with
         // i < rows and k < inner lies inside `lhs` (likewise `rhs` for k < inner, j < cols);
-        // `dst` holds exactly rows × cols packed values. The slices outlive the call.
+        // `dst` holds exactly rows × cols packed slots, which gemm only writes (read_dst is
+        // false and alpha 0, so the uninitialised slots are never read). The slices outlive
+        // the call.
         unsafe {
             gemm::gemm(
                 rows,
                 cols,
                 inner,
-                dst.as_mut_ptr(),
+                dst.as_mut_ptr().cast::<f64>(),
                 1,
                 cols as isize,
                 false,
@@ -60,7 +59,33 @@ pub(super) fn matmul(a: &TensorData, b: &TensorData) -> Result<TensorData> {
                 parallelism,
             );
         }
+    };
+    let threads = rayon::current_num_threads();
+    let big = rows * cols * inner >= PARALLEL_MACS && threads > 1;
+    let per_batch = rows * cols;
+    // Enough batches to go round: one thread per batch, each GEMM serial (no split overhead).
+    // Otherwise batches run in turn and gemm splits each one across the threads.
+    let by_batch = big && n >= threads;
+    let slots = &mut out.spare_capacity_mut()[..n * per_batch];
+    if by_batch {
+        slots
+            .par_chunks_mut(per_batch)
+            .enumerate()
+            .for_each(|(b, dst)| one(b, dst, Parallelism::None));
+    } else {
+        let parallelism = if big {
+            Parallelism::Rayon(0)
+        } else {
+            Parallelism::None
+        };
+        slots
+            .chunks_mut(per_batch)
+            .enumerate()
+            .for_each(|(b, dst)| one(b, dst, parallelism));
     }
+    // SAFETY: every one of the n · rows · cols slots was written by a gemm call above.
+    unsafe { out.set_len(n * per_batch) };
+    let parallel = big;
     profile::note(
         if ba == 0 || bb == 0 {
             Path::Broadcast

@@ -77,12 +77,17 @@ pub fn set_parallel_threshold(elements: usize) {
 }
 
 /// Fills `out` by calling `fill(chunk, first_ordinal)` on pieces whose lengths are multiples of
-/// `align` (whole rows): on one thread below the threshold, split across threads above it.
-/// Returns whether it ran in parallel.
-fn fill_chunks(out: &mut [f64], align: usize, fill: impl Fn(&mut [f64], usize) + Sync) -> bool {
+/// `align` (whole rows): on one thread when `work` (input elements touched) is below the
+/// threshold, split across threads above it. Returns whether it ran in parallel.
+fn fill_chunks(
+    out: &mut [f64],
+    align: usize,
+    work: usize,
+    fill: impl Fn(&mut [f64], usize) + Sync,
+) -> bool {
     let size = out.len();
     let threads = rayon::current_num_threads();
-    if size < parallel_threshold() || threads < 2 || size <= align {
+    if work < parallel_threshold() || threads < 2 || size <= align {
         fill(out, 0);
         return false;
     }

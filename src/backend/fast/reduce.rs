@@ -53,27 +53,36 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
     // Rows of cells that are adjacent in the input accumulate a whole row per step (vectorised);
     // otherwise each cell walks its own fibre.
     let by_rows = inner == 1 && n > 1;
-    let parallel = with_fold!(op, f => fill_chunks(&mut out, n, |chunk, first| {
-        let mut rows = nest.rows_from(first / n);
-        for dst in chunk.chunks_exact_mut(n) {
-            let [p] = rows.next_row();
-            if by_rows {
+    let parallel = if by_rows {
+        with_fold!(op, f => fill_chunks(&mut out, n, a.size(), |chunk, first| {
+            let mut rows = nest.rows_from(first / n);
+            for dst in chunk.chunks_exact_mut(n) {
+                let [p] = rows.next_row();
                 for k in 0..len {
                     let row = &src[p + k * step..][..n];
                     dst.iter_mut().zip(row).for_each(|(acc, &x)| *acc = f(*acc, x));
                 }
-            } else if step == 1 {
-                for (j, acc) in dst.iter_mut().enumerate() {
-                    *acc = src[p + j * inner..][..len].iter().fold(*acc, |s, &x| f(s, x));
-                }
-            } else {
-                for (j, acc) in dst.iter_mut().enumerate() {
-                    let base = p + j * inner;
-                    *acc = (0..len).fold(*acc, |s, k| f(s, src[base + k * step]));
-                }
             }
-        }
-    }));
+        }))
+    } else {
+        // One fibre per cell; chunks may start mid-row, so step cell by cell.
+        with_fold!(op, f => fill_chunks(&mut out, 1, a.size(), |chunk, first| {
+            let mut rows = nest.rows_from(first / n);
+            let (mut j, mut p) = (first % n, rows.next_row()[0]);
+            for acc in chunk.iter_mut() {
+                if j == n {
+                    (j, p) = (0, rows.next_row()[0]);
+                }
+                let base = p + j * inner;
+                *acc = if step == 1 {
+                    src[base..base + len].iter().fold(*acc, |s, &x| f(s, x))
+                } else {
+                    (0..len).fold(*acc, |s, k| f(s, src[base + k * step]))
+                };
+                j += 1;
+            }
+        }))
+    };
     let path = if step == 1 {
         Path::Contiguous
     } else {
