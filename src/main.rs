@@ -7,6 +7,13 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Exit quietly when the reader of stdout goes away (`minitorch train | head`), as Unix tools do,
+    // instead of panicking on the failed write.
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up, before any thread exists.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     let profile = args.profile;
     if profile {

@@ -160,8 +160,8 @@ pub fn train(config: &TrainConfig, mut on_epoch: impl FnMut(&EpochReport)) -> Re
     })
 }
 
-/// One SGD step on the batch `rows`; returns the batch's total loss.
-fn step(
+/// One SGD step on the batch `rows` of `data`; returns the batch's total loss.
+pub fn step(
     model: &Network,
     optim: &Sgd,
     data: &Graph,

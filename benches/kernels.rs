@@ -1,0 +1,98 @@
+//! Criterion benchmarks: the fast and reference kernels at training and large sizes, the
+//! course's batched matmul, and one training step of the course network.
+//!
+//! `cargo bench --bench kernels` (add `-- <filter>` to pick groups).
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use minitorch::backend::{MapOp, ReduceOp, ZipOp};
+use minitorch::datasets::Dataset;
+use minitorch::module::Module;
+use minitorch::nn::Network;
+use minitorch::optim::Sgd;
+use minitorch::train::step;
+use minitorch::{Backend, Rng, Tensor};
+use std::hint::black_box;
+
+fn rand(shape: &[usize], backend: Backend) -> Tensor {
+    Tensor::rand(shape, &mut Rng::seed(7)).unwrap().to(backend)
+}
+
+fn elementwise(c: &mut Criterion) {
+    let mut group = c.benchmark_group("elementwise");
+    for backend in [Backend::Simple, Backend::Fast] {
+        for (rows, cols) in [(10, 100), (1000, 1000)] {
+            if backend == Backend::Simple && rows > 10 {
+                continue;
+            }
+            let a = rand(&[rows, cols], backend);
+            let b = rand(&[rows, cols], backend);
+            let bias = rand(&[cols], backend);
+            let at = rand(&[cols, rows], backend).permute(&[1, 0]).unwrap();
+            let ops = backend.kernels();
+            let id = |what: &str| {
+                BenchmarkId::new(format!("{backend}/{what}"), format!("{rows}x{cols}"))
+            };
+            group.bench_function(id("map relu"), |bch| {
+                bch.iter(|| ops.map(MapOp::Relu, a.data(), a.shape()).unwrap())
+            });
+            group.bench_function(id("zip mul"), |bch| {
+                bch.iter(|| ops.zip(ZipOp::Mul, a.data(), b.data()).unwrap())
+            });
+            group.bench_function(id("zip add bias"), |bch| {
+                bch.iter(|| ops.zip(ZipOp::Add, a.data(), bias.data()).unwrap())
+            });
+            group.bench_function(id("zip mul transposed"), |bch| {
+                bch.iter(|| ops.zip(ZipOp::Mul, at.data(), b.data()).unwrap())
+            });
+            group.bench_function(id("reduce sum dim 0"), |bch| {
+                bch.iter(|| ops.reduce(ReduceOp::Sum, a.data(), 0).unwrap())
+            });
+            group.bench_function(id("reduce sum dim 1"), |bch| {
+                bch.iter(|| ops.reduce(ReduceOp::Sum, a.data(), 1).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+fn matmul(c: &mut Criterion) {
+    let mut group = c.benchmark_group("matmul");
+    group.sample_size(10);
+    for backend in [Backend::Simple, Backend::Fast] {
+        let x = rand(&[10, 100], backend);
+        let w = rand(&[100, 100], backend);
+        group.bench_function(format!("{backend}/10x100@100x100"), |b| {
+            b.iter(|| x.matmul(&w).unwrap())
+        });
+        for n in [64, 256, 1024] {
+            if backend == Backend::Simple && n > 256 {
+                continue;
+            }
+            let a = rand(&[2, n, n], backend);
+            let b2 = rand(&[2, n, n], backend);
+            group.bench_function(format!("{backend}/(2,{n},{n})"), |b| {
+                b.iter(|| a.matmul(&b2).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+fn train_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("train_step");
+    for backend in [Backend::Simple, Backend::Fast] {
+        for hidden in [100, 200] {
+            let data = Dataset::Xor.generate(50, 1);
+            let model = Network::new(hidden, backend, &mut Rng::seed(2)).unwrap();
+            let optim = Sgd::new(model.parameters(), 0.05).unwrap();
+            let rows: Vec<usize> = (0..10).collect();
+            group.bench_function(format!("{backend}/hidden {hidden}, batch 10"), |b| {
+                b.iter(|| black_box(step(&model, &optim, &data, &rows, backend).unwrap()))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, elementwise, matmul, train_step);
+criterion_main!(benches);
