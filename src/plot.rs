@@ -83,6 +83,8 @@ pub fn log_line_chart(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:e}"))
         .label_style(("sans-serif", 16))
         .draw()
         .map_err(|e| plot_error(path, e))?;
