@@ -32,7 +32,9 @@ impl Sgd {
         }
     }
 
-    /// Moves every parameter that has a gradient one step against it.
+    /// Moves every parameter that has a gradient one step against it. Tensor parameters are
+    /// updated in place (like PyTorch's `p.data.add_(grad, alpha=-lr)`): run `step` after
+    /// `backward`, not between a forward pass and its backward.
     pub fn step(&self) -> Result<()> {
         for p in &self.parameters {
             match p.value() {
@@ -43,7 +45,9 @@ impl Sgd {
                 }
                 Value::Tensor(t) => {
                     if let Some(g) = t.grad() {
-                        p.update(t.detach().sub(&g.mul(&t.scalar_like(self.lr))?)?);
+                        t.backend()
+                            .ops()
+                            .add_scaled_(t.data(), -self.lr, g.data())?;
                     }
                 }
             }

@@ -196,4 +196,10 @@ impl TensorOps for Profiled {
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         self.time("matmul", |k| k.matmul(a, b))
     }
+    fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
+        self.time("add_scaled_", |k| {
+            k.add_scaled_(y, alpha, x).map(|()| y.clone())
+        })
+        .map(|_| ())
+    }
 }

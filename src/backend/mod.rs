@@ -200,6 +200,24 @@ pub trait TensorOps {
 
     /// Batched matrix product of 3-D operands `(n, i, k) @ (n, k, j)`; a batch of 1 broadcasts.
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData>;
+
+    /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every
+    /// tensor sharing `y`'s storage sees the change.
+    fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()>;
+}
+
+/// Checks the operands of [`TensorOps::add_scaled_`].
+pub(crate) fn check_same_shape(op: &'static str, y: &TensorData, x: &TensorData) -> Result<()> {
+    if y.shape() != x.shape() {
+        return Err(Error::SizeMismatch {
+            op,
+            from: x.shape().to_vec(),
+            from_size: x.size(),
+            to: y.shape().to_vec(),
+            to_size: y.size(),
+        });
+    }
+    Ok(())
 }
 
 /// Which backend a tensor computes on; chosen per tensor at run time.

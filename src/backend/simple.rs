@@ -4,7 +4,7 @@
 //!
 //! Deliberately simple and slow: it is the oracle the fast and CUDA backends are tested against.
 
-use super::{MapOp, ReduceOp, TensorOps, ZipOp, matmul_shape};
+use super::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape};
 use crate::error::{Error, Result};
 use crate::layout::{
     Dims, MAX_DIMS, broadcast_index, index_to_position, shape_broadcast_for, to_index,
@@ -97,6 +97,25 @@ impl TensorOps for SimpleOps {
             }
         }
         Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
+    }
+
+    fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
+        check_same_shape("add_scaled_", y, x)?;
+        // Read x first: y and x may share storage.
+        let updates: Vec<(usize, f64)> = y
+            .indices()
+            .map(|i| {
+                (
+                    y.layout().position(&i),
+                    x.storage().borrow()[x.layout().position(&i)],
+                )
+            })
+            .collect();
+        let mut dst = y.storage().borrow_mut();
+        for (pos, v) in updates {
+            dst[pos] += alpha * v;
+        }
+        Ok(())
     }
 }
 

@@ -139,12 +139,15 @@ impl Variable for Tensor {
         let saved = history.ctx.take_saved();
         let ops = self.backend().ops();
         let shapes: SmallVec<[&[usize]; 2]> = history.inputs.iter().map(|t| t.shape()).collect();
-        let grads = history.function.backward(ops, &saved, &shapes, d.data())?;
+        let needs = [0, 1].map(|i| history.inputs.get(i).is_some_and(Tensor::requires_grad));
+        let grads = history
+            .function
+            .backward(ops, &saved, &shapes, needs, d.data())?;
         history
             .inputs
             .iter()
             .zip(grads)
-            .filter(|(input, _)| input.requires_grad())
+            .filter_map(|(input, g)| Some((input, g?)))
             .map(|(input, g)| {
                 let g = unbroadcast(ops, g, input.shape())?;
                 Ok((input.clone(), Tensor::from_data(g, input.backend())))

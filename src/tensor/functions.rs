@@ -51,8 +51,8 @@ pub(crate) enum Function {
     MatMul,
 }
 
-/// Gradients for each input, in input order.
-pub(crate) type Grads = SmallVec<[TensorData; 2]>;
+/// Gradients for each input, in input order (`None` where not needed).
+pub(crate) type Grads = SmallVec<[Option<TensorData>; 2]>;
 
 impl Function {
     /// The name used in errors.
@@ -136,56 +136,63 @@ impl Function {
         })
     }
 
-    /// The gradient for each input given the output's gradient `g`. `saved` is what forward
+    /// The gradient for each input given the output's gradient `g`, computed only for inputs
+    /// whose `needs` flag is set (the others come back as `None`). `saved` is what forward
     /// saved; `input_shapes` are the inputs' shapes.
     pub(crate) fn backward(
         &self,
         ops: &dyn TensorOps,
         saved: &[TensorData],
         input_shapes: &[&[usize]],
+        needs: [bool; 2],
         g: &TensorData,
     ) -> Result<Grads> {
+        let one = |grad: Result<TensorData>| -> Result<Grads> { Ok(smallvec![Some(grad?)]) };
         let zip_saved = |op| ops.zip(op, &saved[0], g);
-        Ok(match self {
-            Function::Neg => smallvec![ops.map(MapOp::Neg, g, g.shape())?],
-            Function::Inv => smallvec![zip_saved(ZipOp::InvBack)?],
-            Function::Add => smallvec![g.clone(), g.clone()],
-            Function::Mul => smallvec![
-                ops.zip(ZipOp::Mul, g, &saved[1])?,
-                ops.zip(ZipOp::Mul, g, &saved[0])?
-            ],
-            Function::Sigmoid => smallvec![zip_saved(ZipOp::SigmoidBack)?],
-            Function::Relu => smallvec![zip_saved(ZipOp::ReluBack)?],
-            Function::Log => smallvec![zip_saved(ZipOp::LogBack)?],
-            Function::Exp => smallvec![zip_saved(ZipOp::Mul)?],
-            Function::Sum(_) => smallvec![ops.map(MapOp::Id, g, input_shapes[0])?],
-            Function::Lt | Function::Eq => input_shapes
-                .iter()
-                .map(|s| zeros(s))
-                .collect::<Result<_>>()?,
-            Function::IsClose | Function::All(_) => {
-                return Err(Error::Invalid {
-                    what: "backward",
-                    message: format!("{} is not differentiable", self.name()),
-                });
+        // For two-input functions: compute each gradient only when it is needed.
+        let two = |first: &dyn Fn() -> Result<TensorData>,
+                   second: &dyn Fn() -> Result<TensorData>|
+         -> Result<Grads> {
+            Ok(smallvec![
+                needs[0].then(first).transpose()?,
+                needs[1].then(second).transpose()?
+            ])
+        };
+        match self {
+            Function::Neg => one(ops.map(MapOp::Neg, g, g.shape())),
+            Function::Inv => one(zip_saved(ZipOp::InvBack)),
+            Function::Add => two(&|| Ok(g.clone()), &|| Ok(g.clone())),
+            Function::Mul => two(&|| ops.zip(ZipOp::Mul, g, &saved[1]), &|| {
+                ops.zip(ZipOp::Mul, g, &saved[0])
+            }),
+            Function::Sigmoid => one(zip_saved(ZipOp::SigmoidBack)),
+            Function::Relu => one(zip_saved(ZipOp::ReluBack)),
+            Function::Log => one(zip_saved(ZipOp::LogBack)),
+            Function::Exp => one(zip_saved(ZipOp::Mul)),
+            Function::Sum(_) => one(ops.map(MapOp::Id, g, input_shapes[0])),
+            Function::Lt | Function::Eq => {
+                two(&|| zeros(input_shapes[0]), &|| zeros(input_shapes[1]))
             }
+            Function::IsClose | Function::All(_) => Err(Error::Invalid {
+                what: "backward",
+                message: format!("{} is not differentiable", self.name()),
+            }),
             Function::Permute(order) => {
                 let mut inverse = *order;
                 for (i, &o) in order.iter().enumerate() {
                     inverse[o] = i;
                 }
-                smallvec![g.permute(&inverse)?]
+                one(g.permute(&inverse))
             }
-            Function::View(_) => smallvec![contiguous(ops, g)?.view(input_shapes[0])?],
-            Function::Copy => smallvec![g.clone()],
+            Function::View(_) => one(contiguous(ops, g).and_then(|c| c.view(input_shapes[0]))),
+            Function::Copy => one(Ok(g.clone())),
             Function::MatMul => {
                 let (a, b) = (&saved[0], &saved[1]);
-                smallvec![
-                    matmul(ops, g, &transpose(b)?)?,
-                    matmul(ops, &transpose(a)?, g)?
-                ]
+                two(&|| matmul(ops, g, &transpose(b)?), &|| {
+                    matmul(ops, &transpose(a)?, g)
+                })
             }
-        })
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod strided;
 
 use super::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::error::Result;
+use crate::profile;
 use crate::tensor_data::TensorData;
 use rayon::prelude::*;
 use std::sync::OnceLock;
@@ -43,6 +44,22 @@ impl TensorOps for FastOps {
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         matmul::matmul(a, b)
+    }
+
+    fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
+        super::check_same_shape("add_scaled_", y, x)?;
+        let same = y.storage().same_buffer(x.storage());
+        if y.is_contiguous() && x.is_contiguous() && !same {
+            let (src, mut dst) = (x.storage().borrow(), y.storage().borrow_mut());
+            let n = y.size();
+            let xs = &src[x.layout().offset..][..n];
+            let ys = &mut dst[y.layout().offset..][..n];
+            ys.iter_mut().zip(xs).for_each(|(v, &g)| *v += alpha * g);
+            profile::note(profile::Path::Contiguous, false);
+            return Ok(());
+        }
+        // Rare layouts (or aliasing): the reference loop.
+        super::simple::SimpleOps.add_scaled_(y, alpha, x)
     }
 }
 
