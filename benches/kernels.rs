@@ -6,10 +6,9 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use minitorch::backend::{MapOp, ReduceOp, ZipOp};
 use minitorch::datasets::Dataset;
-use minitorch::module::Module;
 use minitorch::nn::Network;
 use minitorch::optim::Sgd;
-use minitorch::train::step;
+use minitorch::train::Model;
 use minitorch::{Backend, Rng, Tensor};
 use std::hint::black_box;
 
@@ -83,11 +82,11 @@ fn train_step(c: &mut Criterion) {
     for backend in [Backend::Simple, Backend::Fast] {
         for hidden in [100, 200] {
             let data = Dataset::Xor.generate(50, 1);
-            let model = Network::new(hidden, backend, &mut Rng::seed(2)).unwrap();
-            let optim = Sgd::new(model.parameters(), 0.05).unwrap();
+            let model = Model::Tensor(Network::new(hidden, backend, &mut Rng::seed(2)).unwrap());
+            let optim = Sgd::new(model.module().parameters(), 0.05).unwrap();
             let rows: Vec<usize> = (0..10).collect();
             group.bench_function(format!("{backend}/hidden {hidden}, batch 10"), |b| {
-                b.iter(|| black_box(step(&model, &optim, &data, &rows, backend).unwrap()))
+                b.iter(|| black_box(model.step(&optim, &data, &rows).unwrap()))
             });
         }
     }

@@ -206,6 +206,14 @@ pub enum Error {
         /// Derivative from central differences.
         numeric: f64,
     },
+    /// A file that cannot be read, written or understood.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A bad argument to a library function (a hyper-parameter, a name).
     #[error("{what}: {message}")]
     Invalid {

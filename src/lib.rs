@@ -28,12 +28,15 @@
 //! | `tensor_ops.py` (`SimpleOps`) | [`backend`], [`backend::simple`] |
 //! | `testing.py` / `grad_check` | [`grad_check()`], [`scalar::derivative_check`] |
 //! | `nn`, `optim.py`, `datasets.py` | [`nn`], [`optim`], [`datasets`], [`train`] |
+//! | `run_scalar.py` network (Module 1) | [`scalar_network`] |
+//! | fast ops (task 3.1, 3.2), diagnostics | [`backend::fast`], [`profile`] |
 
 #![warn(missing_docs)]
 
 pub mod autodiff;
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod datasets;
 pub mod error;
 mod grad_check;
@@ -47,6 +50,7 @@ pub mod profile;
 pub mod random;
 pub mod scalar;
 pub mod scalar_functions;
+pub mod scalar_network;
 pub mod tensor;
 pub mod tensor_data;
 pub mod train;

@@ -30,6 +30,11 @@ impl Linear {
         })
     }
 
+    /// The backend the weights live on.
+    pub fn backend(&self) -> Backend {
+        self.weights.tensor().map_or(Backend::default(), |t| t.backend())
+    }
+
     /// `x @ W + b` for a batch `x` of shape (batch, in).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&tensor_of(&self.weights)?)?

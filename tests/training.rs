@@ -1,7 +1,7 @@
 //! Datasets (label rules, seeding) and seeded end-to-end training on the reference backend.
 
 use minitorch::datasets::{Dataset, make_pts};
-use minitorch::train::{TrainConfig, train};
+use minitorch::train::{Engine, TrainConfig, train};
 use minitorch::{Backend, Rng};
 
 #[test]
@@ -63,7 +63,7 @@ fn accuracy(dataset: Dataset, epochs: usize) -> (usize, f64, f64) {
         backend: Backend::Simple,
         ..TrainConfig::default()
     };
-    let trained = train(&config, |_| {}).unwrap();
+    let trained = train(&config, None, |_| {}).unwrap();
     let first = trained.history.first().unwrap().loss;
     let last = trained.history.last().unwrap();
     (last.correct, first, last.loss)
@@ -90,13 +90,13 @@ fn same_seed_same_losses() {
         hidden: 8,
         ..TrainConfig::default()
     };
-    let a: Vec<f64> = train(&config, |_| {})
+    let a: Vec<f64> = train(&config, None, |_| {})
         .unwrap()
         .history
         .iter()
         .map(|r| r.loss)
         .collect();
-    let b: Vec<f64> = train(&config, |_| {})
+    let b: Vec<f64> = train(&config, None, |_| {})
         .unwrap()
         .history
         .iter()

@@ -20,6 +20,10 @@ pub struct Cli {
 enum Command {
     /// Train the course network (2 → hidden → hidden → 1) and log loss and accuracy.
     Train(train::TrainArgs),
+    /// Report a saved model's accuracy on a dataset.
+    Eval(train::EvalArgs),
+    /// Draw the six built-in datasets.
+    Datasets(train::DatasetsArgs),
     /// Benchmark kernels: `bench matmul` (the course's timing script) or `bench ops`.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -29,6 +33,8 @@ enum Command {
 pub fn run(cli: Cli) -> minitorch::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => train::eval(args),
+        Command::Datasets(args) => train::datasets(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }
