@@ -26,22 +26,40 @@ pub struct NamedTensor {
 }
 
 fn file_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::File { path: path.display().to_string(), message: message.into() }
+    Error::File {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
 }
 
 /// Writes the tensors to `path`: first to a temporary file beside it, then renamed over it, so
 /// a crash never leaves a half-written checkpoint.
 pub fn save(path: &Path, tensors: &[NamedTensor]) -> Result<()> {
-    let bytes: Vec<Vec<u8>> =
-        tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
     let views = tensors
         .iter()
         .zip(&bytes)
-        .map(|(t, b)| Ok((t.name.clone(), TensorView::new(Dtype::F64, t.shape.clone(), b).map_err(|e| file_error(path, e.to_string()))?)))
+        .map(|(t, b)| {
+            Ok((
+                t.name.clone(),
+                TensorView::new(Dtype::F64, t.shape.clone(), b)
+                    .map_err(|e| file_error(path, e.to_string()))?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
-    let data = safetensors::tensor::serialize(views, None).map_err(|e| file_error(path, e.to_string()))?;
-    let name = path.file_name().ok_or_else(|| file_error(path, "not a file path"))?;
-    let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let data =
+        safetensors::tensor::serialize(views, None).map_err(|e| file_error(path, e.to_string()))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| file_error(path, "not a file path"))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::write(&tmp, data).map_err(|e| file_error(&tmp, format!("cannot write: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -60,10 +78,21 @@ pub fn load(path: &Path) -> Result<Vec<NamedTensor>> {
         .into_iter()
         .map(|(name, view)| {
             if view.dtype() != Dtype::F64 {
-                return Err(file_error(path, format!("tensor {name} is {:?}, expected F64", view.dtype())));
+                return Err(file_error(
+                    path,
+                    format!("tensor {name} is {:?}, expected F64", view.dtype()),
+                ));
             }
-            let values = view.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-            Ok(NamedTensor { name, shape: view.shape().to_vec(), values })
+            let values = view
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect();
+            Ok(NamedTensor {
+                name,
+                shape: view.shape().to_vec(),
+                values,
+            })
         })
         .collect::<Result<_>>()?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -75,15 +104,35 @@ pub fn load(path: &Path) -> Result<Vec<NamedTensor>> {
 pub fn check_matches(path: &Path, expected: &[NamedTensor], found: &[NamedTensor]) -> Result<()> {
     for e in expected {
         match found.iter().find(|f| f.name == e.name) {
-            None => return Err(file_error(path, format!("missing tensor {} (expected shape {:?})", e.name, e.shape))),
+            None => {
+                return Err(file_error(
+                    path,
+                    format!("missing tensor {} (expected shape {:?})", e.name, e.shape),
+                ));
+            }
             Some(f) if f.shape != e.shape => {
-                return Err(file_error(path, format!("tensor {} has shape {:?}, the model needs {:?}", e.name, f.shape, e.shape)));
+                return Err(file_error(
+                    path,
+                    format!(
+                        "tensor {} has shape {:?}, the model needs {:?}",
+                        e.name, f.shape, e.shape
+                    ),
+                ));
             }
             Some(_) => {}
         }
     }
-    if let Some(extra) = found.iter().find(|f| !expected.iter().any(|e| e.name == f.name)) {
-        return Err(file_error(path, format!("unexpected tensor {} (the model has no such parameter)", extra.name)));
+    if let Some(extra) = found
+        .iter()
+        .find(|f| !expected.iter().any(|e| e.name == f.name))
+    {
+        return Err(file_error(
+            path,
+            format!(
+                "unexpected tensor {} (the model has no such parameter)",
+                extra.name
+            ),
+        ));
     }
     Ok(())
 }

@@ -32,7 +32,9 @@ impl Linear {
 
     /// The backend the weights live on.
     pub fn backend(&self) -> Backend {
-        self.weights.tensor().map_or(Backend::default(), |t| t.backend())
+        self.weights
+            .tensor()
+            .map_or(Backend::default(), |t| t.backend())
     }
 
     /// `x @ W + b` for a batch `x` of shape (batch, in).

@@ -2,7 +2,7 @@
 
 use crate::datasets::{Dataset, Graph};
 use crate::error::{Error, Result};
-use crate::train::EpochReport;
+use crate::train::{EpochReport, Model};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;
@@ -121,7 +121,11 @@ const CLASS: [RGBColor; 2] = [RGBColor(0x69, 0xba, 0xc9), RGBColor(0xea, 0x84, 0
 fn blend(p: f64) -> RGBColor {
     let p = p.clamp(0.0, 1.0);
     let mix = |a: u8, b: u8| (f64::from(a) * (1.0 - p) + f64::from(b) * p).round() as u8;
-    RGBColor(mix(CLASS[0].0, CLASS[1].0), mix(CLASS[0].1, CLASS[1].1), mix(CLASS[0].2, CLASS[1].2))
+    RGBColor(
+        mix(CLASS[0].0, CLASS[1].0),
+        mix(CLASS[0].1, CLASS[1].1),
+        mix(CLASS[0].2, CLASS[1].2),
+    )
 }
 
 fn scatter_panel<DB: DrawingBackend>(
@@ -136,18 +140,27 @@ fn scatter_panel<DB: DrawingBackend>(
         .x_label_area_size(30)
         .y_label_area_size(40)
         .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-    chart.configure_mesh().disable_mesh().label_style(("sans-serif", 14)).draw()?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .label_style(("sans-serif", 14))
+        .draw()?;
     if let Some((probs, g)) = heat {
         let step = 1.0 / g as f64;
         chart.draw_series((0..g * g).map(|c| {
             let (ix, iy) = (c % g, c / g);
             let (x, y) = (ix as f64 * step, iy as f64 * step);
-            Rectangle::new([(x, y), (x + step, y + step)], blend(probs[c]).mix(0.55).filled())
+            Rectangle::new(
+                [(x, y), (x + step, y + step)],
+                blend(probs[c]).mix(0.55).filled(),
+            )
         }))?;
     }
     chart.draw_series(data.x.iter().zip(&data.y).map(|(&[x1, x2], &y)| {
         let color = CLASS[usize::from(y == 1.0)];
-        EmptyElement::at((x1, x2)) + Circle::new((0, 0), 5, color.filled()) + Circle::new((0, 0), 5, BLACK.stroke_width(1))
+        EmptyElement::at((x1, x2))
+            + Circle::new((0, 0), 5, color.filled())
+            + Circle::new((0, 0), 5, BLACK.stroke_width(1))
     }))?;
     Ok(())
 }
@@ -158,14 +171,20 @@ pub fn training_plot(
     path: &Path,
     title: &str,
     data: &Graph,
-    predict: &dyn Fn(&[[f64; 2]]) -> Result<Vec<f64>>,
+    model: &Model,
     history: &[EpochReport],
 ) -> Result<()> {
     register_font();
     const G: usize = 80;
-    let cells: Vec<[f64; 2]> =
-        (0..G * G).map(|c| [((c % G) as f64 + 0.5) / G as f64, ((c / G) as f64 + 0.5) / G as f64]).collect();
-    let probs = predict(&cells)?;
+    let cells: Vec<[f64; 2]> = (0..G * G)
+        .map(|c| {
+            [
+                ((c % G) as f64 + 0.5) / G as f64,
+                ((c / G) as f64 + 0.5) / G as f64,
+            ]
+        })
+        .collect();
+    let probs = model.predict(&cells)?;
     let root = BitMapBackend::new(path, (1400, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
     let (left, right) = root.split_horizontally(600);
@@ -173,9 +192,17 @@ pub fn training_plot(
     let (top, bottom) = right.split_vertically(300);
     let epochs = history.len().max(1) as f64;
     let losses: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, r.loss)).collect();
-    let accuracy: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, r.correct as f64 / data.n as f64)).collect();
+    let accuracy: Vec<(f64, f64)> = history
+        .iter()
+        .map(|r| (r.epoch as f64, r.correct as f64 / data.n as f64))
+        .collect();
     let max_loss = losses.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.05;
-    let curve = |area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, caption: &str, points: Vec<(f64, f64)>, y_max: f64, color: RGBColor| -> Result<()> {
+    let curve = |area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+                 caption: &str,
+                 points: Vec<(f64, f64)>,
+                 y_max: f64,
+                 color: RGBColor|
+     -> Result<()> {
         let mut chart = ChartBuilder::on(area)
             .caption(caption, ("sans-serif", 20))
             .margin(12)
@@ -183,8 +210,15 @@ pub fn training_plot(
             .y_label_area_size(55)
             .build_cartesian_2d(1.0..epochs.max(2.0), 0.0..y_max)
             .map_err(|e| plot_error(path, e))?;
-        chart.configure_mesh().label_style(("sans-serif", 14)).x_desc("epoch").draw().map_err(|e| plot_error(path, e))?;
-        chart.draw_series(LineSeries::new(points, color.stroke_width(2))).map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 14))
+            .x_desc("epoch")
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| plot_error(path, e))?;
         Ok(())
     };
     curve(&top, "loss (total per epoch)", losses, max_loss, COLORS[0])?;
@@ -199,7 +233,8 @@ pub fn datasets_plot(path: &Path, pts: usize, seed: u64) -> Result<()> {
     let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
     for (area, ds) in root.split_evenly((2, 3)).iter().zip(Dataset::ALL) {
-        scatter_panel(area, ds.name(), &ds.generate(pts, seed), None).map_err(|e| plot_error(path, e))?;
+        scatter_panel(area, ds.name(), &ds.generate(pts, seed), None)
+            .map_err(|e| plot_error(path, e))?;
     }
     root.present().map_err(|e| plot_error(path, e))?;
     Ok(())

@@ -25,12 +25,24 @@ pub struct ScalarLinear {
 impl ScalarLinear {
     /// Weights uniform on [−0.5, 0.5) drawn row-major (as `Tensor::rand(&[in, out])`), bias 0.1.
     pub fn new(inputs: usize, outputs: usize, rng: &mut Rng) -> ScalarLinear {
-        let weights = (0..inputs * outputs).map(|_| Parameter::new(Scalar::new(rng.uniform() - 0.5))).collect();
-        let bias = (0..outputs).map(|_| Parameter::new(Scalar::new(0.1))).collect();
-        let mut names: Vec<String> =
-            (0..inputs).flat_map(|i| (0..outputs).map(move |j| format!("weight_{i}_{j}"))).collect();
+        let weights = (0..inputs * outputs)
+            .map(|_| Parameter::new(Scalar::new(rng.uniform() - 0.5)))
+            .collect();
+        let bias = (0..outputs)
+            .map(|_| Parameter::new(Scalar::new(0.1)))
+            .collect();
+        let mut names: Vec<String> = (0..inputs)
+            .flat_map(|i| (0..outputs).map(move |j| format!("weight_{i}_{j}")))
+            .collect();
         names.extend((0..outputs).map(|j| format!("bias_{j}")));
-        ScalarLinear { mode: Mode::default(), inputs, outputs, weights, bias, names }
+        ScalarLinear {
+            mode: Mode::default(),
+            inputs,
+            outputs,
+            weights,
+            bias,
+            names,
+        }
     }
 
     /// `y_j = b_j + Σ_i x_i · w_ij`.
@@ -39,7 +51,10 @@ impl ScalarLinear {
             .map(|j| {
                 let mut y = self.bias[j].scalar().expect("scalar bias");
                 for (i, xi) in x.iter().enumerate() {
-                    y = y + xi * &self.weights[i * self.outputs + j].scalar().expect("scalar weight");
+                    y = y + xi
+                        * &self.weights[i * self.outputs + j]
+                            .scalar()
+                            .expect("scalar weight");
                 }
                 y
             })
@@ -48,15 +63,32 @@ impl ScalarLinear {
 
     /// The weights as an (in, out) tensor and the bias as (out,), named like the tensor layer's.
     fn state(&self, prefix: &str) -> [NamedTensor; 2] {
-        let values = |ps: &[Parameter]| ps.iter().map(|p| p.scalar().expect("scalar").data()).collect();
+        let values = |ps: &[Parameter]| {
+            ps.iter()
+                .map(|p| p.scalar().expect("scalar").data())
+                .collect()
+        };
         [
-            NamedTensor { name: format!("{prefix}.weights"), shape: vec![self.inputs, self.outputs], values: values(&self.weights) },
-            NamedTensor { name: format!("{prefix}.bias"), shape: vec![self.outputs], values: values(&self.bias) },
+            NamedTensor {
+                name: format!("{prefix}.weights"),
+                shape: vec![self.inputs, self.outputs],
+                values: values(&self.weights),
+            },
+            NamedTensor {
+                name: format!("{prefix}.bias"),
+                shape: vec![self.outputs],
+                values: values(&self.bias),
+            },
         ]
     }
 
     fn load(&self, weights: &[f64], bias: &[f64]) {
-        for (p, &v) in self.weights.iter().zip(weights).chain(self.bias.iter().zip(bias)) {
+        for (p, &v) in self
+            .weights
+            .iter()
+            .zip(weights)
+            .chain(self.bias.iter().zip(bias))
+        {
             p.update(Scalar::new(v));
         }
     }
@@ -67,7 +99,11 @@ impl Module for ScalarLinear {
         &self.mode
     }
     fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
-        self.names.iter().map(String::as_str).zip(self.weights.iter().chain(&self.bias)).collect()
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.weights.iter().chain(&self.bias))
+            .collect()
     }
 }
 
@@ -81,34 +117,62 @@ impl ScalarNetwork {
     /// A new network with `hidden` units per hidden layer.
     pub fn new(hidden: usize, rng: &mut Rng) -> Result<ScalarNetwork> {
         if hidden == 0 {
-            return Err(Error::Invalid { what: "hidden", message: "must be at least 1".into() });
+            return Err(Error::Invalid {
+                what: "hidden",
+                message: "must be at least 1".into(),
+            });
         }
         Ok(ScalarNetwork {
             mode: Mode::default(),
-            layers: [ScalarLinear::new(2, hidden, rng), ScalarLinear::new(hidden, hidden, rng), ScalarLinear::new(hidden, 1, rng)],
+            layers: [
+                ScalarLinear::new(2, hidden, rng),
+                ScalarLinear::new(hidden, hidden, rng),
+                ScalarLinear::new(hidden, 1, rng),
+            ],
         })
     }
 
     /// The class-1 probability of one point.
     pub fn forward(&self, point: [f64; 2]) -> Scalar {
         let x = [Scalar::constant(point[0]), Scalar::constant(point[1])];
-        let h: Vec<Scalar> = self.layers[0].forward(&x).iter().map(Scalar::relu).collect();
-        let h: Vec<Scalar> = self.layers[1].forward(&h).iter().map(Scalar::relu).collect();
+        let h: Vec<Scalar> = self.layers[0]
+            .forward(&x)
+            .iter()
+            .map(Scalar::relu)
+            .collect();
+        let h: Vec<Scalar> = self.layers[1]
+            .forward(&h)
+            .iter()
+            .map(Scalar::relu)
+            .collect();
         self.layers[2].forward(&h)[0].sigmoid()
     }
 
     /// Parameters as tensors named like [`Network`](crate::nn::Network)'s, so checkpoints are
     /// interchangeable between the engines.
     pub fn state(&self) -> Vec<NamedTensor> {
-        self.layers.iter().enumerate().flat_map(|(i, l)| l.state(&format!("layer{}", i + 1))).collect()
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| l.state(&format!("layer{}", i + 1)))
+            .collect()
     }
 
     /// Loads values from a state with exactly this network's names and shapes (checked by the
     /// caller).
     pub fn load_state(&self, state: &[NamedTensor]) {
-        let get = |name: String| state.iter().find(|t| t.name == name).map(|t| t.values.as_slice()).unwrap_or(&[]);
+        let get = |name: String| {
+            state
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| t.values.as_slice())
+                .unwrap_or(&[])
+        };
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.load(get(format!("layer{}.weights", i + 1)), get(format!("layer{}.bias", i + 1)));
+            layer.load(
+                get(format!("layer{}.weights", i + 1)),
+                get(format!("layer{}.bias", i + 1)),
+            );
         }
     }
 }
@@ -118,6 +182,10 @@ impl Module for ScalarNetwork {
         &self.mode
     }
     fn children(&self) -> Vec<(&str, &dyn Module)> {
-        vec![("layer1", &self.layers[0]), ("layer2", &self.layers[1]), ("layer3", &self.layers[2])]
+        vec![
+            ("layer1", &self.layers[0]),
+            ("layer2", &self.layers[1]),
+            ("layer3", &self.layers[2]),
+        ]
     }
 }

@@ -45,12 +45,19 @@ impl FromStr for Engine {
             "scalar" => Ok(Engine::Scalar),
             "cuda" | "gpu" => Err(Error::Invalid {
                 what: "backend",
-                message: format!("{s:?} is not available: this build has no CUDA backend yet; use fast, simple or scalar"),
+                message: format!(
+                    "{s:?} is not available: this build has no CUDA backend yet; use fast, simple or scalar"
+                ),
             }),
-            other => other.parse::<Backend>().map(Engine::Tensor).map_err(|_| Error::Invalid {
-                what: "backend",
-                message: format!("unknown backend {other:?}; expected one of: fast, simple, scalar"),
-            }),
+            other => other
+                .parse::<Backend>()
+                .map(Engine::Tensor)
+                .map_err(|_| Error::Invalid {
+                    what: "backend",
+                    message: format!(
+                        "unknown backend {other:?}; expected one of: fast, simple, scalar"
+                    ),
+                }),
         }
     }
 }
@@ -94,7 +101,12 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Rejects values no run can use, naming the setting.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what, message: &str| Err(Error::Invalid { what, message: message.to_string() });
+        let bad = |what, message: &str| {
+            Err(Error::Invalid {
+                what,
+                message: message.to_string(),
+            })
+        };
         if self.pts == 0 {
             return bad("pts", "must be at least 1");
         }
@@ -105,7 +117,10 @@ impl TrainConfig {
             return bad("batch", "must be at least 1");
         }
         if !(self.rate.is_finite() && self.rate > 0.0) {
-            return bad("rate", &format!("must be a positive number, got {}", self.rate));
+            return bad(
+                "rate",
+                &format!("must be a positive number, got {}", self.rate),
+            );
         }
         if self.dataset == Dataset::Spiral && self.pts < 2 {
             return bad("pts", "spiral needs at least 2 points");
@@ -119,7 +134,7 @@ pub enum Model {
     /// Tensor engine.
     Tensor(Network),
     /// Scalar engine.
-    Scalar(ScalarNetwork),
+    Scalar(Box<ScalarNetwork>),
 }
 
 impl Model {
@@ -127,7 +142,7 @@ impl Model {
     pub fn new(engine: Engine, hidden: usize, rng: &mut Rng) -> Result<Model> {
         Ok(match engine {
             Engine::Tensor(backend) => Model::Tensor(Network::new(hidden, backend, rng)?),
-            Engine::Scalar => Model::Scalar(ScalarNetwork::new(hidden, rng)?),
+            Engine::Scalar => Model::Scalar(Box::new(ScalarNetwork::new(hidden, rng)?)),
         })
     }
 
@@ -135,7 +150,7 @@ impl Model {
     pub fn module(&self) -> &dyn Module {
         match self {
             Model::Tensor(n) => n,
-            Model::Scalar(n) => n,
+            Model::Scalar(n) => n.as_ref(),
         }
     }
 
@@ -187,7 +202,13 @@ impl Model {
             Model::Tensor(net) => net
                 .named_parameters()
                 .into_iter()
-                .filter_map(|(name, p)| p.tensor().map(|t| NamedTensor { name, shape: t.shape().to_vec(), values: t.to_vec() }))
+                .filter_map(|(name, p)| {
+                    p.tensor().map(|t| NamedTensor {
+                        name,
+                        shape: t.shape().to_vec(),
+                        values: t.to_vec(),
+                    })
+                })
                 .collect(),
             Model::Scalar(net) => net.state(),
         }
@@ -205,7 +226,10 @@ impl Model {
         match self {
             Model::Tensor(net) => {
                 for (name, p) in net.named_parameters() {
-                    let t = found.iter().find(|f| f.name == name).expect("checked above");
+                    let t = found
+                        .iter()
+                        .find(|f| f.name == name)
+                        .expect("checked above");
                     let backend = p.tensor().map_or(Backend::default(), |old| old.backend());
                     p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.to(backend));
                 }
@@ -219,9 +243,16 @@ impl Model {
 /// The hidden size recorded in a checkpoint (the width of `layer1.weights`).
 pub fn checkpoint_hidden(path: &Path) -> Result<usize> {
     let found = checkpoint::load(path)?;
-    found.iter().find(|t| t.name == "layer1.weights" && t.shape.len() == 2 && t.shape[0] == 2).map(|t| t.shape[1]).ok_or_else(|| {
-        Error::File { path: path.display().to_string(), message: "no layer1.weights of shape (2, hidden): not a checkpoint of the course network".into() }
-    })
+    found
+        .iter()
+        .find(|t| t.name == "layer1.weights" && t.shape.len() == 2 && t.shape[0] == 2)
+        .map(|t| t.shape[1])
+        .ok_or_else(|| Error::File {
+            path: path.display().to_string(),
+            message:
+                "no layer1.weights of shape (2, hidden): not a checkpoint of the course network"
+                    .into(),
+        })
 }
 
 /// What one epoch did.
@@ -251,24 +282,39 @@ pub struct Trained {
 pub fn as_tensors(data: &Graph, rows: &[usize], backend: Backend) -> Result<(Tensor, Tensor)> {
     let x: Vec<f64> = rows.iter().flat_map(|&i| data.x[i]).collect();
     let y: Vec<f64> = rows.iter().map(|&i| data.y[i]).collect();
-    Ok((Tensor::from_vec(x, &[rows.len(), 2])?.to(backend), Tensor::from_vec(y, &[rows.len()])?.to(backend)))
+    Ok((
+        Tensor::from_vec(x, &[rows.len(), 2])?.to(backend),
+        Tensor::from_vec(y, &[rows.len()])?.to(backend),
+    ))
 }
 
 /// Points of `data` the model classifies correctly (probability > 0.5 means class 1).
 pub fn count_correct(model: &Model, data: &Graph) -> Result<usize> {
     let out = model.predict(&data.x)?;
-    Ok(out.iter().zip(&data.y).filter(|(p, y)| (**p > 0.5) == (**y == 1.0)).count())
+    Ok(out
+        .iter()
+        .zip(&data.y)
+        .filter(|(p, y)| (**p > 0.5) == (**y == 1.0))
+        .count())
 }
 
 /// Total loss `Σ −log(prob of the true label)` of the model on `data`.
 pub fn total_loss(model: &Model, data: &Graph) -> Result<f64> {
     let out = model.predict(&data.x)?;
-    Ok(out.iter().zip(&data.y).map(|(&p, &y)| -crate::operators::log(if y == 1.0 { p } else { 1.0 - p })).sum())
+    Ok(out
+        .iter()
+        .zip(&data.y)
+        .map(|(&p, &y)| -crate::operators::log(if y == 1.0 { p } else { 1.0 - p }))
+        .sum())
 }
 
 /// Trains the course network as `config` says (starting from the checkpoint `resume` when
 /// given), calling `on_epoch` after every epoch.
-pub fn train(config: &TrainConfig, resume: Option<&Path>, mut on_epoch: impl FnMut(&EpochReport)) -> Result<Trained> {
+pub fn train(
+    config: &TrainConfig,
+    resume: Option<&Path>,
+    mut on_epoch: impl FnMut(&EpochReport),
+) -> Result<Trained> {
     config.validate()?;
     let data = config.dataset.generate(config.pts, config.seed);
     let mut rng = Rng::seed(config.seed.wrapping_add(1));
@@ -288,9 +334,18 @@ pub fn train(config: &TrainConfig, resume: Option<&Path>, mut on_epoch: impl FnM
         }
         let elapsed = start.elapsed();
         let correct = count_correct(&model, &data)?;
-        let report = EpochReport { epoch, loss: total, correct, elapsed };
+        let report = EpochReport {
+            epoch,
+            loss: total,
+            correct,
+            elapsed,
+        };
         on_epoch(&report);
         history.push(report);
     }
-    Ok(Trained { model, data, history })
+    Ok(Trained {
+        model,
+        data,
+        history,
+    })
 }

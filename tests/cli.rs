@@ -123,7 +123,7 @@ fn bad_flags_give_one_clear_error() {
             &["train", "--rate", "-1"],
             "rate: must be a positive number, got -1",
         ),
-        (&["train", "--backend", "gpu"], "unknown backend \"gpu\""),
+        (&["train", "--backend", "tpu"], "unknown backend \"tpu\""),
         (
             &["bench", "matmul", "--sizes", "0"],
             "--sizes: sizes must be positive, got 0",
@@ -135,5 +135,118 @@ fn bad_flags_give_one_clear_error() {
         assert!(!ok, "{args:?} should fail");
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn train_plot_save_eval_and_datasets() {
+    let (plot, model, datasets) = (
+        temp_path("train.png"),
+        temp_path("model.safetensors"),
+        temp_path("datasets.png"),
+    );
+    let (ok, out, err) = minitorch(&[
+        "train",
+        "--dataset",
+        "xor",
+        "--epochs",
+        "30",
+        "--hidden",
+        "16",
+        "--seed",
+        "5",
+        "--quiet",
+        "--plot",
+        plot.to_str().unwrap(),
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Epoch 30 loss") && out.contains("saved ") && out.contains("wrote "),
+        "{out}"
+    );
+    assert_eq!(png_size(&plot), (1400, 600));
+    let (ok, out, err) = minitorch(&[
+        "eval",
+        "--load",
+        model.to_str().unwrap(),
+        "--dataset",
+        "xor",
+        "--seed",
+        "5",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("correct ") && out.contains("/50") && out.contains("hidden 16"),
+        "{out}"
+    );
+    let (ok, _, err) = minitorch(&["datasets", "--plot", datasets.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(png_size(&datasets), (1200, 800));
+    // Without a seed, the seed used is printed so the run can be repeated.
+    let (ok, out, _) = minitorch(&["train", "--epochs", "1", "--hidden", "4"]);
+    assert!(ok && out.starts_with("seed "), "{out}");
+}
+
+#[test]
+fn bad_training_flags_and_files() {
+    let model = temp_path("absent.safetensors");
+    let junk = temp_path("junk.safetensors");
+    std::fs::write(&junk, b"junk").unwrap();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["train", "--batch", "0"],
+            "batch: must be at least 1".into(),
+        ),
+        (
+            vec!["train", "--pts", "0"],
+            "pts: must be at least 1".into(),
+        ),
+        (vec!["train", "--backend", "cuda"], "not available".into()),
+        (
+            vec!["train", "--load", model.to_str().unwrap()],
+            format!("{}: cannot read", model.display()),
+        ),
+        (
+            vec!["eval", "--load", junk.to_str().unwrap()],
+            "not a valid safetensors file".into(),
+        ),
+        (
+            vec![
+                "train",
+                "--plot",
+                "/nonexistent-dir/x.png",
+                "--epochs",
+                "1",
+                "--hidden",
+                "2",
+            ],
+            "/nonexistent-dir/x.png".into(),
+        ),
+        (
+            vec![
+                "train",
+                "--save",
+                "/nonexistent-dir/m.safetensors",
+                "--epochs",
+                "1",
+                "--hidden",
+                "2",
+            ],
+            "cannot write".into(),
+        ),
+    ];
+    for (args, expected) in cases {
+        let (ok, _, err) = minitorch(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(err.contains(&expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // One error line (clap adds a "try --help" hint after its parse errors).
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error")).count(),
+            1,
+            "{args:?}: {err}"
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! `minitorch train`, `minitorch eval` and `minitorch datasets`.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use minitorch::Rng;
 use minitorch::datasets::Dataset;
 use minitorch::plot::{datasets_plot, training_plot};
-use minitorch::train::{Engine, Model, TrainConfig, checkpoint_hidden, count_correct, total_loss, train};
-use minitorch::Rng;
+use minitorch::train::{
+    Engine, Model, TrainConfig, checkpoint_hidden, count_correct, total_loss, train,
+};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,15 +19,15 @@ pub struct TrainArgs {
     /// Dataset: simple, diag, split, xor, circle or spiral.
     #[arg(long, default_value = "simple")]
     dataset: Dataset,
-    /// Units per hidden layer.
-    #[arg(long, default_value_t = 100)]
-    hidden: usize,
-    /// SGD learning rate.
-    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
-    rate: f64,
-    /// Number of epochs.
-    #[arg(long, default_value_t = 500)]
-    epochs: usize,
+    /// Units per hidden layer [default: 100].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// SGD learning rate [default: 0.05; 0.1 for spiral].
+    #[arg(long, allow_negative_numbers = true)]
+    rate: Option<f64>,
+    /// Number of epochs [default: 500; 2000 for spiral].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Number of points.
     #[arg(long, default_value_t = 50)]
     pts: usize,
@@ -55,12 +57,13 @@ pub fn run(args: TrainArgs) -> minitorch::Result<()> {
         println!("seed {seed}");
         seed
     });
+    let (hidden, rate, epochs) = args.dataset.training_preset();
     let config = TrainConfig {
         dataset: args.dataset,
         pts: args.pts,
-        hidden: args.hidden,
-        rate: args.rate,
-        epochs: args.epochs,
+        hidden: args.hidden.unwrap_or(hidden),
+        rate: args.rate.unwrap_or(rate),
+        epochs: args.epochs.unwrap_or(epochs),
         batch: args.batch,
         seed,
         engine: args.backend,
@@ -70,7 +73,8 @@ pub fn run(args: TrainArgs) -> minitorch::Result<()> {
     let bar = (!args.quiet && std::io::stdout().is_terminal()).then(|| {
         let bar = ProgressBar::new(config.epochs as u64);
         bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {msg}").expect("valid template"),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {msg}")
+                .expect("valid template"),
         );
         bar
     });
@@ -91,10 +95,23 @@ pub fn run(args: TrainArgs) -> minitorch::Result<()> {
         bar.finish_and_clear();
     }
     let epochs = trained.history.len().max(1);
-    let train_time: f64 = trained.history.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+    let train_time: f64 = trained
+        .history
+        .iter()
+        .map(|r| r.elapsed.as_secs_f64())
+        .sum();
     // Steady state: epochs after the first 10 (allocator and cache warm-up), as the baselines do.
-    let steady: Vec<f64> = trained.history.iter().skip(10).map(|r| r.elapsed.as_secs_f64()).collect();
-    let steady_ms = if steady.is_empty() { 1e3 * train_time / epochs as f64 } else { 1e3 * steady.iter().sum::<f64>() / steady.len() as f64 };
+    let steady: Vec<f64> = trained
+        .history
+        .iter()
+        .skip(10)
+        .map(|r| r.elapsed.as_secs_f64())
+        .collect();
+    let steady_ms = if steady.is_empty() {
+        1e3 * train_time / epochs as f64
+    } else {
+        1e3 * steady.iter().sum::<f64>() / steady.len() as f64
+    };
     println!(
         "Time per epoch {:.4} ms (steady state {:.4} ms; {} epochs, {} backend, hidden {}); total {:.2} s",
         1e3 * train_time / epochs as f64,
@@ -109,8 +126,17 @@ pub fn run(args: TrainArgs) -> minitorch::Result<()> {
         println!("saved {}", path.display());
     }
     if let Some(path) = &args.plot {
-        let title = format!("{} (hidden {}, {} epochs)", config.dataset, config.hidden, epochs);
-        training_plot(path, &title, &trained.data, &|pts| trained.model.predict(pts), &trained.history)?;
+        let title = format!(
+            "{} (hidden {}, {} epochs)",
+            config.dataset, config.hidden, epochs
+        );
+        training_plot(
+            path,
+            &title,
+            &trained.data,
+            &trained.model,
+            &trained.history,
+        )?;
         println!("wrote {}", path.display());
     }
     Ok(())
@@ -137,7 +163,10 @@ pub struct EvalArgs {
 
 pub fn eval(args: EvalArgs) -> minitorch::Result<()> {
     if args.pts == 0 {
-        return Err(minitorch::Error::Invalid { what: "pts", message: "must be at least 1".into() });
+        return Err(minitorch::Error::Invalid {
+            what: "pts",
+            message: "must be at least 1".into(),
+        });
     }
     let hidden = checkpoint_hidden(&args.load)?;
     let model = Model::new(args.backend, hidden, &mut Rng::seed(0))?;
@@ -173,7 +202,10 @@ pub struct DatasetsArgs {
 
 pub fn datasets(args: DatasetsArgs) -> minitorch::Result<()> {
     if args.pts < 2 {
-        return Err(minitorch::Error::Invalid { what: "pts", message: "must be at least 2".into() });
+        return Err(minitorch::Error::Invalid {
+            what: "pts",
+            message: "must be at least 2".into(),
+        });
     }
     datasets_plot(&args.plot, args.pts, args.seed)?;
     println!("wrote {}", args.plot.display());
