@@ -32,19 +32,7 @@ impl TensorOps for SimpleOps {
 
     fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
-        let (sa, sb) = (a.storage().borrow(), b.storage().borrow());
-        let mut out = vec![0.0; out_shape.product()];
-        let (mut out_index, mut a_index, mut b_index) =
-            ([0; MAX_DIMS], [0; MAX_DIMS], [0; MAX_DIMS]);
-        for (ordinal, slot) in out.iter_mut().enumerate() {
-            to_index(ordinal, &out_shape, &mut out_index);
-            broadcast_index(&out_index, &out_shape, a.shape(), &mut a_index);
-            broadcast_index(&out_index, &out_shape, b.shape(), &mut b_index);
-            let x = sa[a.layout().offset + index_to_position(&a_index, a.strides())];
-            let y = sb[b.layout().offset + index_to_position(&b_index, b.strides())];
-            *slot = op.apply(x, y);
-        }
-        Ok(TensorData::packed(out, out_shape))
+        Ok(zip_into(op, a, b, out_shape))
     }
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
@@ -117,6 +105,22 @@ impl TensorOps for SimpleOps {
         }
         Ok(())
     }
+}
+
+/// The reference zip into an already-broadcast `out_shape`.
+pub(crate) fn zip_into(op: ZipOp, a: &TensorData, b: &TensorData, out_shape: Dims) -> TensorData {
+    let (sa, sb) = (a.storage().borrow(), b.storage().borrow());
+    let mut out = vec![0.0; out_shape.product()];
+    let (mut out_index, mut a_index, mut b_index) = ([0; MAX_DIMS], [0; MAX_DIMS], [0; MAX_DIMS]);
+    for (ordinal, slot) in out.iter_mut().enumerate() {
+        to_index(ordinal, &out_shape, &mut out_index);
+        broadcast_index(&out_index, &out_shape, a.shape(), &mut a_index);
+        broadcast_index(&out_index, &out_shape, b.shape(), &mut b_index);
+        let x = sa[a.layout().offset + index_to_position(&a_index, a.strides())];
+        let y = sb[b.layout().offset + index_to_position(&b_index, b.strides())];
+        *slot = op.apply(x, y);
+    }
+    TensorData::packed(out, out_shape)
 }
 
 /// Checks that `shape` broadcasts into `target` and returns `target`.
