@@ -368,16 +368,17 @@ fn test_create() {
     }
 }
 
-/// The original checks Numba's diagnostics for these four calls; here the profiler reports the
-/// path each took.
+/// The original checks Numba's diagnostics for map(id), zip(eq), reduce(add) and a small
+/// matmul; here the profiler reports the path each took (on 100 elements: below 64 the fast
+/// backend hands elementwise work to the reference loop).
 #[test]
 fn profiler_reports_paths() {
     profile::enable(true);
     profile::reset();
-    let x = Tensor::from_vec(layouts::values(10, 1), &[10])
+    let x = Tensor::from_vec(layouts::values(100, 1), &[100])
         .unwrap()
         .to(Backend::Fast);
-    Backend::Fast.ops().map(MapOp::Id, x.data(), &[10]).unwrap();
+    Backend::Fast.ops().map(MapOp::Id, x.data(), &[100]).unwrap();
     Backend::Fast
         .ops()
         .zip(ZipOp::Eq, x.data(), x.data())
