@@ -378,7 +378,10 @@ fn profiler_reports_paths() {
     let x = Tensor::from_vec(layouts::values(100, 1), &[100])
         .unwrap()
         .to(Backend::Fast);
-    Backend::Fast.ops().map(MapOp::Id, x.data(), &[100]).unwrap();
+    Backend::Fast
+        .ops()
+        .map(MapOp::Id, x.data(), &[100])
+        .unwrap();
     Backend::Fast
         .ops()
         .zip(ZipOp::Eq, x.data(), x.data())
