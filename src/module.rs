@@ -98,23 +98,12 @@ pub struct Parameter(Rc<RefCell<Value>>);
 impl Parameter {
     /// Wraps a value, marking it as a gradient-tracking leaf.
     pub fn new(value: impl Into<Value>) -> Parameter {
-        let p = Parameter(Rc::new(RefCell::new(Value::Scalar(Scalar::constant(0.0)))));
-        p.update(value);
-        p
+        Parameter(Rc::new(RefCell::new(as_leaf(value.into()))))
     }
 
     /// Replaces the value, marking the new one as a gradient-tracking leaf.
     pub fn update(&self, value: impl Into<Value>) {
-        let value = value.into();
-        let value = match value {
-            Value::Tensor(t) => Value::Tensor(t.requires_grad_(true)),
-            // A scalar with history would not be a leaf: start a fresh one from its value.
-            Value::Scalar(s) if s.history().is_none_or(|h| h.last_fn.is_some()) => {
-                Value::Scalar(Scalar::new(s.data()))
-            }
-            scalar => scalar,
-        };
-        *self.0.borrow_mut() = value;
+        *self.0.borrow_mut() = as_leaf(value.into());
     }
 
     /// The current value.
@@ -136,6 +125,18 @@ impl Parameter {
             Value::Scalar(s) => Some(s.clone()),
             Value::Tensor(_) => None,
         }
+    }
+}
+
+/// The value as a gradient-tracking leaf: a tensor is marked in place (`requires_grad_(true)`);
+/// a scalar that some function produced is replaced by a fresh leaf of the same value.
+fn as_leaf(value: Value) -> Value {
+    match value {
+        Value::Tensor(t) => Value::Tensor(t.requires_grad_(true)),
+        Value::Scalar(s) if s.history().is_none_or(|h| h.last_fn.is_some()) => {
+            Value::Scalar(Scalar::new(s.data()))
+        }
+        scalar => scalar,
     }
 }
 

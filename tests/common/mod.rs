@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod layouts;
+pub mod math;
 
 use minitorch::{Backend, Result, Tensor, TensorData, operators};
 
@@ -34,84 +35,40 @@ fn c(t: &Tensor, v: f64) -> Tensor {
 /// The 14 one-argument MathTests, alphabetical as the original collects them.
 pub fn one_arg() -> Vec<OneArg> {
     vec![
-        ("addConstant", |a| 5.0 + a, |t| c(t, 5.0).add(t)),
-        (
-            "complex",
-            |a| {
-                operators::log(operators::sigmoid(
-                    operators::relu(operators::relu(a * 10.0 + 7.0) * 6.0 + 5.0) * 10.0,
-                )) / 50.0
-            },
-            |t| {
-                let x = t.mul(&c(t, 10.0))?.add(&c(t, 7.0))?.relu()?;
-                let x = x.mul(&c(t, 6.0))?.add(&c(t, 5.0))?.relu()?;
-                x.mul(&c(t, 10.0))?.sigmoid()?.log()?.div(&c(t, 50.0))
-            },
-        ),
-        ("cube", |a| a * a * a, |t| t.mul(t)?.mul(t)),
-        ("div", |a| a / 5.0, |t| t.div(&c(t, 5.0))),
-        (
-            "exp",
-            |a| operators::exp(a - 200.0),
-            |t| t.sub(&c(t, 200.0))?.exp(),
-        ),
-        (
-            "explog",
-            |a| operators::log(a + 100000.0) + operators::exp(a - 200.0),
-            |t| {
-                t.add(&c(t, 100000.0))?
-                    .log()?
-                    .add(&t.sub(&c(t, 200.0))?.exp()?)
-            },
-        ),
-        (
-            "inv",
-            |a| 1.0 / (a + 3.5),
-            |t| c(t, 1.0).div(&t.add(&c(t, 3.5))?),
-        ),
-        (
-            "log",
-            |a| operators::log(a + 100000.0),
-            |t| t.add(&c(t, 100000.0))?.log(),
-        ),
-        ("multConstant", |a| 5.0 * a, |t| c(t, 5.0).mul(t)),
-        ("neg", |a| -a, |t| t.neg()),
-        (
-            "relu",
-            |a| operators::relu(a + 5.5),
-            |t| t.add(&c(t, 5.5))?.relu(),
-        ),
-        ("sig", operators::sigmoid, |t| t.sigmoid()),
-        ("square", |a| a * a, |t| t.mul(t)),
-        ("subConstant", |a| a - 5.0, |t| t.sub(&c(t, 5.0))),
+        ("addConstant", math::add_constant, |t| c(t, 5.0).add(t)),
+        ("complex", math::complex, |t| {
+            let x = t.mul(&c(t, 10.0))?.add(&c(t, 7.0))?.relu()?;
+            let x = x.mul(&c(t, 6.0))?.add(&c(t, 5.0))?.relu()?;
+            x.mul(&c(t, 10.0))?.sigmoid()?.log()?.div(&c(t, 50.0))
+        }),
+        ("cube", math::cube, |t| t.mul(t)?.mul(t)),
+        ("div", math::div, |t| t.div(&c(t, 5.0))),
+        ("exp", math::exp, |t| t.sub(&c(t, 200.0))?.exp()),
+        ("explog", math::explog, |t| {
+            t.add(&c(t, 100000.0))?
+                .log()?
+                .add(&t.sub(&c(t, 200.0))?.exp()?)
+        }),
+        ("inv", math::inv, |t| c(t, 1.0).div(&t.add(&c(t, 3.5))?)),
+        ("log", math::log, |t| t.add(&c(t, 100000.0))?.log()),
+        ("multConstant", math::mult_constant, |t| c(t, 5.0).mul(t)),
+        ("neg", math::neg, |t| t.neg()),
+        ("relu", math::relu, |t| t.add(&c(t, 5.5))?.relu()),
+        ("sig", math::sig, |t| t.sigmoid()),
+        ("square", math::square, |t| t.mul(t)),
+        ("subConstant", math::sub_constant, |t| t.sub(&c(t, 5.0))),
     ]
 }
 
 /// The 6 two-argument MathTests.
 pub fn two_arg() -> Vec<TwoArg> {
     vec![
-        ("add2", |a, b| a + b, |a, b| a.add(b)),
-        (
-            "div2",
-            |a, b| a / (b + 5.5),
-            |a, b| a.div(&b.add(&c(b, 5.5))?),
-        ),
-        (
-            "eq2",
-            |a, b| operators::eq(a, b + 5.5),
-            |a, b| a.eq(&b.add(&c(b, 5.5))?),
-        ),
-        (
-            "gt2",
-            |a, b| operators::lt(b, a + 1.2),
-            |a, b| a.add(&c(a, 1.2))?.gt(b),
-        ),
-        (
-            "lt2",
-            |a, b| operators::lt(a + 1.2, b),
-            |a, b| a.add(&c(a, 1.2))?.lt(b),
-        ),
-        ("mul2", |a, b| a * b, |a, b| a.mul(b)),
+        ("add2", math::add2, |a, b| a.add(b)),
+        ("div2", math::div2, |a, b| a.div(&b.add(&c(b, 5.5))?)),
+        ("eq2", math::eq2, |a, b| a.eq(&b.add(&c(b, 5.5))?)),
+        ("gt2", math::gt2, |a, b| a.add(&c(a, 1.2))?.gt(b)),
+        ("lt2", math::lt2, |a, b| a.add(&c(a, 1.2))?.lt(b)),
+        ("mul2", math::mul2, |a, b| a.mul(b)),
     ]
 }
 
