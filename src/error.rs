@@ -206,6 +206,14 @@ pub enum Error {
         /// Derivative from central differences.
         numeric: f64,
     },
+    /// A CUDA kernel (on a GPU or in the simulator) failed.
+    #[error("{kernel}: {message}")]
+    Kernel {
+        /// The kernel's name.
+        kernel: &'static str,
+        /// What went wrong.
+        message: String,
+    },
     /// A file that cannot be read, written or understood.
     #[error("{path}: {message}")]
     File {

@@ -229,8 +229,8 @@ impl Layout {
         Ok(Layout::packed(shape))
     }
 
-    /// A packed row-major layout for an already-checked shape.
-    pub(crate) fn packed(shape: Dims) -> Layout {
+    /// A packed row-major layout for a shape already known to be valid.
+    pub fn packed(shape: Dims) -> Layout {
         Layout {
             strides: strides_from_shape(&shape),
             shape,

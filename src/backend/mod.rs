@@ -10,7 +10,9 @@
 //! |---|---|
 //! | [`Backend::Simple`] | the reference: plain per-element index arithmetic, the test oracle |
 //! | [`Backend::Fast`] | the fast CPU backend: vectorised slice loops, size-gated threads, GEMM |
+//! | [`Backend::CudaSim`] | the CUDA kernels of `kernels/` run by a CPU simulator of CUDA blocks and barriers |
 
+pub mod cuda;
 pub mod fast;
 pub mod simple;
 
@@ -230,6 +232,8 @@ pub enum Backend {
     Simple,
     /// The fast CPU backend (the default).
     Fast,
+    /// The CUDA kernels, run on the CPU by the simulator (`cuda-sim`).
+    CudaSim,
 }
 
 thread_local! {
@@ -257,7 +261,7 @@ impl Backend {
     }
 
     /// Every backend compiled into this build.
-    pub const ALL: [Backend; 2] = [Backend::Simple, Backend::Fast];
+    pub const ALL: [Backend; 3] = [Backend::Simple, Backend::Fast, Backend::CudaSim];
 
     /// The backend's kernels, timed when the [profiler](crate::profile) is on.
     pub fn ops(self) -> &'static dyn TensorOps {
@@ -267,6 +271,7 @@ impl Backend {
         match self {
             Backend::Simple => &crate::profile::Profiled(Backend::Simple),
             Backend::Fast => &crate::profile::Profiled(Backend::Fast),
+            Backend::CudaSim => &crate::profile::Profiled(Backend::CudaSim),
         }
     }
 
@@ -275,6 +280,7 @@ impl Backend {
         match self {
             Backend::Simple => &simple::SimpleOps,
             Backend::Fast => &fast::FastOps,
+            Backend::CudaSim => &cuda::sim::CudaSimOps,
         }
     }
 
@@ -283,6 +289,7 @@ impl Backend {
         match self {
             Backend::Simple => "simple",
             Backend::Fast => "fast",
+            Backend::CudaSim => "cuda-sim",
         }
     }
 }

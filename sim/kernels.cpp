@@ -1,0 +1,41 @@
+// The kernel sources of kernels/, compiled for the host with the compatibility header, and one
+// exported launcher per kernel for the Rust cuda-sim backend.
+#include "cuda_sim.h"
+
+#include "../kernels/elementwise.cu"
+#include "../kernels/matmul.cu"
+#include "../kernels/practice.cu"
+#include "../kernels/reduce.cu"
+
+#define SIM_EXPORT(kernel, Args)                                                              \
+    extern "C" int sim_##kernel(const Args* args, dim3 grid, dim3 block) {                    \
+        return sim::launch([](const void* p) { kernel(*static_cast<const Args*>(p)); }, args, \
+                           grid, block);                                                      \
+    }
+
+SIM_EXPORT(map_kernel, MapArgs)
+SIM_EXPORT(zip_kernel, ZipArgs)
+SIM_EXPORT(axpy_kernel, AxpyArgs)
+SIM_EXPORT(reduce_kernel, ReduceArgs)
+SIM_EXPORT(matmul_kernel, MatmulArgs)
+
+struct PracticeArgs {
+    double* out;
+    const double* a;
+    const double* b;
+    long long size;
+};
+
+extern "C" int sim_sum_practice(const PracticeArgs* args, dim3 grid, dim3 block) {
+    return sim::launch([](const void* p) {
+        auto a = static_cast<const PracticeArgs*>(p);
+        sum_practice(a->out, a->a, a->size);
+    }, args, grid, block);
+}
+
+extern "C" int sim_mm_practice(const PracticeArgs* args, dim3 grid, dim3 block) {
+    return sim::launch([](const void* p) {
+        auto a = static_cast<const PracticeArgs*>(p);
+        mm_practice(a->out, a->a, a->b, a->size);
+    }, args, grid, block);
+}

@@ -1,0 +1,133 @@
+//! Kernel arguments, field for field the structs of `kernels/common.cuh` (`#[repr(C)]`), so
+//! the same bytes reach a GPU kernel and its simulated twin. The fields are documented there.
+#![allow(missing_docs)]
+
+use crate::layout::{Layout, MAX_DIMS};
+
+/// `Layout` of common.cuh: shape, strides, offset and rank as 64-bit integers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KLayout {
+    /// Sizes.
+    pub shape: [i64; MAX_DIMS],
+    /// Strides (0 on broadcast dimensions).
+    pub strides: [i64; MAX_DIMS],
+    /// Storage offset of index 0.
+    pub offset: i64,
+    /// Number of dimensions.
+    pub dims: i64,
+}
+
+impl From<&Layout> for KLayout {
+    fn from(l: &Layout) -> KLayout {
+        let mut k = KLayout { offset: l.offset as i64, dims: l.dims() as i64, ..KLayout::default() };
+        for d in 0..l.dims() {
+            k.shape[d] = l.shape[d] as i64;
+            k.strides[d] = l.strides[d] as i64;
+        }
+        k
+    }
+}
+
+/// Arguments of `map_kernel`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MapArgs {
+    pub out: *mut f64,
+    pub input: *const f64,
+    pub out_layout: KLayout,
+    pub in_layout: KLayout,
+    pub size: i64,
+    pub op: i64,
+    pub contiguous: i64,
+}
+
+/// Arguments of `zip_kernel`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ZipArgs {
+    pub out: *mut f64,
+    pub a: *const f64,
+    pub b: *const f64,
+    pub out_layout: KLayout,
+    pub a_layout: KLayout,
+    pub b_layout: KLayout,
+    pub size: i64,
+    pub op: i64,
+    pub contiguous: i64,
+}
+
+/// Arguments of `reduce_kernel`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ReduceArgs {
+    pub out: *mut f64,
+    pub input: *const f64,
+    pub out_layout: KLayout,
+    pub in_layout: KLayout,
+    pub out_size: i64,
+    pub dim: i64,
+    pub op: i64,
+}
+
+/// Arguments of `matmul_kernel`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulArgs {
+    pub out: *mut f64,
+    pub a: *const f64,
+    pub b: *const f64,
+    pub a_offset: i64,
+    pub a_batch_stride: i64,
+    pub a_row_stride: i64,
+    pub a_col_stride: i64,
+    pub b_offset: i64,
+    pub b_batch_stride: i64,
+    pub b_row_stride: i64,
+    pub b_col_stride: i64,
+    pub batch: i64,
+    pub rows: i64,
+    pub cols: i64,
+    pub inner: i64,
+}
+
+/// Arguments of `axpy_kernel` (`y += alpha · x` in place).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AxpyArgs {
+    pub y: *mut f64,
+    pub x: *const f64,
+    pub y_layout: KLayout,
+    pub x_layout: KLayout,
+    pub size: i64,
+    pub alpha: f64,
+}
+
+/// Arguments of the practice kernels (`sum_practice`: out, a, size; `mm_practice`: all four).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PracticeArgs {
+    pub out: *mut f64,
+    pub a: *const f64,
+    pub b: *const f64,
+    pub size: i64,
+}
+
+/// CUDA's `dim3`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dim3 {
+    /// x extent.
+    pub x: u32,
+    /// y extent.
+    pub y: u32,
+    /// z extent.
+    pub z: u32,
+}
+
+impl Dim3 {
+    /// `(x, 1, 1)`.
+    pub fn x(x: usize) -> Dim3 {
+        Dim3 { x: x as u32, y: 1, z: 1 }
+    }
+}

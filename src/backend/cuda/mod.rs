@@ -1,0 +1,7 @@
+//! CUDA kernels (MiniTorch tasks 3.3 and 3.4): the kernel sources live in `kernels/*.cu`;
+//! [`sim`] runs them on the CPU with the same launch shapes ([`launch`]) and argument structs
+//! ([`args`]) a GPU would get.
+
+pub mod args;
+pub mod launch;
+pub mod sim;

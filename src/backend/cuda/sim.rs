@@ -1,0 +1,291 @@
+//! The `cuda-sim` backend: the CUDA kernels of `kernels/`, compiled for the CPU with the
+//! compatibility header of `sim/` (see `sim/cuda_sim.h`), launched with the same grid and block
+//! shapes as on a GPU.
+//!
+//! Like Numba's CUDA simulator in the course, it lets a learner run and debug kernels without a
+//! GPU, and lets CI run the whole tensor-general suite on the kernel code. Every buffer a kernel
+//! sees is a copy surrounded by guard cells holding a NaN pattern: a write out of bounds is
+//! reported as an error naming the kernel, and a read out of bounds yields NaN. A barrier that
+//! not every thread of a block reaches is reported too.
+
+use super::args::{AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs};
+use super::launch;
+use crate::backend::simple::broadcast_target;
+use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape};
+use crate::error::{Error, Result};
+use crate::layout::{Dims, shape_broadcast_for};
+use crate::tensor_data::TensorData;
+
+unsafe extern "C" {
+    fn sim_map_kernel(args: *const MapArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_zip_kernel(args: *const ZipArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_axpy_kernel(args: *const AxpyArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_reduce_kernel(args: *const ReduceArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_matmul_kernel(args: *const MatmulArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_sum_practice(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_mm_practice(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_planted_matmul_missing_barrier(args: *const MatmulArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_planted_map_out_of_bounds(args: *const MapArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_planted_divergent_barrier(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
+}
+
+/// Guard cells on each side of a simulated device buffer.
+const GUARD: usize = 64;
+/// The guard pattern: a NaN no computation produces.
+const CANARY: u64 = 0x7FF4_DEAD_BEEF_0001;
+
+/// A simulated device buffer: the values between two runs of guard cells.
+struct DeviceBuf(Vec<f64>);
+
+impl DeviceBuf {
+    fn zeroed(len: usize) -> DeviceBuf {
+        DeviceBuf::from_slice(&vec![0.0; len])
+    }
+
+    fn from_slice(values: &[f64]) -> DeviceBuf {
+        let canary = f64::from_bits(CANARY);
+        let mut buf = vec![canary; GUARD];
+        buf.extend_from_slice(values);
+        buf.extend(std::iter::repeat_n(canary, GUARD));
+        DeviceBuf(buf)
+    }
+
+    fn ptr(&mut self) -> *mut f64 {
+        self.0[GUARD..].as_mut_ptr()
+    }
+
+    fn values(&self) -> &[f64] {
+        &self.0[GUARD..self.0.len() - GUARD]
+    }
+
+    fn intact(&self) -> bool {
+        let n = self.0.len();
+        self.0[..GUARD].iter().chain(&self.0[n - GUARD..]).all(|v| v.to_bits() == CANARY)
+    }
+}
+
+/// Interprets a launch's status and checks every buffer's guards.
+fn finish(kernel: &'static str, status: i32, buffers: &[&DeviceBuf]) -> Result<()> {
+    let fail = |message: &str| Err(Error::Kernel { kernel, message: message.to_string() });
+    match status {
+        0 => {}
+        1 => return fail("a __syncthreads() barrier was not reached by every thread of a block"),
+        2 => return fail("threads of one block wait at different __syncthreads() barriers"),
+        other => return fail(&format!("simulator status {other}")),
+    }
+    if buffers.iter().any(|b| !b.intact()) {
+        return fail("wrote outside a buffer (an out-of-bounds index)");
+    }
+    Ok(())
+}
+
+/// A tensor's whole storage copied to the simulated device.
+fn upload(t: &TensorData) -> DeviceBuf {
+    DeviceBuf::from_slice(&t.storage().borrow())
+}
+
+/// The simulator's kernels.
+pub struct CudaSimOps;
+
+impl TensorOps for CudaSimOps {
+    fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+        let out_shape = broadcast_target("map", a.shape(), out_shape)?;
+        let size = out_shape.product();
+        let mut input = upload(a);
+        let mut out = DeviceBuf::zeroed(size);
+        let args = MapArgs {
+            out: out.ptr(),
+            input: input.ptr(),
+            out_layout: KLayout::from(&crate::layout::Layout::packed(out_shape)),
+            in_layout: KLayout::from(a.layout()),
+            size: size as i64,
+            op: op as i64,
+            contiguous: i64::from(a.shape() == &*out_shape && a.is_contiguous()),
+        };
+        let (grid, block) = launch::elementwise(size);
+        // SAFETY: the pointers address live buffers sized for the layouts (the output holds
+        // `size` values; the input is the whole storage the layout was validated against).
+        let status = unsafe { sim_map_kernel(&args, grid, block) };
+        finish("map_kernel", status, &[&out, &input])?;
+        Ok(TensorData::packed(out.values().to_vec(), out_shape))
+    }
+
+    fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
+        let size = out_shape.product();
+        let (mut da, mut db) = (upload(a), upload(b));
+        let mut out = DeviceBuf::zeroed(size);
+        let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
+        let args = ZipArgs {
+            out: out.ptr(),
+            a: da.ptr(),
+            b: db.ptr(),
+            out_layout: KLayout::from(&crate::layout::Layout::packed(out_shape)),
+            a_layout: KLayout::from(a.layout()),
+            b_layout: KLayout::from(b.layout()),
+            size: size as i64,
+            op: op as i64,
+            contiguous: i64::from(packed(a) && packed(b)),
+        };
+        let (grid, block) = launch::elementwise(size);
+        // SAFETY: as in `map`.
+        let status = unsafe { sim_zip_kernel(&args, grid, block) };
+        finish("zip_kernel", status, &[&out, &da, &db])?;
+        Ok(TensorData::packed(out.values().to_vec(), out_shape))
+    }
+
+    fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
+        if dim >= a.dims() {
+            return Err(Error::BadDim { op: "reduce", dim, shape: a.shape().to_vec() });
+        }
+        let mut out_shape = Dims::new(a.shape())?;
+        out_shape[dim] = 1;
+        let cells = out_shape.product();
+        let mut input = upload(a);
+        let mut out = DeviceBuf::zeroed(cells);
+        let args = ReduceArgs {
+            out: out.ptr(),
+            input: input.ptr(),
+            out_layout: KLayout::from(&crate::layout::Layout::packed(out_shape)),
+            in_layout: KLayout::from(a.layout()),
+            out_size: cells as i64,
+            dim: dim as i64,
+            op: op as i64,
+        };
+        let (grid, block) = launch::reduce(cells, a.shape()[dim]);
+        // SAFETY: as in `map`.
+        let status = unsafe { sim_reduce_kernel(&args, grid, block) };
+        finish("reduce_kernel", status, &[&out, &input])?;
+        Ok(TensorData::packed(out.values().to_vec(), out_shape))
+    }
+
+    fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+        let (mut da, mut db) = (upload(a), upload(b));
+        let mut out = DeviceBuf::zeroed(n * rows * cols);
+        let args = matmul_args(a, b, out.ptr(), da.ptr(), db.ptr(), [n, rows, cols]);
+        let (grid, block) = launch::matmul(n, rows, cols);
+        // SAFETY: as in `map`.
+        let status = unsafe { sim_matmul_kernel(&args, grid, block) };
+        finish("matmul_kernel", status, &[&out, &da, &db])?;
+        Ok(TensorData::packed(out.values().to_vec(), Dims::new(&[n, rows, cols])?))
+    }
+
+    fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
+        check_same_shape("add_scaled_", y, x)?;
+        let (mut dy, mut dx) = (upload(y), upload(x));
+        let args = AxpyArgs {
+            y: dy.ptr(),
+            x: dx.ptr(),
+            y_layout: KLayout::from(y.layout()),
+            x_layout: KLayout::from(x.layout()),
+            size: y.size() as i64,
+            alpha,
+        };
+        let (grid, block) = launch::elementwise(y.size());
+        // SAFETY: as in `map`.
+        let status = unsafe { sim_axpy_kernel(&args, grid, block) };
+        finish("axpy_kernel", status, &[&dy, &dx])?;
+        y.storage().borrow_mut().copy_from_slice(dy.values());
+        Ok(())
+    }
+}
+
+fn matmul_args(a: &TensorData, b: &TensorData, out: *mut f64, pa: *mut f64, pb: *mut f64, [n, rows, cols]: [usize; 3]) -> MatmulArgs {
+    let (la, lb) = (a.layout(), b.layout());
+    let batch_stride = |l: &crate::layout::Layout| if l.shape[0] == 1 { 0 } else { l.strides[0] as i64 };
+    MatmulArgs {
+        out,
+        a: pa,
+        b: pb,
+        a_offset: la.offset as i64,
+        a_batch_stride: batch_stride(la),
+        a_row_stride: la.strides[1] as i64,
+        a_col_stride: la.strides[2] as i64,
+        b_offset: lb.offset as i64,
+        b_batch_stride: batch_stride(lb),
+        b_row_stride: lb.strides[1] as i64,
+        b_col_stride: lb.strides[2] as i64,
+        batch: n as i64,
+        rows: rows as i64,
+        cols: cols as i64,
+        inner: a.shape()[2] as i64,
+    }
+}
+
+/// The course's `sum_practice` kernel: the sum of each block of 32 values (one output cell per
+/// launched block, ceil(len / 32) of them).
+pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
+    let (grid, block) = launch::elementwise(values.len());
+    let mut input = DeviceBuf::from_slice(values);
+    let mut out = DeviceBuf::zeroed(grid.x as usize);
+    let args = PracticeArgs { out: out.ptr(), a: input.ptr(), b: std::ptr::null(), size: values.len() as i64 };
+    // SAFETY: `out` has one cell per block and `input` holds `size` values.
+    let status = unsafe { sim_sum_practice(&args, grid, block) };
+    finish("sum_practice", status, &[&out, &input])?;
+    Ok(out.values().to_vec())
+}
+
+/// The course's `mm_practice` kernel: `a @ b` for packed square `size × size` matrices,
+/// `size ≤ 32`, in one (32, 32) block.
+pub fn mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<Vec<f64>> {
+    if size == 0 || size > launch::TILE || a.len() != size * size || b.len() != size * size {
+        return Err(Error::Invalid {
+            what: "mm_practice",
+            message: format!("needs two {size}×{size} matrices with size ≤ 32, got {} and {} values", a.len(), b.len()),
+        });
+    }
+    let (mut da, mut db) = (DeviceBuf::from_slice(a), DeviceBuf::from_slice(b));
+    let mut out = DeviceBuf::zeroed(size * size);
+    let args = PracticeArgs { out: out.ptr(), a: da.ptr(), b: db.ptr(), size: size as i64 };
+    let block = Dim3 { x: launch::TILE as u32, y: launch::TILE as u32, z: 1 };
+    // SAFETY: all three buffers hold size × size values.
+    let status = unsafe { sim_mm_practice(&args, Dim3::x(1), block) };
+    finish("mm_practice", status, &[&out, &da, &db])?;
+    Ok(out.values().to_vec())
+}
+
+/// Deliberately broken kernels (compiled only into the simulator), for showing that the
+/// simulator catches what a GPU gets wrong only sometimes.
+pub mod planted {
+    use super::*;
+
+    /// The tiled matmul with the barrier after the tile loads removed.
+    pub fn matmul_missing_barrier(a: &TensorData, b: &TensorData) -> Result<Vec<f64>> {
+        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+        let (mut da, mut db) = (upload(a), upload(b));
+        let mut out = DeviceBuf::zeroed(n * rows * cols);
+        let args = matmul_args(a, b, out.ptr(), da.ptr(), db.ptr(), [n, rows, cols]);
+        let (grid, block) = launch::matmul(n, rows, cols);
+        // SAFETY: as in `CudaSimOps::matmul`.
+        let status = unsafe { sim_planted_matmul_missing_barrier(&args, grid, block) };
+        finish("planted_matmul_missing_barrier", status, &[&out, &da, &db])?;
+        Ok(out.values().to_vec())
+    }
+
+    /// A copy kernel without its bounds guard.
+    pub fn map_out_of_bounds(a: &TensorData) -> Result<Vec<f64>> {
+        let size = a.size();
+        let mut input = upload(a);
+        let mut out = DeviceBuf::zeroed(size);
+        let layout = KLayout::from(a.layout());
+        let args = MapArgs { out: out.ptr(), input: input.ptr(), out_layout: layout, in_layout: layout, size: size as i64, op: MapOp::Id as i64, contiguous: 1 };
+        let (grid, block) = launch::elementwise(size);
+        // SAFETY: the kernel writes past `out`, but never further than the guard cells around
+        // it (one block of 32 threads at most), which exist to absorb exactly that.
+        let status = unsafe { sim_planted_map_out_of_bounds(&args, grid, block) };
+        finish("planted_map_out_of_bounds", status, &[&out, &input])?;
+        Ok(out.values().to_vec())
+    }
+
+    /// A block-sum with its barrier inside a divergent branch.
+    pub fn divergent_barrier(values: &[f64]) -> Result<Vec<f64>> {
+        let mut input = DeviceBuf::from_slice(values);
+        let mut out = DeviceBuf::zeroed(1);
+        let args = PracticeArgs { out: out.ptr(), a: input.ptr(), b: std::ptr::null(), size: values.len() as i64 };
+        // SAFETY: one cell of output, `size` values of input.
+        let status = unsafe { sim_planted_divergent_barrier(&args, Dim3::x(1), Dim3::x(32)) };
+        finish("planted_divergent_barrier", status, &[&out, &input])?;
+        Ok(out.values().to_vec())
+    }
+}
