@@ -206,6 +206,14 @@ pub enum Error {
         /// Derivative from central differences.
         numeric: f64,
     },
+    /// A CUDA library (driver, NVRTC) or device is missing.
+    #[error("CUDA is not available: {library} {message}")]
+    CudaUnavailable {
+        /// What was not found.
+        library: &'static str,
+        /// Where it was looked for, and what to install.
+        message: String,
+    },
     /// A CUDA kernel (on a GPU or in the simulator) failed.
     #[error("{kernel}: {message}")]
     Kernel {

@@ -10,7 +10,10 @@ fn rand(shape: &[usize], seed: u64) -> Tensor {
 }
 
 fn close(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + y.abs()))
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + y.abs()))
 }
 
 #[test]
@@ -69,11 +72,22 @@ fn test_mul_practice1_and_2() {
 
 #[test]
 fn test_mul_practice3_to_6() {
-    let cases: [(&[usize], &[usize]); 4] = [(&[2, 2], &[2, 2]), (&[33, 33], &[33, 33]), (&[2, 33, 33], &[2, 33, 33]), (&[2, 45, 33], &[2, 33, 40])];
+    let cases: [(&[usize], &[usize]); 4] = [
+        (&[2, 2], &[2, 2]),
+        (&[33, 33], &[33, 33]),
+        (&[2, 33, 33], &[2, 33, 33]),
+        (&[2, 45, 33], &[2, 33, 40]),
+    ];
     for (i, (sa, sb)) in cases.into_iter().enumerate() {
         let (a, b) = (rand(sa, 10 + i as u64), rand(sb, 20 + i as u64));
-        let got = a.to(Backend::CudaSim).matmul(&b.to(Backend::CudaSim)).unwrap();
-        let want = a.to(Backend::Simple).matmul(&b.to(Backend::Simple)).unwrap();
+        let got = a
+            .to(Backend::CudaSim)
+            .matmul(&b.to(Backend::CudaSim))
+            .unwrap();
+        let want = a
+            .to(Backend::Simple)
+            .matmul(&b.to(Backend::Simple))
+            .unwrap();
         assert_eq!(got.shape(), want.shape());
         assert!(close(&got.to_vec(), &want.to_vec()), "{sa:?} @ {sb:?}");
     }
@@ -91,12 +105,19 @@ fn a_missing_barrier_fails() {
 #[test]
 fn an_out_of_bounds_write_fails() {
     let t = rand(&[40], 1);
-    let err = planted::map_out_of_bounds(t.data()).unwrap_err().to_string();
-    assert_eq!(err, "planted_map_out_of_bounds: wrote outside a buffer (an out-of-bounds index)");
+    let err = planted::map_out_of_bounds(t.data())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "planted_map_out_of_bounds: wrote outside a buffer (an out-of-bounds index)"
+    );
 }
 
 #[test]
 fn a_divergent_barrier_fails() {
-    let err = planted::divergent_barrier(&[1.0; 32]).unwrap_err().to_string();
+    let err = planted::divergent_barrier(&[1.0; 32])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("was not reached by every thread"), "{err}");
 }

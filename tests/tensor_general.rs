@@ -447,7 +447,12 @@ fn assert_reduced(got: &Tensor, want: &Tensor, what: &str) {
         return assert_same(got, want, what);
     }
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    assert!(agree(got.backend(), &got.to_vec(), &want.to_vec()), "{what}: {:?} vs {:?}", got.to_vec(), want.to_vec());
+    assert!(
+        agree(got.backend(), &got.to_vec(), &want.to_vec()),
+        "{what}: {:?} vs {:?}",
+        got.to_vec(),
+        want.to_vec()
+    );
 }
 
 /// Values a backend computed against the reference's: bit-identical where it folds in the
@@ -457,5 +462,7 @@ fn agree(backend: Backend, got: &[f64], want: &[f64]) -> bool {
         return bits_eq(got, want);
     }
     got.len() == want.len()
-        && got.iter().zip(want).all(|(g, w)| (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-12 * g.abs().max(w.abs()))
+        && got.iter().zip(want).all(|(g, w)| {
+            (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-12 * g.abs().max(w.abs())
+        })
 }

@@ -20,7 +20,11 @@ pub struct KLayout {
 
 impl From<&Layout> for KLayout {
     fn from(l: &Layout) -> KLayout {
-        let mut k = KLayout { offset: l.offset as i64, dims: l.dims() as i64, ..KLayout::default() };
+        let mut k = KLayout {
+            offset: l.offset as i64,
+            dims: l.dims() as i64,
+            ..KLayout::default()
+        };
         for d in 0..l.dims() {
             k.shape[d] = l.shape[d] as i64;
             k.strides[d] = l.strides[d] as i64;
@@ -128,6 +132,10 @@ pub struct Dim3 {
 impl Dim3 {
     /// `(x, 1, 1)`.
     pub fn x(x: usize) -> Dim3 {
-        Dim3 { x: x as u32, y: 1, z: 1 }
+        Dim3 {
+            x: x as u32,
+            y: 1,
+            z: 1,
+        }
     }
 }

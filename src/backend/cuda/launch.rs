@@ -19,17 +19,33 @@ pub const REDUCE_MAX_THREADS: usize = 1024;
 
 /// Grid and block of an element-wise kernel over `size` outputs.
 pub fn elementwise(size: usize) -> (Dim3, Dim3) {
-    (Dim3::x(size.div_ceil(THREADS_PER_BLOCK)), Dim3::x(THREADS_PER_BLOCK))
+    (
+        Dim3::x(size.div_ceil(THREADS_PER_BLOCK)),
+        Dim3::x(THREADS_PER_BLOCK),
+    )
 }
 
 /// Grid and block of a reduction with `cells` outputs, each folding `len` values.
 pub fn reduce(cells: usize, len: usize) -> (Dim3, Dim3) {
-    let threads = len.next_power_of_two().clamp(THREADS_PER_BLOCK, REDUCE_MAX_THREADS);
+    let threads = len
+        .next_power_of_two()
+        .clamp(THREADS_PER_BLOCK, REDUCE_MAX_THREADS);
     (Dim3::x(cells), Dim3::x(threads))
 }
 
 /// Grid and block of the tiled matmul.
 pub fn matmul(batch: usize, rows: usize, cols: usize) -> (Dim3, Dim3) {
-    let grid = Dim3 { x: rows.div_ceil(TILE) as u32, y: cols.div_ceil(TILE) as u32, z: batch as u32 };
-    (grid, Dim3 { x: TILE as u32, y: TILE as u32, z: 1 })
+    let grid = Dim3 {
+        x: rows.div_ceil(TILE) as u32,
+        y: cols.div_ceil(TILE) as u32,
+        z: batch as u32,
+    };
+    (
+        grid,
+        Dim3 {
+            x: TILE as u32,
+            y: TILE as u32,
+            z: 1,
+        },
+    )
 }

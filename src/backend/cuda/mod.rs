@@ -1,7 +1,8 @@
 //! CUDA kernels (MiniTorch tasks 3.3 and 3.4): the kernel sources live in `kernels/*.cu`;
 //! [`sim`] runs them on the CPU with the same launch shapes ([`launch`]) and argument structs
-//! ([`args`]) a GPU would get.
+//! ([`args`]) a GPU would get, and [`nvrtc`] compiles them for a GPU.
 
 pub mod args;
 pub mod launch;
+pub mod nvrtc;
 pub mod sim;

@@ -8,7 +8,9 @@
 //! reported as an error naming the kernel, and a read out of bounds yields NaN. A barrier that
 //! not every thread of a block reaches is reported too.
 
-use super::args::{AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs};
+use super::args::{
+    AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs,
+};
 use super::launch;
 use crate::backend::simple::broadcast_target;
 use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape};
@@ -60,13 +62,21 @@ impl DeviceBuf {
 
     fn intact(&self) -> bool {
         let n = self.0.len();
-        self.0[..GUARD].iter().chain(&self.0[n - GUARD..]).all(|v| v.to_bits() == CANARY)
+        self.0[..GUARD]
+            .iter()
+            .chain(&self.0[n - GUARD..])
+            .all(|v| v.to_bits() == CANARY)
     }
 }
 
 /// Interprets a launch's status and checks every buffer's guards.
 fn finish(kernel: &'static str, status: i32, buffers: &[&DeviceBuf]) -> Result<()> {
-    let fail = |message: &str| Err(Error::Kernel { kernel, message: message.to_string() });
+    let fail = |message: &str| {
+        Err(Error::Kernel {
+            kernel,
+            message: message.to_string(),
+        })
+    };
     match status {
         0 => {}
         1 => return fail("a __syncthreads() barrier was not reached by every thread of a block"),
@@ -136,7 +146,11 @@ impl TensorOps for CudaSimOps {
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
         if dim >= a.dims() {
-            return Err(Error::BadDim { op: "reduce", dim, shape: a.shape().to_vec() });
+            return Err(Error::BadDim {
+                op: "reduce",
+                dim,
+                shape: a.shape().to_vec(),
+            });
         }
         let mut out_shape = Dims::new(a.shape())?;
         out_shape[dim] = 1;
@@ -168,7 +182,10 @@ impl TensorOps for CudaSimOps {
         // SAFETY: as in `map`.
         let status = unsafe { sim_matmul_kernel(&args, grid, block) };
         finish("matmul_kernel", status, &[&out, &da, &db])?;
-        Ok(TensorData::packed(out.values().to_vec(), Dims::new(&[n, rows, cols])?))
+        Ok(TensorData::packed(
+            out.values().to_vec(),
+            Dims::new(&[n, rows, cols])?,
+        ))
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
@@ -191,9 +208,22 @@ impl TensorOps for CudaSimOps {
     }
 }
 
-fn matmul_args(a: &TensorData, b: &TensorData, out: *mut f64, pa: *mut f64, pb: *mut f64, [n, rows, cols]: [usize; 3]) -> MatmulArgs {
+fn matmul_args(
+    a: &TensorData,
+    b: &TensorData,
+    out: *mut f64,
+    pa: *mut f64,
+    pb: *mut f64,
+    [n, rows, cols]: [usize; 3],
+) -> MatmulArgs {
     let (la, lb) = (a.layout(), b.layout());
-    let batch_stride = |l: &crate::layout::Layout| if l.shape[0] == 1 { 0 } else { l.strides[0] as i64 };
+    let batch_stride = |l: &crate::layout::Layout| {
+        if l.shape[0] == 1 {
+            0
+        } else {
+            l.strides[0] as i64
+        }
+    };
     MatmulArgs {
         out,
         a: pa,
@@ -219,7 +249,12 @@ pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
     let (grid, block) = launch::elementwise(values.len());
     let mut input = DeviceBuf::from_slice(values);
     let mut out = DeviceBuf::zeroed(grid.x as usize);
-    let args = PracticeArgs { out: out.ptr(), a: input.ptr(), b: std::ptr::null(), size: values.len() as i64 };
+    let args = PracticeArgs {
+        out: out.ptr(),
+        a: input.ptr(),
+        b: std::ptr::null(),
+        size: values.len() as i64,
+    };
     // SAFETY: `out` has one cell per block and `input` holds `size` values.
     let status = unsafe { sim_sum_practice(&args, grid, block) };
     finish("sum_practice", status, &[&out, &input])?;
@@ -232,13 +267,26 @@ pub fn mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<Vec<f64>> {
     if size == 0 || size > launch::TILE || a.len() != size * size || b.len() != size * size {
         return Err(Error::Invalid {
             what: "mm_practice",
-            message: format!("needs two {size}×{size} matrices with size ≤ 32, got {} and {} values", a.len(), b.len()),
+            message: format!(
+                "needs two {size}×{size} matrices with size ≤ 32, got {} and {} values",
+                a.len(),
+                b.len()
+            ),
         });
     }
     let (mut da, mut db) = (DeviceBuf::from_slice(a), DeviceBuf::from_slice(b));
     let mut out = DeviceBuf::zeroed(size * size);
-    let args = PracticeArgs { out: out.ptr(), a: da.ptr(), b: db.ptr(), size: size as i64 };
-    let block = Dim3 { x: launch::TILE as u32, y: launch::TILE as u32, z: 1 };
+    let args = PracticeArgs {
+        out: out.ptr(),
+        a: da.ptr(),
+        b: db.ptr(),
+        size: size as i64,
+    };
+    let block = Dim3 {
+        x: launch::TILE as u32,
+        y: launch::TILE as u32,
+        z: 1,
+    };
     // SAFETY: all three buffers hold size × size values.
     let status = unsafe { sim_mm_practice(&args, Dim3::x(1), block) };
     finish("mm_practice", status, &[&out, &da, &db])?;
@@ -269,7 +317,15 @@ pub mod planted {
         let mut input = upload(a);
         let mut out = DeviceBuf::zeroed(size);
         let layout = KLayout::from(a.layout());
-        let args = MapArgs { out: out.ptr(), input: input.ptr(), out_layout: layout, in_layout: layout, size: size as i64, op: MapOp::Id as i64, contiguous: 1 };
+        let args = MapArgs {
+            out: out.ptr(),
+            input: input.ptr(),
+            out_layout: layout,
+            in_layout: layout,
+            size: size as i64,
+            op: MapOp::Id as i64,
+            contiguous: 1,
+        };
         let (grid, block) = launch::elementwise(size);
         // SAFETY: the kernel writes past `out`, but never further than the guard cells around
         // it (one block of 32 threads at most), which exist to absorb exactly that.
@@ -282,7 +338,12 @@ pub mod planted {
     pub fn divergent_barrier(values: &[f64]) -> Result<Vec<f64>> {
         let mut input = DeviceBuf::from_slice(values);
         let mut out = DeviceBuf::zeroed(1);
-        let args = PracticeArgs { out: out.ptr(), a: input.ptr(), b: std::ptr::null(), size: values.len() as i64 };
+        let args = PracticeArgs {
+            out: out.ptr(),
+            a: input.ptr(),
+            b: std::ptr::null(),
+            size: values.len() as i64,
+        };
         // SAFETY: one cell of output, `size` values of input.
         let status = unsafe { sim_planted_divergent_barrier(&args, Dim3::x(1), Dim3::x(32)) };
         finish("planted_divergent_barrier", status, &[&out, &input])?;
