@@ -13,6 +13,7 @@
 #pragma once
 
 #include <math.h>
+#include <stdio.h>  // printf in kernels, as on a GPU
 
 struct dim3 {
     unsigned x, y, z;

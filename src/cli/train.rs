@@ -13,7 +13,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Engine: fast, simple (tensor backends), scalar (Module 1's scalar engine) or cuda.
+    /// Engine: fast, simple, cuda-sim (tensor backends), scalar (Module 1's scalar engine) or cuda.
     #[arg(long, default_value = "fast")]
     backend: Engine,
     /// Dataset: simple, diag, split, xor, circle or spiral.
