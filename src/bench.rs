@@ -53,8 +53,8 @@ pub fn time_matmul(
     let (mut with_inputs, mut alone) = (Vec::new(), Vec::new());
     for _ in 0..trials.max(1) {
         let start = Instant::now();
-        let x = Tensor::rand(&[2, size, size], rng)?.to(backend);
-        let y = Tensor::rand(&[2, size, size], rng)?.to(backend);
+        let x = Tensor::rand(&[2, size, size], rng)?.try_to(backend)?;
+        let y = Tensor::rand(&[2, size, size], rng)?.try_to(backend)?;
         let mm = Instant::now();
         black_box(x.matmul(&y)?);
         let end = Instant::now();
@@ -142,9 +142,11 @@ pub fn time_op(backend: Backend, label: &str, kind: OpKind, reps: usize) -> Resu
     let mut rng = Rng::seed(1);
     let matrix = |r: usize, c: usize, transposed: bool, rng: &mut Rng| -> Result<Tensor> {
         if transposed {
-            Ok(Tensor::rand(&[c, r], rng)?.to(backend).permute(&[1, 0])?)
+            Ok(Tensor::rand(&[c, r], rng)?
+                .try_to(backend)?
+                .permute(&[1, 0])?)
         } else {
-            Ok(Tensor::rand(&[r, c], rng)?.to(backend))
+            Ok(Tensor::rand(&[r, c], rng)?.try_to(backend)?)
         }
     };
     let ops = backend.ops();
@@ -160,7 +162,7 @@ pub fn time_op(backend: Backend, label: &str, kind: OpKind, reps: usize) -> Resu
         OpKind::Bias(r, c) => {
             let (a, b) = (
                 matrix(r, c, false, &mut rng)?,
-                Tensor::rand(&[c], &mut rng)?.to(backend),
+                Tensor::rand(&[c], &mut rng)?.try_to(backend)?,
             );
             Box::new(move || Ok(ops.zip(ZipOp::Add, a.data(), b.data())?.size()))
         }

@@ -31,8 +31,9 @@ pub fn grad_check(f: impl Fn(&[Tensor]) -> Result<Tensor>, vals: &[Tensor]) -> R
     for (i, x) in vals.iter().enumerate() {
         let index = x.data().sample(&mut rng);
         let shifted = |delta: f64| -> Result<f64> {
-            let bump = Tensor::zeros(x.shape())?.to(x.backend());
+            let bump = Tensor::zeros(x.shape())?;
             bump.set(&index, delta)?;
+            let bump = bump.try_to(x.backend())?;
             let mut args = constants.clone();
             args[i] = args[i].add(&bump)?;
             f(&args)?.sum_all()?.item()

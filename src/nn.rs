@@ -20,9 +20,9 @@ impl Linear {
     /// A new layer on `backend`, initialised from `rng`.
     pub fn new(inputs: usize, outputs: usize, backend: Backend, rng: &mut Rng) -> Result<Linear> {
         let weights = Tensor::rand(&[inputs, outputs], rng)?
-            .to(backend)
+            .try_to(backend)?
             .sub(&Tensor::scalar(0.5, backend))?;
-        let bias = Tensor::full(&[outputs], 0.1)?.to(backend);
+        let bias = Tensor::full(&[outputs], 0.1)?.try_to(backend)?;
         Ok(Linear {
             mode: Mode::default(),
             weights: Parameter::new(weights),

@@ -10,29 +10,106 @@ use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
 use std::rc::Rc;
 
-/// A shared, flat buffer of f64 values.
+/// Memory owned by an accelerator (implemented by the CUDA backend). Tensor code never reads
+/// it directly: it asks for a host copy.
+pub trait DeviceMemory: fmt::Debug {
+    /// Number of f64 values.
+    fn len(&self) -> usize;
+    /// True when it holds no values.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copies every value to the host.
+    fn read(&self) -> Result<Vec<f64>>;
+    /// For the owning backend to recover its concrete type.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+#[derive(Debug)]
+enum Buffer {
+    Host(Vec<f64>),
+    Device(Box<dyn DeviceMemory>),
+}
+
+/// A shared, flat buffer of f64 values, in host memory or in an accelerator's.
 #[derive(Clone, Debug)]
-pub struct Storage(Rc<RefCell<Vec<f64>>>);
+pub struct Storage(Rc<RefCell<Buffer>>);
+
+/// Values readable on the host: borrowed from host storage, or copied from a device.
+pub enum HostView<'a> {
+    /// Host storage, borrowed.
+    Borrowed(Ref<'a, [f64]>),
+    /// A copy of device storage.
+    Copied(Vec<f64>),
+}
+
+impl std::ops::Deref for HostView<'_> {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        match self {
+            HostView::Borrowed(r) => r,
+            HostView::Copied(v) => v,
+        }
+    }
+}
 
 impl Storage {
-    /// Wraps a buffer.
+    /// Wraps a host buffer.
     pub fn new(values: Vec<f64>) -> Storage {
-        Storage(Rc::new(RefCell::new(values)))
+        Storage(Rc::new(RefCell::new(Buffer::Host(values))))
     }
 
-    /// Reads the buffer.
-    pub fn borrow(&self) -> Ref<'_, Vec<f64>> {
-        self.0.borrow()
+    /// Wraps device memory.
+    pub fn device(memory: Box<dyn DeviceMemory>) -> Storage {
+        Storage(Rc::new(RefCell::new(Buffer::Device(memory))))
     }
 
-    /// Writes the buffer.
-    pub fn borrow_mut(&self) -> RefMut<'_, Vec<f64>> {
-        self.0.borrow_mut()
+    /// True for host memory.
+    pub fn is_host(&self) -> bool {
+        matches!(*self.0.borrow(), Buffer::Host(_))
+    }
+
+    /// The values, readable on the host (device memory is copied).
+    pub fn read(&self) -> Result<HostView<'_>> {
+        let buffer = self.0.borrow();
+        match &*buffer {
+            Buffer::Host(_) => Ok(HostView::Borrowed(Ref::map(buffer, |b| match b {
+                Buffer::Host(v) => v.as_slice(),
+                Buffer::Device(_) => unreachable!("matched Host above"),
+            }))),
+            Buffer::Device(memory) => Ok(HostView::Copied(memory.read()?)),
+        }
+    }
+
+    /// The host values, writable; device memory cannot be written from the host.
+    pub fn host_mut(&self) -> Result<RefMut<'_, [f64]>> {
+        RefMut::filter_map(self.0.borrow_mut(), |b| match b {
+            Buffer::Host(v) => Some(v.as_mut_slice()),
+            Buffer::Device(_) => None,
+        })
+        .map_err(|_| Error::Invalid {
+            what: "storage",
+            message: "the values are in device memory and cannot be written from the host; \
+                      copy the tensor to a CPU backend with .to(Backend::Fast)"
+                .into(),
+        })
+    }
+
+    /// The device memory, for the backend that owns it.
+    pub fn device_memory(&self) -> Option<Ref<'_, dyn DeviceMemory>> {
+        Ref::filter_map(self.0.borrow(), |b| match b {
+            Buffer::Device(m) => Some(m.as_ref()),
+            Buffer::Host(_) => None,
+        })
+        .ok()
     }
 
     /// Number of values in the buffer.
     pub fn len(&self) -> usize {
-        self.0.borrow().len()
+        match &*self.0.borrow() {
+            Buffer::Host(v) => v.len(),
+            Buffer::Device(m) => m.len(),
+        }
     }
 
     /// True for an empty buffer.
@@ -151,13 +228,13 @@ impl TensorData {
     /// The value at `index`.
     pub fn get(&self, index: &[usize]) -> Result<f64> {
         let pos = self.index(&signed(index))?;
-        Ok(self.storage.borrow()[pos])
+        Ok(self.storage.read()?[pos])
     }
 
     /// Writes the value at `index` (visible through every tensor sharing the storage).
     pub fn set(&self, index: &[usize], value: f64) -> Result<()> {
         let pos = self.index(&signed(index))?;
-        self.storage.borrow_mut()[pos] = value;
+        self.storage.host_mut()?[pos] = value;
         Ok(())
     }
 
@@ -185,20 +262,24 @@ impl TensorData {
         idx
     }
 
-    /// The values in row-major order of the shape (a packed copy).
-    pub fn to_vec(&self) -> Vec<f64> {
-        let storage = self.storage.borrow();
+    /// The values in row-major order of the shape (a packed copy on the host).
+    pub fn to_vec(&self) -> Result<Vec<f64>> {
+        let storage = self.storage.read()?;
         if self.is_contiguous() {
-            return storage[self.layout.offset..self.layout.offset + self.size()].to_vec();
+            return Ok(storage[self.layout.offset..self.layout.offset + self.size()].to_vec());
         }
-        self.indices()
+        Ok(self
+            .indices()
             .map(|i| storage[self.layout.position(&i)])
-            .collect()
+            .collect())
     }
 
     /// The original MiniTorch's text rendering: `%3.2f` values in nested brackets.
     pub fn to_string_original(&self) -> String {
-        let storage = self.storage.borrow();
+        let storage = match self.storage.read() {
+            Ok(values) => values,
+            Err(e) => return format!("<unreadable device tensor: {e}>"),
+        };
         let shape = self.shape();
         let mut s = String::new();
         for index in self.indices() {

@@ -43,19 +43,14 @@ impl FromStr for Engine {
     fn from_str(s: &str) -> Result<Engine> {
         match s {
             "scalar" => Ok(Engine::Scalar),
-            "cuda" | "gpu" => Err(Error::Invalid {
-                what: "backend",
-                message: format!(
-                    "{s:?} is not available: this build has no CUDA backend yet; use fast, simple or scalar"
-                ),
-            }),
+            "gpu" => Ok(Engine::Tensor(Backend::Cuda)),
             other => other
                 .parse::<Backend>()
                 .map(Engine::Tensor)
                 .map_err(|_| Error::Invalid {
                     what: "backend",
                     message: format!(
-                        "unknown backend {other:?}; expected one of: fast, simple, scalar"
+                        "unknown backend {other:?}; expected one of: fast, simple, scalar, cuda-sim, cuda"
                     ),
                 }),
         }
@@ -159,7 +154,7 @@ impl Model {
         match self {
             Model::Tensor(net) => {
                 let flat: Vec<f64> = points.iter().flatten().copied().collect();
-                let x = Tensor::from_vec(flat, &[points.len(), 2])?.to(net.layer1.backend());
+                let x = Tensor::from_vec(flat, &[points.len(), 2])?.try_to(net.layer1.backend())?;
                 Ok(net.forward(&x)?.to_vec())
             }
             Model::Scalar(net) => Ok(points.iter().map(|&p| net.forward(p).data()).collect()),
@@ -231,7 +226,7 @@ impl Model {
                         .find(|f| f.name == name)
                         .expect("checked above");
                     let backend = p.tensor().map_or(Backend::default(), |old| old.backend());
-                    p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.to(backend));
+                    p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?);
                 }
             }
             Model::Scalar(net) => net.load_state(&found),
@@ -283,8 +278,8 @@ pub fn as_tensors(data: &Graph, rows: &[usize], backend: Backend) -> Result<(Ten
     let x: Vec<f64> = rows.iter().flat_map(|&i| data.x[i]).collect();
     let y: Vec<f64> = rows.iter().map(|&i| data.y[i]).collect();
     Ok((
-        Tensor::from_vec(x, &[rows.len(), 2])?.to(backend),
-        Tensor::from_vec(y, &[rows.len()])?.to(backend),
+        Tensor::from_vec(x, &[rows.len(), 2])?.try_to(backend)?,
+        Tensor::from_vec(y, &[rows.len()])?.try_to(backend)?,
     ))
 }
 

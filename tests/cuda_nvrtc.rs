@@ -57,3 +57,15 @@ fn a_broken_kernel_is_rejected_with_the_compiler_log() {
         "{err}"
     );
 }
+
+#[test]
+fn every_kernel_file_compiles_to_a_cubin_for_hopper() {
+    if !nvrtc_or_skip("every_kernel_file_compiles_to_a_cubin_for_hopper") {
+        return;
+    }
+    for (file, _) in ENTRY_POINTS {
+        let cubin = minitorch::backend::cuda::nvrtc::compile_cubin(file, "sm_90")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(cubin.starts_with(b"\x7fELF"), "{file}.cu: not an ELF CUBIN");
+    }
+}

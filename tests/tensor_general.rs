@@ -11,13 +11,26 @@ use minitorch::backend::{MapOp, ReduceOp, ZipOp};
 use minitorch::{Backend, Rng, Tensor, grad_check, profile};
 use proptest::prelude::*;
 
-/// The backends under test (the reference backend is the oracle).
-const BACKENDS: [Backend; 2] = [Backend::Fast, Backend::CudaSim];
+/// The backends under test (the reference backend is the oracle): the CPU ones always; the
+/// GPU one where a GPU is usable (or required: `MINITORCH_REQUIRE_CUDA=1`).
+static BACKENDS: std::sync::LazyLock<Vec<Backend>> = std::sync::LazyLock::new(|| {
+    let mut backends = vec![Backend::Fast, Backend::CudaSim];
+    let required = std::env::var("MINITORCH_REQUIRE_CUDA").is_ok_and(|v| v == "1");
+    match minitorch::backend::cuda::device::gpu() {
+        Ok(_) => backends.push(Backend::Cuda),
+        Err(_) if required => backends.push(Backend::Cuda),
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "tensor_general: cuda not tested ({e})");
+        }
+    }
+    backends
+});
 
 /// Whether a backend folds in the reference's order (bit-identical sums). The CUDA reduce
 /// kernel sums in a tree, so its results are compared within 1e-12 (relative).
 fn same_fold_order(backend: Backend) -> bool {
-    backend != Backend::CudaSim
+    !matches!(backend, Backend::CudaSim | Backend::Cuda)
 }
 
 const MAPS: [MapOp; 7] = [
@@ -88,7 +101,7 @@ fn run_reduce(t: &Tensor, op: ReduceOp, dim: usize) -> Tensor {
 
 /// Every map, zip and reduce on every pair of layout kinds, against the reference.
 fn check_kernels(shapes: &[&[usize]]) {
-    for backend in BACKENDS {
+    for &backend in BACKENDS.iter() {
         for (s, shape) in shapes.iter().enumerate() {
             let n: usize = shape.iter().product();
             let (va, vb) = (
@@ -146,7 +159,7 @@ fn kernels_match_reference_when_forced_parallel_or_serial() {
 
 #[test]
 fn broadcast_operands_match_reference() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS.iter() {
         let shape = [3, 4, 5];
         let v = layouts::values(60, 7);
         for dim in 0..3 {
@@ -224,7 +237,7 @@ fn matmul_case(a_shape: &[usize], b_shape: &[usize], transpose: bool, seed: u64)
         .to(Backend::Simple)
         .matmul(&b.to(Backend::Simple))
         .unwrap();
-    for backend in BACKENDS {
+    for &backend in BACKENDS.iter() {
         let got = a.to(backend).matmul(&b.to(backend)).unwrap();
         assert_near(
             &got,
@@ -251,7 +264,7 @@ fn matmul_matches_reference() {
 
 #[test]
 fn test_mm2() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS.iter() {
         let a = Tensor::rand(&[2, 3], &mut Rng::seed(1))
             .unwrap()
             .to(backend);
@@ -278,7 +291,7 @@ proptest! {
 
     #[test]
     fn test_bmm(d in 2usize..5, a in 2usize..5, b in 2usize..5, c in 2usize..5, seed in any::<u64>()) {
-        for backend in BACKENDS {
+        for &backend in BACKENDS.iter() {
             let mut rng = Rng::seed(seed);
             let x = Tensor::rand(&[d, a, b], &mut rng).unwrap().to(backend);
             let y = Tensor::rand(&[1, b, c], &mut rng).unwrap().to(backend);
@@ -293,7 +306,7 @@ proptest! {
     /// to the reference backend's.
     #[test]
     fn forward_and_backward_match_reference(ts in shaped_tensors(2)) {
-        for backend in BACKENDS {
+        for &backend in BACKENDS.iter() {
             let run = |on: Backend, f: &dyn Fn(&[Tensor]) -> minitorch::Result<Tensor>, inputs: &[Tensor]| {
                 let xs: Vec<Tensor> = inputs.iter().map(|t| t.to(on).requires_grad_(true)).collect();
                 let out = f(&xs).unwrap();
@@ -322,7 +335,7 @@ proptest! {
 
     #[test]
     fn test_one_derivative(t in tensors()) {
-        for backend in BACKENDS {
+        for &backend in BACKENDS.iter() {
             let t = t.to(backend);
             for (name, _, f) in one_arg() {
                 if name == "inv" && t.to_vec().iter().any(|v| (v + 3.5).abs() < 0.5) {
@@ -335,7 +348,7 @@ proptest! {
 
     #[test]
     fn test_two_grad(ts in shaped_tensors(2)) {
-        for backend in BACKENDS {
+        for &backend in BACKENDS.iter() {
             let xs: Vec<Tensor> = ts.iter().map(|t| t.to(backend)).collect();
             for (name, _, f) in two_arg() {
                 if matches!(name, "eq2" | "lt2" | "gt2" | "div2") {
@@ -348,7 +361,7 @@ proptest! {
 
     #[test]
     fn test_reduce(t in tensors()) {
-        for backend in BACKENDS {
+        for &backend in BACKENDS.iter() {
             for (name, _, f) in reductions() {
                 prop_assert!(grad_check(|v| f(&v[0]), &[t.to(backend)]).is_ok(), "{}", name);
             }
@@ -365,7 +378,7 @@ fn bits_eq(a: &[f64], b: &[f64]) -> bool {
 
 #[test]
 fn test_create() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS.iter() {
         let t = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3])
             .unwrap()
             .to(backend);

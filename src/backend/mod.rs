@@ -11,6 +11,7 @@
 //! | [`Backend::Simple`] | the reference: plain per-element index arithmetic, the test oracle |
 //! | [`Backend::Fast`] | the fast CPU backend: vectorised slice loops, size-gated threads, GEMM |
 //! | [`Backend::CudaSim`] | the CUDA kernels of `kernels/` run by a CPU simulator of CUDA blocks and barriers |
+//! | [`Backend::Cuda`] | the same kernels on an NVIDIA GPU, tensors in device memory |
 
 pub mod cuda;
 pub mod fast;
@@ -206,6 +207,16 @@ pub trait TensorOps {
     /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every
     /// tensor sharing `y`'s storage sees the change.
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()>;
+
+    /// The same values in this backend's memory: shared when they already live there, else
+    /// copied. Host backends share host storage and copy device storage to the host.
+    fn adopt(&self, data: &TensorData) -> Result<TensorData> {
+        if data.storage().is_host() {
+            Ok(data.clone())
+        } else {
+            TensorData::new(data.to_vec()?, data.shape())
+        }
+    }
 }
 
 /// Checks the operands of [`TensorOps::add_scaled_`].
@@ -234,6 +245,8 @@ pub enum Backend {
     Fast,
     /// The CUDA kernels, run on the CPU by the simulator (`cuda-sim`).
     CudaSim,
+    /// The CUDA kernels on a GPU (`cuda`); needs the NVIDIA driver and NVRTC at run time.
+    Cuda,
 }
 
 thread_local! {
@@ -261,7 +274,12 @@ impl Backend {
     }
 
     /// Every backend compiled into this build.
-    pub const ALL: [Backend; 3] = [Backend::Simple, Backend::Fast, Backend::CudaSim];
+    pub const ALL: [Backend; 4] = [
+        Backend::Simple,
+        Backend::Fast,
+        Backend::CudaSim,
+        Backend::Cuda,
+    ];
 
     /// The backend's kernels, timed when the [profiler](crate::profile) is on.
     pub fn ops(self) -> &'static dyn TensorOps {
@@ -272,6 +290,7 @@ impl Backend {
             Backend::Simple => &crate::profile::Profiled(Backend::Simple),
             Backend::Fast => &crate::profile::Profiled(Backend::Fast),
             Backend::CudaSim => &crate::profile::Profiled(Backend::CudaSim),
+            Backend::Cuda => &crate::profile::Profiled(Backend::Cuda),
         }
     }
 
@@ -281,6 +300,7 @@ impl Backend {
             Backend::Simple => &simple::SimpleOps,
             Backend::Fast => &fast::FastOps,
             Backend::CudaSim => &cuda::sim::CudaSimOps,
+            Backend::Cuda => &cuda::device::CudaOps,
         }
     }
 
@@ -290,6 +310,7 @@ impl Backend {
             Backend::Simple => "simple",
             Backend::Fast => "fast",
             Backend::CudaSim => "cuda-sim",
+            Backend::Cuda => "cuda",
         }
     }
 }

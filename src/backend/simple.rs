@@ -17,7 +17,7 @@ pub struct SimpleOps;
 impl TensorOps for SimpleOps {
     fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
         let out_shape = broadcast_target("map", a.shape(), out_shape)?;
-        let src = a.storage().borrow();
+        let src = a.storage().read()?;
         let (a_shape, a_strides, a_offset) = (a.shape(), a.strides(), a.layout().offset);
         let mut out = vec![0.0; out_shape.product()];
         let mut out_index = [0; MAX_DIMS];
@@ -32,7 +32,7 @@ impl TensorOps for SimpleOps {
 
     fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
-        Ok(zip_into(op, a, b, out_shape))
+        zip_into(op, a, b, out_shape)
     }
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
@@ -45,7 +45,7 @@ impl TensorOps for SimpleOps {
         }
         let mut out_shape = Dims::new(a.shape())?;
         out_shape[dim] = 1;
-        let src = a.storage().borrow();
+        let src = a.storage().read()?;
         let mut out = vec![op.start(); out_shape.product()];
         let mut index = [0; MAX_DIMS];
         for (ordinal, slot) in out.iter_mut().enumerate() {
@@ -64,7 +64,7 @@ impl TensorOps for SimpleOps {
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
         let inner = a.shape()[2];
-        let (sa, sb) = (a.storage().borrow(), b.storage().borrow());
+        let (sa, sb) = (a.storage().read()?, b.storage().read()?);
         let (la, lb) = (a.layout(), b.layout());
         // A batch of size 1 broadcasts: its batch stride counts as 0.
         let batch_stride =
@@ -90,16 +90,13 @@ impl TensorOps for SimpleOps {
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         check_same_shape("add_scaled_", y, x)?;
         // Read x first: y and x may share storage.
-        let updates: Vec<(usize, f64)> = y
-            .indices()
-            .map(|i| {
-                (
-                    y.layout().position(&i),
-                    x.storage().borrow()[x.layout().position(&i)],
-                )
-            })
-            .collect();
-        let mut dst = y.storage().borrow_mut();
+        let updates: Vec<(usize, f64)> = {
+            let xs = x.storage().read()?;
+            y.indices()
+                .map(|i| (y.layout().position(&i), xs[x.layout().position(&i)]))
+                .collect()
+        };
+        let mut dst = y.storage().host_mut()?;
         for (pos, v) in updates {
             dst[pos] += alpha * v;
         }
@@ -108,8 +105,13 @@ impl TensorOps for SimpleOps {
 }
 
 /// The reference zip into an already-broadcast `out_shape`.
-pub(crate) fn zip_into(op: ZipOp, a: &TensorData, b: &TensorData, out_shape: Dims) -> TensorData {
-    let (sa, sb) = (a.storage().borrow(), b.storage().borrow());
+pub(crate) fn zip_into(
+    op: ZipOp,
+    a: &TensorData,
+    b: &TensorData,
+    out_shape: Dims,
+) -> Result<TensorData> {
+    let (sa, sb) = (a.storage().read()?, b.storage().read()?);
     let mut out = vec![0.0; out_shape.product()];
     let (mut out_index, mut a_index, mut b_index) = ([0; MAX_DIMS], [0; MAX_DIMS], [0; MAX_DIMS]);
     for (ordinal, slot) in out.iter_mut().enumerate() {
@@ -120,7 +122,7 @@ pub(crate) fn zip_into(op: ZipOp, a: &TensorData, b: &TensorData, out_shape: Dim
         let y = sb[b.layout().offset + index_to_position(&b_index, b.strides())];
         *slot = op.apply(x, y);
     }
-    TensorData::packed(out, out_shape)
+    Ok(TensorData::packed(out, out_shape))
 }
 
 /// Checks that `shape` broadcasts into `target` and returns `target`.

@@ -81,7 +81,8 @@ impl Tensor {
         }))
     }
 
-    /// A constant tensor over existing data, on `backend`.
+    /// A constant tensor over existing data, on `backend` (no copy: the CUDA backend uploads
+    /// host data when an op uses it; [`try_to`](Tensor::try_to) moves data explicitly).
     pub fn from_data(data: TensorData, backend: Backend) -> Tensor {
         Tensor::from_parts(data, backend, Tracking::Constant)
     }
@@ -157,8 +158,22 @@ impl Tensor {
     }
 
     /// The same values on another backend (a constant: autodiff history is not carried over).
+    /// Storage is shared where both backends use the same memory, else copied (host ↔ device).
+    pub fn try_to(&self, backend: Backend) -> Result<Tensor> {
+        Ok(Tensor::from_data(
+            backend.kernels().adopt(&self.0.data)?,
+            backend,
+        ))
+    }
+
+    /// [`try_to`](Tensor::try_to) for the common case.
+    ///
+    /// # Panics
+    /// Only when a copy to or from device memory fails (device out of memory, a broken CUDA
+    /// context); `try_to` returns that error instead.
+    #[track_caller]
     pub fn to(&self, backend: Backend) -> Tensor {
-        Tensor::from_data(self.0.data.clone(), backend)
+        self.try_to(backend).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The backend this tensor computes on.
@@ -196,9 +211,19 @@ impl Tensor {
         self.0.data.is_contiguous()
     }
 
-    /// The values in row-major order.
-    pub fn to_vec(&self) -> Vec<f64> {
+    /// The values in row-major order, copied to the host.
+    pub fn try_to_vec(&self) -> Result<Vec<f64>> {
         self.0.data.to_vec()
+    }
+
+    /// The values in row-major order, copied to the host.
+    ///
+    /// # Panics
+    /// Only for a tensor in device memory whose copy to the host fails (a broken CUDA context);
+    /// [`try_to_vec`](Tensor::try_to_vec) returns that error instead.
+    #[track_caller]
+    pub fn to_vec(&self) -> Vec<f64> {
+        self.try_to_vec().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The value at `index` (checked).
@@ -220,7 +245,7 @@ impl Tensor {
                 size: self.size(),
             });
         }
-        Ok(self.to_vec()[0])
+        Ok(self.try_to_vec()?[0])
     }
 
     /// A constant sharing this tensor's data, with no history.

@@ -82,3 +82,45 @@ pub fn compile_source(name: &str, src: &str, arch: &'static str) -> Result<Ptx> 
 pub fn compile(name: &str, arch: &'static str) -> Result<Ptx> {
     compile_source(name, &source(name)?, arch)
 }
+
+/// Compiles one of the kernel files to a CUBIN for a real architecture (e.g. `sm_90`): machine
+/// code the driver loads without JIT, which avoids the PTX-version mismatch between a newer
+/// NVRTC and an older driver.
+pub fn compile_cubin(name: &str, arch: &str) -> Result<Vec<u8>> {
+    use cudarc::nvrtc::{result, sys};
+    use std::ffi::CString;
+    probe()?;
+    let fail = |message: String| Error::Kernel {
+        kernel: "nvrtc",
+        message: format!("{name}.cu for {arch}: {message}"),
+    };
+    let src = CString::new(source(name)?).map_err(|e| fail(e.to_string()))?;
+    let file = CString::new(format!("{name}.cu")).map_err(|e| fail(e.to_string()))?;
+    let prog = result::create_program(&src, Some(&file)).map_err(|e| fail(format!("{e:?}")))?;
+    let options = [format!("--gpu-architecture={arch}")];
+    // SAFETY: `prog` is a live program created above and destroyed once, at the end; the
+    // buffers passed to NVRTC are sized from NVRTC's own reports.
+    unsafe {
+        let compiled = result::compile_program(prog, &options).map_err(|e| {
+            let log = result::get_program_log(prog)
+                .map(|l| l.iter().map(|&c| c as u8 as char).collect::<String>());
+            fail(format!(
+                "does not compile ({e:?}): {}",
+                log.unwrap_or_default().trim_end_matches('\0')
+            ))
+        });
+        let cubin = compiled.and_then(|()| {
+            let mut size = 0usize;
+            sys::nvrtcGetCUBINSize(prog, &mut size)
+                .result()
+                .map_err(|e| fail(format!("{e:?}")))?;
+            let mut bytes = vec![0u8; size];
+            sys::nvrtcGetCUBIN(prog, bytes.as_mut_ptr().cast())
+                .result()
+                .map_err(|e| fail(format!("{e:?}")))?;
+            Ok(bytes)
+        });
+        let _ = result::destroy_program(prog);
+        cubin
+    }
+}

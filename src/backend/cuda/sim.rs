@@ -90,8 +90,8 @@ fn finish(kernel: &'static str, status: i32, buffers: &[&DeviceBuf]) -> Result<(
 }
 
 /// A tensor's whole storage copied to the simulated device.
-fn upload(t: &TensorData) -> DeviceBuf {
-    DeviceBuf::from_slice(&t.storage().borrow())
+fn upload(t: &TensorData) -> Result<DeviceBuf> {
+    Ok(DeviceBuf::from_slice(&t.storage().read()?))
 }
 
 /// The simulator's kernels.
@@ -101,7 +101,7 @@ impl TensorOps for CudaSimOps {
     fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
         let out_shape = broadcast_target("map", a.shape(), out_shape)?;
         let size = out_shape.product();
-        let mut input = upload(a);
+        let mut input = upload(a)?;
         let mut out = DeviceBuf::zeroed(size);
         let args = MapArgs {
             out: out.ptr(),
@@ -123,7 +123,7 @@ impl TensorOps for CudaSimOps {
     fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
         let size = out_shape.product();
-        let (mut da, mut db) = (upload(a), upload(b));
+        let (mut da, mut db) = (upload(a)?, upload(b)?);
         let mut out = DeviceBuf::zeroed(size);
         let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
         let args = ZipArgs {
@@ -155,7 +155,7 @@ impl TensorOps for CudaSimOps {
         let mut out_shape = Dims::new(a.shape())?;
         out_shape[dim] = 1;
         let cells = out_shape.product();
-        let mut input = upload(a);
+        let mut input = upload(a)?;
         let mut out = DeviceBuf::zeroed(cells);
         let args = ReduceArgs {
             out: out.ptr(),
@@ -175,7 +175,7 @@ impl TensorOps for CudaSimOps {
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-        let (mut da, mut db) = (upload(a), upload(b));
+        let (mut da, mut db) = (upload(a)?, upload(b)?);
         let mut out = DeviceBuf::zeroed(n * rows * cols);
         let args = matmul_args(a, b, out.ptr(), da.ptr(), db.ptr(), [n, rows, cols]);
         let (grid, block) = launch::matmul(n, rows, cols);
@@ -190,7 +190,7 @@ impl TensorOps for CudaSimOps {
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         check_same_shape("add_scaled_", y, x)?;
-        let (mut dy, mut dx) = (upload(y), upload(x));
+        let (mut dy, mut dx) = (upload(y)?, upload(x)?);
         let args = AxpyArgs {
             y: dy.ptr(),
             x: dx.ptr(),
@@ -203,7 +203,7 @@ impl TensorOps for CudaSimOps {
         // SAFETY: as in `map`.
         let status = unsafe { sim_axpy_kernel(&args, grid, block) };
         finish("axpy_kernel", status, &[&dy, &dx])?;
-        y.storage().borrow_mut().copy_from_slice(dy.values());
+        y.storage().host_mut()?.copy_from_slice(dy.values());
         Ok(())
     }
 }
@@ -301,7 +301,7 @@ pub mod planted {
     /// The tiled matmul with the barrier after the tile loads removed.
     pub fn matmul_missing_barrier(a: &TensorData, b: &TensorData) -> Result<Vec<f64>> {
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-        let (mut da, mut db) = (upload(a), upload(b));
+        let (mut da, mut db) = (upload(a)?, upload(b)?);
         let mut out = DeviceBuf::zeroed(n * rows * cols);
         let args = matmul_args(a, b, out.ptr(), da.ptr(), db.ptr(), [n, rows, cols]);
         let (grid, block) = launch::matmul(n, rows, cols);
@@ -314,7 +314,7 @@ pub mod planted {
     /// A copy kernel without its bounds guard.
     pub fn map_out_of_bounds(a: &TensorData) -> Result<Vec<f64>> {
         let size = a.size();
-        let mut input = upload(a);
+        let mut input = upload(a)?;
         let mut out = DeviceBuf::zeroed(size);
         let layout = KLayout::from(a.layout());
         let args = MapArgs {

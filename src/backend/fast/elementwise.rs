@@ -103,7 +103,7 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
     }
     let out_shape = broadcast_target("map", a.shape(), out_shape)?;
     let size = out_shape.product();
-    let guard = a.storage().borrow();
+    let guard = a.storage().read()?;
     let src: &[f64] = &guard;
     if a.shape() == &*out_shape && a.is_contiguous() {
         // Memory-bound: a second thread measured no faster at any size, so this stays serial.
@@ -145,9 +145,9 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
     let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
     let size = out_shape.product();
     if size < TINY {
-        return Ok(simple::zip_into(op, a, b, out_shape));
+        return simple::zip_into(op, a, b, out_shape);
     }
-    let (guard_a, guard_b) = (a.storage().borrow(), b.storage().borrow());
+    let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
     let (sa, sb): (&[f64], &[f64]) = (&guard_a, &guard_b);
     let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
     if packed(a) && packed(b) {

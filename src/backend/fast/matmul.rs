@@ -32,7 +32,7 @@ impl SendPtr {
 pub(super) fn matmul(a: &TensorData, b: &TensorData) -> Result<TensorData> {
     let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
     let inner = a.shape()[2];
-    let (guard_a, guard_b) = (a.storage().borrow(), b.storage().borrow());
+    let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
     let (la, lb) = (a.layout(), b.layout());
     let batch_stride = |l: &Layout| if l.shape[0] == 1 { 0 } else { l.strides[0] };
     let (ba, bb) = (batch_stride(la), batch_stride(lb));

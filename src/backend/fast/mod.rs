@@ -50,7 +50,7 @@ impl TensorOps for FastOps {
         super::check_same_shape("add_scaled_", y, x)?;
         let same = y.storage().same_buffer(x.storage());
         if y.is_contiguous() && x.is_contiguous() && !same {
-            let (src, mut dst) = (x.storage().borrow(), y.storage().borrow_mut());
+            let (src, mut dst) = (x.storage().read()?, y.storage().host_mut()?);
             let n = y.size();
             let xs = &src[x.layout().offset..][..n];
             let ys = &mut dst[y.layout().offset..][..n];

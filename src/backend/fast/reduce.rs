@@ -46,7 +46,7 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
     kept_strides[dim] = 0;
     let nest = Nest::new(&out_shape, [&kept_strides], [layout.offset]);
     let (n, [inner]) = (nest.inner_len(), nest.inner_strides());
-    let guard = a.storage().borrow();
+    let guard = a.storage().read()?;
     let src: &[f64] = &guard;
     let start = op.start();
     let mut out = vec![start; out_shape.product()];

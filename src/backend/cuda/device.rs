@@ -1,0 +1,422 @@
+//! The `cuda` backend: tensors in GPU memory, the kernels of `kernels/` compiled at run time by
+//! NVRTC to a CUBIN for the device's own architecture (PTX only as a fallback), launched with
+//! the shapes of [`launch`](super::launch).
+//!
+//! Nothing CUDA is needed to build: the driver (`libcuda.so`) and NVRTC (`libnvrtc.so.13`) are
+//! loaded when the backend is first used, after probing for them, so a machine without them
+//! (or without a device) gets [`Error::CudaUnavailable`] naming what is missing — never a
+//! panic. Device set-up and kernel compilation happen once per process.
+//!
+//! Data crosses to the host only when read (`to_vec`, `item`, printing) or moved with
+//! `Tensor::to`. Constants made on the host (the numbers in `x * 2.0`) are uploaded when an
+//! op uses them.
+
+use super::args::{AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
+use super::{launch, nvrtc};
+use crate::backend::simple::broadcast_target;
+use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape};
+use crate::error::{Error, Result};
+use crate::layout::{Dims, Layout, shape_broadcast_for};
+use crate::tensor_data::{DeviceMemory, Storage, TensorData};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig,
+    PushKernelArg,
+};
+use std::cell::Ref;
+use std::sync::{Arc, OnceLock};
+
+// SAFETY: the argument structs are #[repr(C)] plain data (integers, f64 and device addresses),
+// laid out exactly as the kernels' structs in kernels/common.cuh.
+unsafe impl DeviceRepr for MapArgs {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for ZipArgs {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for ReduceArgs {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for MatmulArgs {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for AxpyArgs {}
+
+/// The device, its stream and the compiled kernels.
+pub struct Gpu {
+    stream: Arc<CudaStream>,
+    functions: Vec<(&'static str, CudaFunction)>,
+    /// What was found, for reports: device name, compute capability, how the kernels loaded.
+    pub description: String,
+}
+
+static GPU: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
+
+fn driver_error(what: &str, e: impl std::fmt::Debug) -> Error {
+    Error::Kernel {
+        kernel: "cuda",
+        message: format!("{what}: {e:?}"),
+    }
+}
+
+/// The device (set up on first use), or why there is none.
+pub fn gpu() -> Result<&'static Gpu> {
+    GPU.get_or_init(init).as_ref().map_err(Clone::clone)
+}
+
+fn init() -> Result<Gpu> {
+    // SAFETY: only tries to dlopen the driver library; no driver call is made.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(Error::CudaUnavailable {
+            library: "the NVIDIA driver (libcuda.so / libcuda.so.1)",
+            message: format!(
+                "not found in LD_LIBRARY_PATH={:?} or the system library paths; install the NVIDIA driver",
+                std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
+            ),
+        });
+    }
+    nvrtc::probe()?;
+    let count =
+        CudaContext::device_count().map_err(|e| driver_error("cuInit / cuDeviceGetCount", e))?;
+    if count < 1 {
+        return Err(Error::CudaUnavailable {
+            library: "a CUDA device",
+            message: "the driver reports no device".into(),
+        });
+    }
+    let ctx = CudaContext::new(0).map_err(|e| driver_error("creating a context on device 0", e))?;
+    let (major, minor) = ctx
+        .compute_capability()
+        .map_err(|e| driver_error("compute capability", e))?;
+    let name = ctx.name().unwrap_or_else(|_| "device 0".into());
+    let stream = ctx.default_stream();
+    let mut functions = Vec::new();
+    let mut loaded_as = "CUBIN";
+    for (file, entries) in nvrtc::ENTRY_POINTS {
+        let sm = format!("sm_{major}{minor}");
+        let module = match nvrtc::compile_cubin(file, &sm) {
+            Ok(cubin) => ctx.load_module(cudarc::nvrtc::Ptx::from_binary(cubin)),
+            Err(_) => {
+                loaded_as = "PTX (CUBIN compilation failed)";
+                let arch: &'static str =
+                    Box::leak(format!("compute_{major}{minor}").into_boxed_str());
+                ctx.load_module(nvrtc::compile(file, arch)?)
+            }
+        }
+        .map_err(|e| driver_error(&format!("loading {file}.cu"), e))?;
+        for &entry in entries {
+            let f = module
+                .load_function(entry)
+                .map_err(|e| driver_error(&format!("loading {entry}"), e))?;
+            functions.push((entry, f));
+        }
+    }
+    Ok(Gpu {
+        stream,
+        functions,
+        description: format!(
+            "{name}, compute capability {major}.{minor}, kernels loaded as {loaded_as}"
+        ),
+    })
+}
+
+impl Gpu {
+    fn function(&self, name: &'static str) -> Result<&CudaFunction> {
+        self.functions
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| f)
+            .ok_or_else(|| Error::Kernel {
+                kernel: name,
+                message: "no such kernel was compiled".into(),
+            })
+    }
+
+    fn alloc(&self, len: usize) -> Result<CudaSlice<f64>> {
+        self.stream
+            .alloc_zeros::<f64>(len.max(1))
+            .map_err(|e| driver_error(&format!("allocating {len} values"), e))
+    }
+
+    fn upload(&self, values: &[f64]) -> Result<CudaSlice<f64>> {
+        self.stream
+            .clone_htod(values)
+            .map_err(|e| driver_error("copying to the device", e))
+    }
+
+    fn launch<A: DeviceRepr>(
+        &self,
+        kernel: &'static str,
+        args: &A,
+        (grid, block): (Dim3, Dim3),
+    ) -> Result<()> {
+        let f = self.function(kernel)?;
+        let cfg = LaunchConfig {
+            grid_dim: (grid.x, grid.y, grid.z),
+            block_dim: (block.x, block.y, block.z),
+            shared_mem_bytes: 0,
+        };
+        let mut builder = self.stream.launch_builder(f);
+        builder.arg(args);
+        // SAFETY: `args` matches the kernel's parameter struct (see DeviceRepr above) and every
+        // device address in it points into an allocation of the size its layout reaches, kept
+        // alive by the caller until the stream has run the kernel (reads synchronise on it).
+        unsafe { builder.launch(cfg) }
+            .map_err(|e| driver_error(&format!("launching {kernel}"), e))?;
+        Ok(())
+    }
+}
+
+/// A buffer in GPU memory.
+#[derive(Debug)]
+struct CudaMemory(CudaSlice<f64>);
+
+impl DeviceMemory for CudaMemory {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read(&self) -> Result<Vec<f64>> {
+        gpu()?
+            .stream
+            .clone_dtoh(&self.0)
+            .map_err(|e| driver_error("copying to the host", e))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// An operand's device memory: its own, or a temporary upload of host values.
+enum Operand<'a> {
+    Resident(Ref<'a, dyn DeviceMemory>),
+    Uploaded(CudaSlice<f64>),
+}
+
+impl Operand<'_> {
+    fn of<'a>(gpu: &Gpu, t: &'a TensorData) -> Result<Operand<'a>> {
+        match t.storage().device_memory() {
+            Some(memory) => Ok(Operand::Resident(memory)),
+            None => Ok(Operand::Uploaded(gpu.upload(&t.storage().read()?)?)),
+        }
+    }
+
+    fn slice(&self) -> Result<&CudaSlice<f64>> {
+        match self {
+            Operand::Resident(memory) => memory
+                .as_any()
+                .downcast_ref::<CudaMemory>()
+                .map(|m| &m.0)
+                .ok_or_else(|| Error::Invalid {
+                    what: "cuda",
+                    message: "the tensor's device memory belongs to another backend".into(),
+                }),
+            Operand::Uploaded(slice) => Ok(slice),
+        }
+    }
+}
+
+/// The device address of a slice as the kernels' `double*`.
+fn address(gpu: &Gpu, slice: &CudaSlice<f64>) -> *mut f64 {
+    let (ptr, _sync) = slice.device_ptr(&gpu.stream);
+    ptr as usize as *mut f64
+}
+
+fn output(slice: CudaSlice<f64>, shape: Dims) -> TensorData {
+    TensorData::from_parts(
+        Storage::device(Box::new(CudaMemory(slice))),
+        Layout::packed(shape),
+    )
+    .expect("a fresh packed buffer fits its layout")
+}
+
+/// The GPU backend's kernels.
+pub struct CudaOps;
+
+impl TensorOps for CudaOps {
+    fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+        let out_shape = broadcast_target("map", a.shape(), out_shape)?;
+        let gpu = gpu()?;
+        let size = out_shape.product();
+        let input = Operand::of(gpu, a)?;
+        let out = gpu.alloc(size)?;
+        let args = MapArgs {
+            out: address(gpu, &out),
+            input: address(gpu, input.slice()?),
+            out_layout: KLayout::from(&Layout::packed(out_shape)),
+            in_layout: KLayout::from(a.layout()),
+            size: size as i64,
+            op: op as i64,
+            contiguous: i64::from(a.shape() == &*out_shape && a.is_contiguous()),
+        };
+        gpu.launch("map_kernel", &args, launch::elementwise(size))?;
+        Ok(output(out, out_shape))
+    }
+
+    fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
+        let gpu = gpu()?;
+        let size = out_shape.product();
+        let (da, db) = (Operand::of(gpu, a)?, Operand::of(gpu, b)?);
+        let out = gpu.alloc(size)?;
+        let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
+        let args = ZipArgs {
+            out: address(gpu, &out),
+            a: address(gpu, da.slice()?),
+            b: address(gpu, db.slice()?),
+            out_layout: KLayout::from(&Layout::packed(out_shape)),
+            a_layout: KLayout::from(a.layout()),
+            b_layout: KLayout::from(b.layout()),
+            size: size as i64,
+            op: op as i64,
+            contiguous: i64::from(packed(a) && packed(b)),
+        };
+        gpu.launch("zip_kernel", &args, launch::elementwise(size))?;
+        Ok(output(out, out_shape))
+    }
+
+    fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
+        if dim >= a.dims() {
+            return Err(Error::BadDim {
+                op: "reduce",
+                dim,
+                shape: a.shape().to_vec(),
+            });
+        }
+        let gpu = gpu()?;
+        let mut out_shape = Dims::new(a.shape())?;
+        out_shape[dim] = 1;
+        let cells = out_shape.product();
+        let input = Operand::of(gpu, a)?;
+        let out = gpu.alloc(cells)?;
+        let args = ReduceArgs {
+            out: address(gpu, &out),
+            input: address(gpu, input.slice()?),
+            out_layout: KLayout::from(&Layout::packed(out_shape)),
+            in_layout: KLayout::from(a.layout()),
+            out_size: cells as i64,
+            dim: dim as i64,
+            op: op as i64,
+        };
+        gpu.launch(
+            "reduce_kernel",
+            &args,
+            launch::reduce(cells, a.shape()[dim]),
+        )?;
+        Ok(output(out, out_shape))
+    }
+
+    fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+        let gpu = gpu()?;
+        let (da, db) = (Operand::of(gpu, a)?, Operand::of(gpu, b)?);
+        let out = gpu.alloc(n * rows * cols)?;
+        let (la, lb) = (a.layout(), b.layout());
+        let batch_stride = |l: &Layout| {
+            if l.shape[0] == 1 {
+                0
+            } else {
+                l.strides[0] as i64
+            }
+        };
+        let args = MatmulArgs {
+            out: address(gpu, &out),
+            a: address(gpu, da.slice()?),
+            b: address(gpu, db.slice()?),
+            a_offset: la.offset as i64,
+            a_batch_stride: batch_stride(la),
+            a_row_stride: la.strides[1] as i64,
+            a_col_stride: la.strides[2] as i64,
+            b_offset: lb.offset as i64,
+            b_batch_stride: batch_stride(lb),
+            b_row_stride: lb.strides[1] as i64,
+            b_col_stride: lb.strides[2] as i64,
+            batch: n as i64,
+            rows: rows as i64,
+            cols: cols as i64,
+            inner: a.shape()[2] as i64,
+        };
+        gpu.launch("matmul_kernel", &args, launch::matmul(n, rows, cols))?;
+        Ok(output(out, Dims::new(&[n, rows, cols])?))
+    }
+
+    fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
+        check_same_shape("add_scaled_", y, x)?;
+        let gpu = gpu()?;
+        let target = y.storage().device_memory().ok_or_else(|| Error::Invalid {
+            what: "add_scaled_",
+            message: "the tensor to update is not in device memory".into(),
+        })?;
+        let dy = Operand::Resident(target);
+        let dx = Operand::of(gpu, x)?;
+        let args = AxpyArgs {
+            y: address(gpu, dy.slice()?),
+            x: address(gpu, dx.slice()?),
+            y_layout: KLayout::from(y.layout()),
+            x_layout: KLayout::from(x.layout()),
+            size: y.size() as i64,
+            alpha,
+        };
+        gpu.launch("axpy_kernel", &args, launch::elementwise(y.size()))
+    }
+
+    fn adopt(&self, data: &TensorData) -> Result<TensorData> {
+        if let Some(memory) = data.storage().device_memory()
+            && memory.as_any().is::<CudaMemory>()
+        {
+            return Ok(data.clone());
+        }
+        let gpu = gpu()?;
+        let shape = Dims::new(data.shape())?;
+        Ok(output(gpu.upload(&data.to_vec()?)?, shape))
+    }
+}
+
+/// The course's `sum_practice` kernel on the GPU: the sum of each block of 32 values.
+pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
+    let gpu = gpu()?;
+    let (grid, block) = launch::elementwise(values.len());
+    let input = gpu.upload(values)?;
+    let mut out = gpu.alloc(grid.x as usize)?;
+    let size = values.len() as i64;
+    let cfg = LaunchConfig {
+        grid_dim: (grid.x, 1, 1),
+        block_dim: (block.x, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let mut builder = gpu.stream.launch_builder(gpu.function("sum_practice")?);
+    builder.arg(&mut out).arg(&input).arg(&size);
+    // SAFETY: sum_practice(double* out, const double* a, long long size): out has one cell per
+    // block, input holds `size` values.
+    unsafe { builder.launch(cfg) }.map_err(|e| driver_error("launching sum_practice", e))?;
+    gpu.stream
+        .clone_dtoh(&out)
+        .map_err(|e| driver_error("copying to the host", e))
+}
+
+/// The course's `mm_practice` kernel on the GPU: `a @ b` for packed square matrices, size ≤ 32.
+pub fn mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<Vec<f64>> {
+    if size == 0 || size > launch::TILE || a.len() != size * size || b.len() != size * size {
+        return Err(Error::Invalid {
+            what: "mm_practice",
+            message: format!(
+                "needs two {size}×{size} matrices with size ≤ 32, got {} and {} values",
+                a.len(),
+                b.len()
+            ),
+        });
+    }
+    let gpu = gpu()?;
+    let (da, db) = (gpu.upload(a)?, gpu.upload(b)?);
+    let mut out = gpu.alloc(size * size)?;
+    let n = size as i64;
+    let cfg = LaunchConfig {
+        grid_dim: (1, 1, 1),
+        block_dim: (launch::TILE as u32, launch::TILE as u32, 1),
+        shared_mem_bytes: 0,
+    };
+    let mut builder = gpu.stream.launch_builder(gpu.function("mm_practice")?);
+    builder.arg(&mut out).arg(&da).arg(&db).arg(&n);
+    // SAFETY: mm_practice(double* out, const double* a, const double* b, long long size): all
+    // three hold size × size values.
+    unsafe { builder.launch(cfg) }.map_err(|e| driver_error("launching mm_practice", e))?;
+    gpu.stream
+        .clone_dtoh(&out)
+        .map_err(|e| driver_error("copying to the host", e))
+}
