@@ -190,7 +190,10 @@ fn narrow_makes_an_offset_view() {
     let layout = t.layout().narrow(1, 1, 2).unwrap();
     assert_eq!(layout.offset, 1);
     let sliced = TensorData::from_parts(t.storage().clone(), layout).unwrap();
-    assert_eq!(sliced.to_vec().unwrap(), vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0]);
+    assert_eq!(
+        sliced.to_vec().unwrap(),
+        vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0]
+    );
     assert!(t.layout().narrow(1, 3, 2).is_err());
     assert!(t.layout().narrow(2, 0, 1).is_err());
 }
