@@ -95,6 +95,42 @@ pub struct MatmulArgs {
     pub inner: i64,
 }
 
+impl MatmulArgs {
+    /// The arguments for `(n, rows, inner) @ (n, inner, cols)` of `a` and `b` (3-D layouts,
+    /// a batch of 1 read with batch stride 0), given the device addresses of out, a and b.
+    pub fn new(
+        a: &Layout,
+        b: &Layout,
+        [out, pa, pb]: [*mut f64; 3],
+        [n, rows, cols]: [usize; 3],
+    ) -> MatmulArgs {
+        let batch_stride = |l: &Layout| {
+            if l.shape[0] == 1 {
+                0
+            } else {
+                l.strides[0] as i64
+            }
+        };
+        MatmulArgs {
+            out,
+            a: pa,
+            b: pb,
+            a_offset: a.offset as i64,
+            a_batch_stride: batch_stride(a),
+            a_row_stride: a.strides[1] as i64,
+            a_col_stride: a.strides[2] as i64,
+            b_offset: b.offset as i64,
+            b_batch_stride: batch_stride(b),
+            b_row_stride: b.strides[1] as i64,
+            b_col_stride: b.strides[2] as i64,
+            batch: n as i64,
+            rows: rows as i64,
+            cols: cols as i64,
+            inner: a.shape[2] as i64,
+        }
+    }
+}
+
 /// Arguments of `axpy_kernel` (`y += alpha · x` in place).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

@@ -307,31 +307,12 @@ impl TensorOps for CudaOps {
         let gpu = gpu()?;
         let (da, db) = (Operand::of(gpu, a)?, Operand::of(gpu, b)?);
         let out = gpu.alloc(n * rows * cols)?;
-        let (la, lb) = (a.layout(), b.layout());
-        let batch_stride = |l: &Layout| {
-            if l.shape[0] == 1 {
-                0
-            } else {
-                l.strides[0] as i64
-            }
-        };
-        let args = MatmulArgs {
-            out: address(gpu, &out),
-            a: address(gpu, da.slice()?),
-            b: address(gpu, db.slice()?),
-            a_offset: la.offset as i64,
-            a_batch_stride: batch_stride(la),
-            a_row_stride: la.strides[1] as i64,
-            a_col_stride: la.strides[2] as i64,
-            b_offset: lb.offset as i64,
-            b_batch_stride: batch_stride(lb),
-            b_row_stride: lb.strides[1] as i64,
-            b_col_stride: lb.strides[2] as i64,
-            batch: n as i64,
-            rows: rows as i64,
-            cols: cols as i64,
-            inner: a.shape()[2] as i64,
-        };
+        let pointers = [
+            address(gpu, &out),
+            address(gpu, da.slice()?),
+            address(gpu, db.slice()?),
+        ];
+        let args = MatmulArgs::new(a.layout(), b.layout(), pointers, [n, rows, cols]);
         gpu.launch("matmul_kernel", &args, launch::matmul(n, rows, cols))?;
         Ok(output(out, Dims::new(&[n, rows, cols])?))
     }
@@ -392,16 +373,7 @@ pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
 
 /// The course's `mm_practice` kernel on the GPU: `a @ b` for packed square matrices, size ≤ 32.
 pub fn mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<Vec<f64>> {
-    if size == 0 || size > launch::TILE || a.len() != size * size || b.len() != size * size {
-        return Err(Error::Invalid {
-            what: "mm_practice",
-            message: format!(
-                "needs two {size}×{size} matrices with size ≤ 32, got {} and {} values",
-                a.len(),
-                b.len()
-            ),
-        });
-    }
+    launch::check_mm_practice(a, b, size)?;
     let gpu = gpu()?;
     let (da, db) = (gpu.upload(a)?, gpu.upload(b)?);
     let mut out = gpu.alloc(size * size)?;

@@ -9,6 +9,7 @@
 //! | mm_practice | 1 | (32, 32) |
 
 use super::args::Dim3;
+use crate::error::{Error, Result};
 
 /// Threads per block of the element-wise kernels.
 pub const THREADS_PER_BLOCK: usize = 32;
@@ -48,4 +49,19 @@ pub fn matmul(batch: usize, rows: usize, cols: usize) -> (Dim3, Dim3) {
             z: 1,
         },
     )
+}
+
+/// Checks `mm_practice`'s operands: two packed `size × size` matrices with `0 < size ≤ 32`.
+pub fn check_mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<()> {
+    if size == 0 || size > TILE || a.len() != size * size || b.len() != size * size {
+        return Err(Error::Invalid {
+            what: "mm_practice",
+            message: format!(
+                "needs two {size}×{size} matrices with size ≤ 32, got {} and {} values",
+                a.len(),
+                b.len()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -177,7 +177,12 @@ impl TensorOps for CudaSimOps {
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
         let (mut da, mut db) = (upload(a)?, upload(b)?);
         let mut out = DeviceBuf::zeroed(n * rows * cols);
-        let args = matmul_args(a, b, out.ptr(), da.ptr(), db.ptr(), [n, rows, cols]);
+        let args = MatmulArgs::new(
+            a.layout(),
+            b.layout(),
+            [out.ptr(), da.ptr(), db.ptr()],
+            [n, rows, cols],
+        );
         let (grid, block) = launch::matmul(n, rows, cols);
         // SAFETY: as in `map`.
         let status = unsafe { sim_matmul_kernel(&args, grid, block) };
@@ -208,41 +213,6 @@ impl TensorOps for CudaSimOps {
     }
 }
 
-fn matmul_args(
-    a: &TensorData,
-    b: &TensorData,
-    out: *mut f64,
-    pa: *mut f64,
-    pb: *mut f64,
-    [n, rows, cols]: [usize; 3],
-) -> MatmulArgs {
-    let (la, lb) = (a.layout(), b.layout());
-    let batch_stride = |l: &crate::layout::Layout| {
-        if l.shape[0] == 1 {
-            0
-        } else {
-            l.strides[0] as i64
-        }
-    };
-    MatmulArgs {
-        out,
-        a: pa,
-        b: pb,
-        a_offset: la.offset as i64,
-        a_batch_stride: batch_stride(la),
-        a_row_stride: la.strides[1] as i64,
-        a_col_stride: la.strides[2] as i64,
-        b_offset: lb.offset as i64,
-        b_batch_stride: batch_stride(lb),
-        b_row_stride: lb.strides[1] as i64,
-        b_col_stride: lb.strides[2] as i64,
-        batch: n as i64,
-        rows: rows as i64,
-        cols: cols as i64,
-        inner: a.shape()[2] as i64,
-    }
-}
-
 /// The course's `sum_practice` kernel: the sum of each block of 32 values (one output cell per
 /// launched block, ceil(len / 32) of them).
 pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
@@ -264,16 +234,7 @@ pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
 /// The course's `mm_practice` kernel: `a @ b` for packed square `size × size` matrices,
 /// `size ≤ 32`, in one (32, 32) block.
 pub fn mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<Vec<f64>> {
-    if size == 0 || size > launch::TILE || a.len() != size * size || b.len() != size * size {
-        return Err(Error::Invalid {
-            what: "mm_practice",
-            message: format!(
-                "needs two {size}×{size} matrices with size ≤ 32, got {} and {} values",
-                a.len(),
-                b.len()
-            ),
-        });
-    }
+    launch::check_mm_practice(a, b, size)?;
     let (mut da, mut db) = (DeviceBuf::from_slice(a), DeviceBuf::from_slice(b));
     let mut out = DeviceBuf::zeroed(size * size);
     let args = PracticeArgs {
@@ -303,7 +264,12 @@ pub mod planted {
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
         let (mut da, mut db) = (upload(a)?, upload(b)?);
         let mut out = DeviceBuf::zeroed(n * rows * cols);
-        let args = matmul_args(a, b, out.ptr(), da.ptr(), db.ptr(), [n, rows, cols]);
+        let args = MatmulArgs::new(
+            a.layout(),
+            b.layout(),
+            [out.ptr(), da.ptr(), db.ptr()],
+            [n, rows, cols],
+        );
         let (grid, block) = launch::matmul(n, rows, cols);
         // SAFETY: as in `CudaSimOps::matmul`.
         let status = unsafe { sim_planted_matmul_missing_barrier(&args, grid, block) };
