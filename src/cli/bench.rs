@@ -114,17 +114,23 @@ fn matmul(
     }
     println!();
     println!(
-        "{:>6}  {:<8} {:>22} {:>20} {:>9}",
-        "n", "backend", "mean s (with inputs)", "matmul s (median)", "GFLOP/s"
+        "{:>6}  {:<8} {:>22} {:>20} {:>9} {:>22}",
+        "n",
+        "backend",
+        "mean s (with inputs)",
+        "matmul s (median)",
+        "GFLOP/s",
+        "GFLOP/s (same inputs)"
     );
     for r in &results {
         println!(
-            "{:>6}  {:<8} {:>22.6} {:>20.6} {:>9.1}",
+            "{:>6}  {:<8} {:>22.6} {:>20.6} {:>9.1} {:>22.1}",
             r.size,
             r.backend.name(),
             r.mean_with_inputs,
             r.median_matmul,
-            r.gflops()
+            r.gflops(),
+            r.gflops_repeat()
         );
     }
     if let Some(path) = plot {
