@@ -2,7 +2,7 @@
 //!
 //! A Rust re-implementation of [MiniTorch](https://minitorch.github.io), the Cornell Tech
 //! teaching library, through Module 3: scalar and tensor autodiff, strided tensors with
-//! broadcasting, and interchangeable backends.
+//! broadcasting, and interchangeable backends (reference, fast CPU, CUDA and a CUDA simulator).
 //!
 //! ```
 //! use minitorch::Tensor;
@@ -30,6 +30,7 @@
 //! | `nn`, `optim.py`, `datasets.py` | [`nn`], [`optim`], [`datasets`], [`train`] |
 //! | `run_scalar.py` network (Module 1) | [`scalar_network`] |
 //! | fast ops (task 3.1, 3.2), diagnostics | [`backend::fast`], [`profile`] |
+//! | CUDA ops (task 3.3, 3.4): kernels, simulator, GPU | `kernels/*.cu`, [`backend::cuda`] |
 
 #![warn(missing_docs)]
 

@@ -1,6 +1,6 @@
 //! The `cuda` backend: tensors in GPU memory, the kernels of `kernels/` compiled at run time by
 //! NVRTC to a CUBIN for the device's own architecture (PTX only as a fallback), launched with
-//! the shapes of [`launch`](super::launch).
+//! the shapes of [`launch`].
 //!
 //! Nothing CUDA is needed to build: the driver (`libcuda.so`) and NVRTC (`libnvrtc.so.13`) are
 //! loaded when the backend is first used, after probing for them, so a machine without them
