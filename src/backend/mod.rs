@@ -18,6 +18,7 @@ pub mod fast;
 pub mod simple;
 
 use crate::error::{Error, Result};
+use crate::layout::Dims;
 use crate::operators;
 use crate::tensor_data::TensorData;
 use std::fmt;
@@ -335,6 +336,20 @@ impl FromStr for Backend {
                 ),
             })
     }
+}
+
+/// Checks a reduction's dimension and returns the output shape: the input's with `dim` set to 1.
+pub fn reduce_shape(shape: &[usize], dim: usize) -> Result<Dims> {
+    if dim >= shape.len() {
+        return Err(Error::BadDim {
+            op: "reduce",
+            dim,
+            shape: shape.to_vec(),
+        });
+    }
+    let mut out = Dims::new(shape)?;
+    out[dim] = 1;
+    Ok(out)
 }
 
 /// Checks the shapes of a 3-D batched matmul and returns the output shape `(n, i, j)`.

@@ -4,7 +4,7 @@
 //!
 //! Deliberately simple and slow: it is the oracle the fast and CUDA backends are tested against.
 
-use super::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape};
+use super::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape};
 use crate::error::{Error, Result};
 use crate::layout::{
     Dims, MAX_DIMS, broadcast_index, index_to_position, shape_broadcast_for, to_index,
@@ -36,15 +36,7 @@ impl TensorOps for SimpleOps {
     }
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
-        if dim >= a.dims() {
-            return Err(Error::BadDim {
-                op: "reduce",
-                dim,
-                shape: a.shape().to_vec(),
-            });
-        }
-        let mut out_shape = Dims::new(a.shape())?;
-        out_shape[dim] = 1;
+        let out_shape = reduce_shape(a.shape(), dim)?;
         let src = a.storage().read()?;
         let mut out = vec![op.start(); out_shape.product()];
         let mut index = [0; MAX_DIMS];

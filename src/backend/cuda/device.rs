@@ -14,7 +14,9 @@
 use super::args::{AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
 use super::{launch, nvrtc};
 use crate::backend::simple::broadcast_target;
-use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape};
+use crate::backend::{
+    MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape,
+};
 use crate::error::{Error, Result};
 use crate::layout::{Dims, Layout, shape_broadcast_for};
 use crate::tensor_data::{DeviceMemory, Storage, TensorData};
@@ -272,16 +274,8 @@ impl TensorOps for CudaOps {
     }
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
-        if dim >= a.dims() {
-            return Err(Error::BadDim {
-                op: "reduce",
-                dim,
-                shape: a.shape().to_vec(),
-            });
-        }
         let gpu = gpu()?;
-        let mut out_shape = Dims::new(a.shape())?;
-        out_shape[dim] = 1;
+        let out_shape = reduce_shape(a.shape(), dim)?;
         let cells = out_shape.product();
         let input = Operand::of(gpu, a)?;
         let out = gpu.alloc(cells)?;

@@ -13,7 +13,9 @@ use super::args::{
 };
 use super::launch;
 use crate::backend::simple::broadcast_target;
-use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape};
+use crate::backend::{
+    MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape,
+};
 use crate::error::{Error, Result};
 use crate::layout::{Dims, shape_broadcast_for};
 use crate::tensor_data::TensorData;
@@ -145,15 +147,7 @@ impl TensorOps for CudaSimOps {
     }
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
-        if dim >= a.dims() {
-            return Err(Error::BadDim {
-                op: "reduce",
-                dim,
-                shape: a.shape().to_vec(),
-            });
-        }
-        let mut out_shape = Dims::new(a.shape())?;
-        out_shape[dim] = 1;
+        let out_shape = reduce_shape(a.shape(), dim)?;
         let cells = out_shape.product();
         let mut input = upload(a)?;
         let mut out = DeviceBuf::zeroed(cells);
@@ -175,22 +169,8 @@ impl TensorOps for CudaSimOps {
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-        let (mut da, mut db) = (upload(a)?, upload(b)?);
-        let mut out = DeviceBuf::zeroed(n * rows * cols);
-        let args = MatmulArgs::new(
-            a.layout(),
-            b.layout(),
-            [out.ptr(), da.ptr(), db.ptr()],
-            [n, rows, cols],
-        );
-        let (grid, block) = launch::matmul(n, rows, cols);
-        // SAFETY: as in `map`.
-        let status = unsafe { sim_matmul_kernel(&args, grid, block) };
-        finish("matmul_kernel", status, &[&out, &da, &db])?;
-        Ok(TensorData::packed(
-            out.values().to_vec(),
-            Dims::new(&[n, rows, cols])?,
-        ))
+        let out = run_matmul("matmul_kernel", sim_matmul_kernel, a, b)?;
+        Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
@@ -211,6 +191,33 @@ impl TensorOps for CudaSimOps {
         y.storage().host_mut()?.copy_from_slice(dy.values());
         Ok(())
     }
+}
+
+/// The simulated entry point of a matmul kernel.
+type MatmulLauncher = unsafe extern "C" fn(*const MatmulArgs, Dim3, Dim3) -> i32;
+
+/// Launches a tiled-matmul kernel on `a @ b` (3-D) and returns the packed product.
+fn run_matmul(
+    kernel: &'static str,
+    launcher: MatmulLauncher,
+    a: &TensorData,
+    b: &TensorData,
+) -> Result<Vec<f64>> {
+    let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+    let (mut da, mut db) = (upload(a)?, upload(b)?);
+    let mut out = DeviceBuf::zeroed(n * rows * cols);
+    let args = MatmulArgs::new(
+        a.layout(),
+        b.layout(),
+        [out.ptr(), da.ptr(), db.ptr()],
+        [n, rows, cols],
+    );
+    let (grid, block) = launch::matmul(n, rows, cols);
+    // SAFETY: as in `map`: the output holds n · rows · cols values and the inputs are whole
+    // storages their (validated) layouts index into.
+    let status = unsafe { launcher(&args, grid, block) };
+    finish(kernel, status, &[&out, &da, &db])?;
+    Ok(out.values().to_vec())
 }
 
 /// The course's `sum_practice` kernel: the sum of each block of 32 values (one output cell per
@@ -261,20 +268,12 @@ pub mod planted {
 
     /// The tiled matmul with the barrier after the tile loads removed.
     pub fn matmul_missing_barrier(a: &TensorData, b: &TensorData) -> Result<Vec<f64>> {
-        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-        let (mut da, mut db) = (upload(a)?, upload(b)?);
-        let mut out = DeviceBuf::zeroed(n * rows * cols);
-        let args = MatmulArgs::new(
-            a.layout(),
-            b.layout(),
-            [out.ptr(), da.ptr(), db.ptr()],
-            [n, rows, cols],
-        );
-        let (grid, block) = launch::matmul(n, rows, cols);
-        // SAFETY: as in `CudaSimOps::matmul`.
-        let status = unsafe { sim_planted_matmul_missing_barrier(&args, grid, block) };
-        finish("planted_matmul_missing_barrier", status, &[&out, &da, &db])?;
-        Ok(out.values().to_vec())
+        run_matmul(
+            "planted_matmul_missing_barrier",
+            sim_planted_matmul_missing_barrier,
+            a,
+            b,
+        )
     }
 
     /// A copy kernel without its bounds guard.

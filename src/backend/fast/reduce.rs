@@ -3,8 +3,8 @@
 
 use super::fill_chunks;
 use super::strided::Nest;
-use crate::backend::ReduceOp;
-use crate::error::{Error, Result};
+use crate::backend::{ReduceOp, reduce_shape};
+use crate::error::Result;
 use crate::layout::Dims;
 use crate::profile::{self, Path};
 use crate::tensor_data::TensorData;
@@ -30,16 +30,8 @@ macro_rules! with_fold {
 
 /// Folds `op` along `dim`, keeping it with size 1.
 pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
-    if dim >= a.dims() {
-        return Err(Error::BadDim {
-            op: "reduce",
-            dim,
-            shape: a.shape().to_vec(),
-        });
-    }
+    let out_shape = reduce_shape(a.shape(), dim)?;
     let layout = a.layout();
-    let mut out_shape = layout.shape;
-    out_shape[dim] = 1;
     let (len, step) = (layout.shape[dim], layout.strides[dim]);
     // The output cells form the input's shape with `dim` removed (size 1 is dropped by the nest).
     let mut kept_strides = layout.strides;
