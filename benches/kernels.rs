@@ -58,11 +58,23 @@ fn matmul(c: &mut Criterion) {
     let mut group = c.benchmark_group("matmul");
     group.sample_size(10);
     for backend in [Backend::Simple, Backend::Fast] {
-        let x = rand(&[10, 100], backend);
-        let w = rand(&[100, 100], backend);
-        group.bench_function(format!("{backend}/10x100@100x100"), |b| {
-            b.iter(|| x.matmul(&w).unwrap())
-        });
+        // The three products of a linear layer's training step: x @ W (forward), g @ Wᵀ and
+        // xᵀ @ g (backward), at the course's batch of 10.
+        for h in [100, 200] {
+            let x = rand(&[10, h], backend);
+            let w = rand(&[h, h], backend);
+            let wt = w.permute(&[1, 0]).unwrap();
+            let xt = x.permute(&[1, 0]).unwrap();
+            group.bench_function(format!("{backend}/x@W 10x{h}@{h}x{h}"), |b| {
+                b.iter(|| x.matmul(&w).unwrap())
+            });
+            group.bench_function(format!("{backend}/g@Wt 10x{h}@({h}x{h})t"), |b| {
+                b.iter(|| x.matmul(&wt).unwrap())
+            });
+            group.bench_function(format!("{backend}/xt@g ({h}x10)t@10x{h}"), |b| {
+                b.iter(|| xt.matmul(&x).unwrap())
+            });
+        }
         for n in [64, 256, 1024] {
             if backend == Backend::Simple && n > 256 {
                 continue;

@@ -37,10 +37,9 @@ impl Linear {
             .map_or(Backend::default(), |t| t.backend())
     }
 
-    /// `x @ W + b` for a batch `x` of shape (batch, in).
+    /// `x @ W + b` for a batch `x` of shape (batch, in), as one [`matmul_add`](Tensor::matmul_add).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&tensor_of(&self.weights)?)?
-            .add(&tensor_of(&self.bias)?)
+        x.matmul_add(&tensor_of(&self.weights)?, &tensor_of(&self.bias)?)
     }
 }
 

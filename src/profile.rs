@@ -37,6 +37,8 @@ pub enum Path {
     Strided,
     /// A packed GEMM (matmul).
     Gemm,
+    /// The packing-free kernels for small products (matmul).
+    SmallGemm,
     /// The reference backend's per-element index arithmetic.
     Reference,
 }
@@ -48,6 +50,7 @@ impl Path {
             Path::Broadcast => "broadcast",
             Path::Strided => "strided",
             Path::Gemm => "gemm",
+            Path::SmallGemm => "small gemm",
             Path::Reference => "reference",
         }
     }
@@ -195,6 +198,9 @@ impl TensorOps for Profiled {
     }
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         self.time("matmul", |k| k.matmul(a, b))
+    }
+    fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
+        self.time("matmul_add", |k| k.matmul_add(a, b, bias))
     }
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         self.time("add_scaled_", |k| {

@@ -113,6 +113,15 @@ fn matmul_shapes() {
         "matmul: cannot multiply [2, 2, 3] by [3, 3, 4]: batch sizes differ and neither is 1"
     );
     assert!(msg(t(&[3]).matmul(&t(&[3, 1]))).contains("only 2-D and 3-D"));
+    // The bias of matmul_add may not grow the product.
+    assert_eq!(
+        msg(t(&[2, 3]).matmul_add(&t(&[3, 4]), &t(&[5, 2, 4]))),
+        "matmul_add: cannot broadcast shape [5, 2, 4] into [2, 4]"
+    );
+    assert_eq!(
+        msg(t(&[2, 3]).matmul_add(&t(&[3, 4]), &t(&[3]))),
+        "matmul_add: cannot broadcast shape [3] into [2, 4]"
+    );
 }
 
 #[test]

@@ -322,6 +322,31 @@ fn matmul_batched_and_broadcast_gradients() {
 }
 
 #[test]
+fn matmul_add_is_matmul_then_add() {
+    common::use_reference_backend();
+    let mut rng = minitorch::Rng::seed(6);
+    let x = Tensor::rand(&[3, 4], &mut rng).unwrap();
+    let w = Tensor::rand(&[4, 5], &mut rng).unwrap();
+    // A bias per column (a linear layer's), one value, and one per cell.
+    for bias_shape in [&[5][..], &[1], &[3, 5]] {
+        let b = Tensor::rand(bias_shape, &mut rng).unwrap();
+        let fused = x.matmul_add(&w, &b).unwrap();
+        let apart = x.matmul(&w).unwrap().add(&b).unwrap();
+        assert_close_tensor(&fused, &apart);
+        grad_check(
+            |v| v[0].matmul_add(&v[1], &v[2]),
+            &[x.clone(), w.clone(), b],
+        )
+        .unwrap();
+    }
+    // Batched, with a bias per row of each product.
+    let a = Tensor::rand(&[2, 3, 4], &mut rng).unwrap();
+    let b = Tensor::rand(&[3, 1], &mut rng).unwrap();
+    assert_eq!(a.matmul_add(&w, &b).unwrap().shape(), &[2, 3, 5]);
+    grad_check(|v| v[0].matmul_add(&v[1], &v[2]), &[a, w, b]).unwrap();
+}
+
+#[test]
 fn backward_accumulates_broadcast_gradients() {
     common::use_reference_backend();
     // x (3,1) + y (1,4) → (3,4); the gradient of the sum is the count of broadcast copies.

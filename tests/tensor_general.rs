@@ -8,7 +8,8 @@ use common::layouts::{self, KINDS, Kind};
 use common::{assert_close_tensor, one_arg, reductions, shaped_tensors, tensors, two_arg};
 use minitorch::backend::fast::set_parallel_threshold;
 use minitorch::backend::{MapOp, ReduceOp, ZipOp};
-use minitorch::{Backend, Rng, Tensor, grad_check, profile};
+use minitorch::tensor_data::Storage;
+use minitorch::{Backend, Layout, Rng, Tensor, TensorData, grad_check, profile};
 use proptest::prelude::*;
 
 /// The backends under test (the reference backend is the oracle): the CPU ones always; the
@@ -217,48 +218,132 @@ fn broadcast_operands_match_reference() {
     }
 }
 
-fn matmul_case(a_shape: &[usize], b_shape: &[usize], transpose: bool, seed: u64) {
-    let mut rng = Rng::seed(seed);
-    let make = |shape: &[usize], rng: &mut Rng| {
-        let t = Tensor::rand(shape, rng).unwrap();
-        if !transpose {
-            return t;
+/// Which operands of a product are stored transposed (and permuted back): each pair of
+/// layouts sends the fast backend down another kernel (row-major `b`: broadcast-multiply;
+/// transposed `b` with row-major `a`: dot products; both transposed: the packed GEMM).
+const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+/// A random tensor of `shape`, stored with its last two dims swapped when `transpose` (same
+/// values, strided layout).
+fn matrix(shape: &[usize], transpose: bool, rng: &mut Rng) -> Tensor {
+    let t = Tensor::rand(shape, rng).unwrap();
+    if !transpose {
+        return t;
+    }
+    let n = shape.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.swap(n - 2, n - 1);
+    let stored_shape: Vec<usize> = order.iter().map(|&o| shape[o]).collect();
+    let stored = Tensor::from_vec(t.permute(&order).unwrap().to_vec(), &stored_shape).unwrap();
+    stored.permute(&order).unwrap()
+}
+
+fn matmul_case(a_shape: &[usize], b_shape: &[usize], seed: u64) {
+    for (ta, tb) in TRANSPOSES {
+        let mut rng = Rng::seed(seed);
+        let (a, b) = (matrix(a_shape, ta, &mut rng), matrix(b_shape, tb, &mut rng));
+        let want = a
+            .to(Backend::Simple)
+            .matmul(&b.to(Backend::Simple))
+            .unwrap();
+        for &backend in BACKENDS.iter() {
+            let got = a.to(backend).matmul(&b.to(backend)).unwrap();
+            assert_near(
+                &got,
+                &want,
+                &format!("{a_shape:?} @ {b_shape:?} (transposed: {ta}, {tb}) on {backend}"),
+            );
         }
-        // Store transposed (last two dims swapped) and permute back: same values, strided layout.
-        let n = shape.len();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.swap(n - 2, n - 1);
-        let stored_shape: Vec<usize> = order.iter().map(|&o| shape[o]).collect();
-        let stored = Tensor::from_vec(t.permute(&order).unwrap().to_vec(), &stored_shape).unwrap();
-        stored.permute(&order).unwrap()
-    };
-    let (a, b) = (make(a_shape, &mut rng), make(b_shape, &mut rng));
-    let want = a
-        .to(Backend::Simple)
-        .matmul(&b.to(Backend::Simple))
-        .unwrap();
-    for &backend in BACKENDS.iter() {
-        let got = a.to(backend).matmul(&b.to(backend)).unwrap();
-        assert_near(
-            &got,
-            &want,
-            &format!("{a_shape:?} @ {b_shape:?} (transposed: {transpose}) on {backend}"),
-        );
     }
 }
 
 #[test]
 fn matmul_matches_reference() {
-    for transpose in [false, true] {
-        matmul_case(&[2, 3], &[3, 4], transpose, 1);
-        matmul_case(&[10, 100], &[100, 100], transpose, 2);
-        matmul_case(&[3, 4, 5], &[3, 5, 2], transpose, 3);
-        matmul_case(&[3, 4, 5], &[1, 5, 2], transpose, 4);
-        matmul_case(&[1, 4, 5], &[3, 5, 2], transpose, 5);
-        matmul_case(&[3, 4, 5], &[5, 2], transpose, 6);
-        matmul_case(&[33, 33], &[33, 33], transpose, 7);
-        matmul_case(&[2, 45, 33], &[2, 33, 40], transpose, 8);
-        matmul_case(&[2, 70, 90], &[2, 90, 65], transpose, 9);
+    matmul_case(&[2, 3], &[3, 4], 1);
+    matmul_case(&[10, 100], &[100, 100], 2);
+    matmul_case(&[100, 10], &[10, 100], 2);
+    matmul_case(&[3, 4, 5], &[3, 5, 2], 3);
+    matmul_case(&[3, 4, 5], &[1, 5, 2], 4);
+    matmul_case(&[1, 4, 5], &[3, 5, 2], 5);
+    matmul_case(&[3, 4, 5], &[5, 2], 6);
+    matmul_case(&[33, 33], &[33, 33], 7);
+    matmul_case(&[2, 45, 33], &[2, 33, 40], 8);
+    matmul_case(&[2, 70, 90], &[2, 90, 65], 9);
+    matmul_case(&[25, 17], &[17, 1], 10);
+    // Above the small-product limit: the packed GEMM for every layout.
+    matmul_case(&[130, 140], &[140, 150], 11);
+}
+
+/// `a @ b + bias` against the reference's product plus bias, for biases the fast backend
+/// starts its product from (per column: contiguous, offset, a single value) and ones it adds
+/// afterwards (strided, per row, per cell).
+#[test]
+fn matmul_add_matches_reference() {
+    let mut rng = Rng::seed(12);
+    let mut bias_cases = |cols: usize, out: &[usize]| -> Vec<(&str, Tensor)> {
+        let rows = out[out.len() - 2];
+        // Column 1 of a (cols, 3) buffer, as a (1, cols) row: offset 1, stride 3.
+        let strided = Layout::contiguous(&[cols, 3])
+            .unwrap()
+            .narrow(1, 1, 1)
+            .unwrap()
+            .permute(&[1, 0])
+            .unwrap();
+        let buffer = Storage::new(layouts::values(3 * cols, 14));
+        vec![
+            ("per column", Tensor::rand(&[cols], &mut rng).unwrap()),
+            (
+                "offset",
+                layouts::make(
+                    &layouts::values(cols, 15),
+                    &[cols],
+                    Kind::Offset,
+                    Backend::Simple,
+                ),
+            ),
+            ("one value", Tensor::rand(&[1], &mut rng).unwrap()),
+            (
+                "strided",
+                Tensor::from_data(
+                    TensorData::from_parts(buffer, strided).unwrap(),
+                    Backend::Simple,
+                ),
+            ),
+            ("per row", Tensor::rand(&[rows, 1], &mut rng).unwrap()),
+            ("per cell", Tensor::rand(out, &mut rng).unwrap()),
+        ]
+    };
+    for (a_shape, b_shape, out) in [
+        (&[10, 100][..], &[100, 100][..], &[10, 100][..]),
+        (&[3, 4, 5], &[5, 2], &[3, 4, 2]),
+        (&[2, 45, 33], &[2, 33, 40], &[2, 45, 40]),
+        (&[130, 140], &[140, 150], &[130, 150]),
+    ] {
+        let cols = out[out.len() - 1];
+        for (name, bias) in bias_cases(cols, out) {
+            for (ta, tb) in TRANSPOSES {
+                let mut rng = Rng::seed(13);
+                let (a, b) = (matrix(a_shape, ta, &mut rng), matrix(b_shape, tb, &mut rng));
+                let on = |t: &Tensor, backend| t.to(backend);
+                let want = on(&a, Backend::Simple)
+                    .matmul(&on(&b, Backend::Simple))
+                    .unwrap()
+                    .add(&on(&bias, Backend::Simple))
+                    .unwrap();
+                for &backend in BACKENDS.iter() {
+                    let got = on(&a, backend)
+                        .matmul_add(&on(&b, backend), &on(&bias, backend))
+                        .unwrap();
+                    assert_near(
+                        &got,
+                        &want,
+                        &format!(
+                            "{a_shape:?} @ {b_shape:?} + {name} bias (transposed: {ta}, {tb}) on {backend}"
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -282,7 +367,9 @@ fn test_mm2() {
             .view(&[2, 4])
             .unwrap();
         assert_close_tensor(&c, &c2);
-        grad_check(|v| v[0].matmul(&v[1]), &[a, b]).unwrap();
+        grad_check(|v| v[0].matmul(&v[1]), &[a.clone(), b.clone()]).unwrap();
+        let bias = Tensor::rand(&[4], &mut Rng::seed(3)).unwrap().to(backend);
+        grad_check(|v| v[0].matmul_add(&v[1], &v[2]), &[a, b, bias]).unwrap();
     }
 }
 
@@ -423,12 +510,22 @@ fn profiler_reports_paths() {
         .unwrap();
     let report = profile::report();
     profile::enable(false);
+    // The packing-free kernels need AVX-512; elsewhere the lifted 2-D product goes to gemm
+    // with a broadcast (stride 0) batch.
+    #[cfg(target_arch = "x86_64")]
+    let small_product_path = if std::arch::is_x86_feature_detected!("avx512f") {
+        "small gemm"
+    } else {
+        "broadcast"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let small_product_path = "broadcast";
     // (Serial or parallel depends on the process-wide threshold another test may be changing.)
     for (op, path) in [
         ("map id", "contiguous"),
         ("zip eq", "contiguous"),
         ("reduce sum", "contiguous"),
-        ("matmul", "broadcast"),
+        ("matmul", small_product_path),
         ("zip add", "broadcast"),
     ] {
         let found = report

@@ -205,6 +205,15 @@ pub trait TensorOps {
     /// Batched matrix product of 3-D operands `(n, i, k) @ (n, k, j)`; a batch of 1 broadcasts.
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData>;
 
+    /// `a @ b + bias`: [`matmul`](TensorOps::matmul) plus a `bias` that broadcasts into the
+    /// product's shape (a linear layer's forward pass). This default computes the product and
+    /// then adds; the fast backend starts its product from the bias instead.
+    fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
+        let product = self.matmul(a, b)?;
+        simple::broadcast_target("matmul_add", bias.shape(), product.shape())?;
+        self.zip(ZipOp::Add, &product, bias)
+    }
+
     /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every
     /// tensor sharing `y`'s storage sees the change.
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()>;

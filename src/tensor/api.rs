@@ -164,6 +164,23 @@ impl Tensor {
         Tensor::apply(Function::MatMul, &[self, other])
     }
 
+    /// `self @ other + bias` as one operation: what a linear layer computes (PyTorch's
+    /// `addmm`). The product follows [`matmul`](Tensor::matmul)'s rules; `bias` must broadcast
+    /// into the product's shape. One autodiff node instead of two, and the fast backend starts
+    /// the product from the bias rather than adding it afterwards.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_nested(vec![vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
+    /// let w = Tensor::from_nested(vec![vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+    /// let b = Tensor::from_nested(vec![10.0, 20.0]).unwrap();
+    /// assert_eq!(x.matmul_add(&w, &b).unwrap().to_vec(), vec![11.0, 22.0, 13.0, 24.0]);
+    /// assert!(x.matmul_add(&w, &Tensor::zeros(&[3, 2]).unwrap()).is_err());
+    /// ```
+    pub fn matmul_add(&self, other: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::MatMulAdd, &[self, other, bias])
+    }
+
     /// The elements as one dimension.
     fn flat(&self) -> Result<Tensor> {
         self.contiguous()?.view(&[self.size()])

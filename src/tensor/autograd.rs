@@ -27,12 +27,12 @@ impl Tensor {
         let data: SmallVec<[&TensorData; 2]> = inputs.iter().map(|t| t.data()).collect();
         let out = function.forward(backend.ops(), &data, &mut ctx)?;
         let tracking = if need_grad {
-            Tracking::Op(History {
+            Tracking::Op(Box::new(History {
                 function,
                 inputs: inputs.iter().map(|&t| t.clone()).collect(),
                 ctx,
                 freed: false,
-            })
+            }))
         } else {
             Tracking::Constant
         };
@@ -139,7 +139,7 @@ impl Variable for Tensor {
         let saved = history.ctx.take_saved();
         let ops = self.backend().ops();
         let shapes: SmallVec<[&[usize]; 2]> = history.inputs.iter().map(|t| t.shape()).collect();
-        let needs = [0, 1].map(|i| history.inputs.get(i).is_some_and(Tensor::requires_grad));
+        let needs = [0, 1, 2].map(|i| history.inputs.get(i).is_some_and(Tensor::requires_grad));
         let grads = history
             .function
             .backward(ops, &saved, &shapes, needs, d.data())?;

@@ -18,11 +18,13 @@
 //! | View | new shape (same storage) | g (made contiguous) viewed back |
 //! | Copy | packed copy | g |
 //! | MatMul | a @ b, saves a, b | (g @ bᵀ, aᵀ @ g), ᵀ over the last two dims |
+//! | MatMulAdd | a @ b + c in one kernel, saves a, b | (g @ bᵀ, aᵀ @ g, g) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.
 
 use crate::autodiff::Context;
+use crate::backend::simple::broadcast_target;
 use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::error::{Error, Result};
 use crate::layout::{Dims, Layout};
@@ -49,10 +51,11 @@ pub(crate) enum Function {
     View(Dims),
     Copy,
     MatMul,
+    MatMulAdd,
 }
 
 /// Gradients for each input, in input order (`None` where not needed).
-pub(crate) type Grads = SmallVec<[Option<TensorData>; 2]>;
+pub(crate) type Grads = SmallVec<[Option<TensorData>; 3]>;
 
 impl Function {
     /// The name used in errors.
@@ -75,6 +78,7 @@ impl Function {
             Function::View(_) => "View",
             Function::Copy => "Copy",
             Function::MatMul => "MatMul",
+            Function::MatMulAdd => "MatMulAdd",
         }
     }
 
@@ -131,7 +135,11 @@ impl Function {
             Function::Copy => map(MapOp::Id)?,
             Function::MatMul => {
                 ctx.save_for_backward([a.clone(), x[1].clone()]);
-                matmul(ops, a, x[1])?
+                matmul(ops, a, x[1], None)?
+            }
+            Function::MatMulAdd => {
+                ctx.save_for_backward([a.clone(), x[1].clone()]);
+                matmul(ops, a, x[1], Some(x[2]))?
             }
         })
     }
@@ -144,7 +152,7 @@ impl Function {
         ops: &dyn TensorOps,
         saved: &[TensorData],
         input_shapes: &[&[usize]],
-        needs: [bool; 2],
+        needs: [bool; 3],
         g: &TensorData,
     ) -> Result<Grads> {
         let one = |grad: Result<TensorData>| -> Result<Grads> { Ok(smallvec![Some(grad?)]) };
@@ -188,9 +196,17 @@ impl Function {
             Function::Copy => one(Ok(g.clone())),
             Function::MatMul => {
                 let (a, b) = (&saved[0], &saved[1]);
-                two(&|| matmul(ops, g, &transpose(b)?), &|| {
-                    matmul(ops, &transpose(a)?, g)
+                two(&|| matmul(ops, g, &transpose(b)?, None), &|| {
+                    matmul(ops, &transpose(a)?, g, None)
                 })
+            }
+            Function::MatMulAdd => {
+                let (a, b) = (&saved[0], &saved[1]);
+                let mut grads = two(&|| matmul(ops, g, &transpose(b)?, None), &|| {
+                    matmul(ops, &transpose(a)?, g, None)
+                })?;
+                grads.push(needs[2].then(|| g.clone()));
+                Ok(grads)
             }
         }
     }
@@ -218,9 +234,15 @@ fn transpose(t: &TensorData) -> Result<TensorData> {
     t.permute(&order)
 }
 
-/// Matrix product with MiniTorch's rules: 2-D operands are lifted to a batch of 1 (by layout,
-/// without copying), the batch broadcasts, and when both operands were 2-D the result is 2-D.
-pub(crate) fn matmul(ops: &dyn TensorOps, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+/// Matrix product with MiniTorch's rules, plus `bias` when given: 2-D operands are lifted to a
+/// batch of 1 (by layout, without copying), the batch broadcasts, and when both operands were
+/// 2-D the result is 2-D. The bias must broadcast into the product's shape.
+pub(crate) fn matmul(
+    ops: &dyn TensorOps,
+    a: &TensorData,
+    b: &TensorData,
+    bias: Option<&TensorData>,
+) -> Result<TensorData> {
     let err = |reason| Error::MatMul {
         lhs: a.shape().to_vec(),
         rhs: b.shape().to_vec(),
@@ -246,10 +268,23 @@ pub(crate) fn matmul(ops: &dyn TensorOps, a: &TensorData, b: &TensorData) -> Res
         Ok(t.relayout(layout))
     };
     let (a3, b3) = (lift(a)?, lift(b)?);
-    if a3.shape()[0] != b3.shape()[0] && a3.shape()[0] != 1 && b3.shape()[0] != 1 {
+    let (na, nb) = (a3.shape()[0], b3.shape()[0]);
+    if na != nb && na != 1 && nb != 1 {
         return Err(err("batch sizes differ and neither is 1"));
     }
-    let out = ops.matmul(&a3, &b3)?;
+    let (rows, cols) = (a3.shape()[1], b3.shape()[2]);
+    let out = match bias {
+        None => ops.matmul(&a3, &b3)?,
+        Some(bias) => {
+            let shape = if ra == 2 && rb == 2 {
+                vec![rows, cols]
+            } else {
+                vec![na.max(nb), rows, cols]
+            };
+            broadcast_target("matmul_add", bias.shape(), &shape)?;
+            ops.matmul_add(&a3, &b3, bias)?
+        }
+    };
     if ra == 2 && rb == 2 {
         out.view(&out.shape()[1..])
     } else {

@@ -35,22 +35,19 @@ use std::fmt;
 use std::rc::Rc;
 
 /// How a tensor takes part in autodiff.
-// The history sits inline in the node's one allocation; boxing it would add an allocation to
-// every tracked op, which costs more than the bytes a constant leaves unused.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Tracking {
     /// Not tracked: gradients never flow into it.
     Constant,
     /// Made by the user and tracked: backward accumulates its gradient.
     Leaf,
     /// Made by a function from tracked inputs.
-    Op(History),
+    Op(Box<History>),
 }
 
 /// The function that made a tensor, its inputs and what it saved for backward.
 pub(crate) struct History {
     function: Function,
-    inputs: SmallVec<[Tensor; 2]>,
+    inputs: SmallVec<[Tensor; 3]>,
     ctx: Context<TensorData>,
     /// Set once backward has consumed the saved values.
     freed: bool,

@@ -16,6 +16,8 @@
 mod elementwise;
 mod matmul;
 mod reduce;
+#[cfg(target_arch = "x86_64")]
+mod small_gemm;
 mod strided;
 
 use super::{MapOp, ReduceOp, TensorOps, ZipOp};
@@ -43,7 +45,11 @@ impl TensorOps for FastOps {
     }
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
-        matmul::matmul(a, b)
+        matmul::matmul(a, b, None)
+    }
+
+    fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
+        matmul::matmul(a, b, Some(bias))
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
