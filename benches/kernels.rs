@@ -105,5 +105,41 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, elementwise, matmul, train_step);
+/// The fixed cost of one tensor op (a 10-element add, untracked and tracked) and of the
+/// training loss's forward and backward on a batch of 10 probabilities: what every op pays
+/// besides its arithmetic.
+fn overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("overhead");
+    let a = rand(&[10], Backend::Fast);
+    let b = rand(&[10], Backend::Fast);
+    group.bench_function("add 10, untracked", |bch| bch.iter(|| a.add(&b).unwrap()));
+    let at = a.detach().requires_grad_(true);
+    group.bench_function("add 10, tracked", |bch| bch.iter(|| at.add(&b).unwrap()));
+    let y = Tensor::from_vec(
+        vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0],
+        &[10],
+    )
+    .unwrap();
+    group.bench_function("loss 10, forward and backward", |bch| {
+        bch.iter(|| {
+            let out = at.sigmoid().unwrap();
+            let one = out.scalar_like(1.0);
+            let prob = out
+                .mul(&y)
+                .unwrap()
+                .add(&out.sub(&one).unwrap().mul(&y.sub(&one).unwrap()).unwrap())
+                .unwrap();
+            let total = prob.log().unwrap().neg().unwrap().sum_all().unwrap();
+            total
+                .mul(&out.scalar_like(0.1))
+                .unwrap()
+                .backward()
+                .unwrap();
+            at.zero_grad();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, elementwise, matmul, train_step, overhead);
 criterion_main!(benches);

@@ -145,8 +145,14 @@ pub fn shape_broadcast(a: &[usize], b: &[usize]) -> Result<Dims> {
 
 /// [`shape_broadcast`] with the operation's name in the error.
 pub(crate) fn shape_broadcast_for(op: &'static str, a: &[usize], b: &[usize]) -> Result<Dims> {
+    if a == b {
+        return Dims::new(a);
+    }
     let n = a.len().max(b.len());
-    let mut out = Dims::new(&vec![1; n])?;
+    if n > MAX_DIMS {
+        return Dims::new(if a.len() > b.len() { a } else { b });
+    }
+    let mut out = Dims::filled(n, 1);
     for i in 0..n {
         let da = if i + a.len() >= n {
             a[i + a.len() - n]

@@ -6,7 +6,7 @@ use crate::backend::simple::broadcast_target;
 use crate::backend::simple::{self, SimpleOps};
 use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
-use crate::layout::shape_broadcast_for;
+use crate::layout::{Dims, shape_broadcast_for};
 use crate::operators;
 use crate::profile::{self, Path};
 use crate::tensor_data::TensorData;
@@ -98,6 +98,14 @@ macro_rules! with_zip_fn {
 
 /// Fast map: `op` on every element of `a`, broadcast into `out_shape`.
 pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+    if a.shape() == out_shape && a.is_contiguous() {
+        // Memory-bound: a second thread measured no faster at any size, so this stays serial.
+        let guard = a.storage().read()?;
+        let input = &guard[a.layout().offset..][..a.size()];
+        let out: Vec<f64> = with_map_fn!(op, f => input.iter().map(|&x| f(x)).collect());
+        profile::note(Path::Contiguous, false);
+        return Ok(TensorData::packed(out, Dims::new(out_shape)?));
+    }
     if out_shape.iter().product::<usize>() < TINY {
         return SimpleOps.map(op, a, out_shape);
     }
@@ -105,13 +113,6 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
     let size = out_shape.product();
     let guard = a.storage().read()?;
     let src: &[f64] = &guard;
-    if a.shape() == &*out_shape && a.is_contiguous() {
-        // Memory-bound: a second thread measured no faster at any size, so this stays serial.
-        let input = &src[a.layout().offset..][..size];
-        let out: Vec<f64> = with_map_fn!(op, f => input.iter().map(|&x| f(x)).collect());
-        profile::note(Path::Contiguous, false);
-        return Ok(TensorData::packed(out, out_shape));
-    }
     let mut out = vec![0.0; size];
     let (path, parallel) = {
         let layout = a.layout().broadcast_to(&out_shape)?;
@@ -144,23 +145,40 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
 pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
     let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
     let size = out_shape.product();
+    let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
+    let (pa, pb) = (packed(a), packed(b));
+    // Slice loops, at any size: both operands packed, or one packed against a single value
+    // (a number entering tensor arithmetic). Memory-bound: a second thread measured no faster
+    // at any size, so these stay serial.
+    if (pa || a.size() == 1) && (pb || b.size() == 1) && (pa || pb) {
+        let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
+        let (sa, sb) = (&guard_a[a.layout().offset..], &guard_b[b.layout().offset..]);
+        let out: Vec<f64> = match (pa, pb) {
+            (true, true) => with_zip_fn!(op, f => sa[..size]
+                .iter()
+                .zip(&sb[..size])
+                .map(|(&p, &q)| f(p, q))
+                .collect()),
+            (true, false) => {
+                with_zip_fn!(op, f => sa[..size].iter().map(|&p| f(p, sb[0])).collect())
+            }
+            _ => with_zip_fn!(op, f => sb[..size].iter().map(|&q| f(sa[0], q)).collect()),
+        };
+        profile::note(
+            if pa && pb {
+                Path::Contiguous
+            } else {
+                Path::Broadcast
+            },
+            false,
+        );
+        return Ok(TensorData::packed(out, out_shape));
+    }
     if size < TINY {
         return simple::zip_into(op, a, b, out_shape);
     }
     let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
     let (sa, sb): (&[f64], &[f64]) = (&guard_a, &guard_b);
-    let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
-    if packed(a) && packed(b) {
-        // Memory-bound: a second thread measured no faster at any size, so this stays serial.
-        let (x, y) = (
-            &sa[a.layout().offset..][..size],
-            &sb[b.layout().offset..][..size],
-        );
-        let out: Vec<f64> =
-            with_zip_fn!(op, f => x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect());
-        profile::note(Path::Contiguous, false);
-        return Ok(TensorData::packed(out, out_shape));
-    }
     let mut out = vec![0.0; size];
     let (path, parallel) = {
         let (la, lb) = (

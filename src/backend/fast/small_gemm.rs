@@ -25,7 +25,9 @@ use std::arch::x86_64::*;
 
 /// Rows of the output per [`axpy_tile`]: 12 rows × 2 vectors = 24 accumulators of the 32
 /// AVX-512 registers.
-const AXPY_ROWS: usize = 12;
+const AXPY_ROWS: usize = 6;
+/// Vectors of 8 columns per [`axpy_tile`].
+const AXPY_VECTORS: usize = 4;
 /// Rows and columns of the output per [`dot_tile`] (16 accumulators).
 const DOT_TILE: usize = 4;
 
@@ -102,9 +104,12 @@ pub(super) struct Product {
 /// `b` for i < k, j < n), a bias row readable for n values, and `c` writable for m rows of n
 /// values `ldc` apart.
 pub(super) unsafe fn gemm(p: Product, c: *mut f64, ldc: usize) {
+    // A narrow output (fewer than 8 columns) would leave most of each axpy vector masked off:
+    // dot products fill their vectors along k instead.
+    let dot_fits = p.a.cols == 1 && p.b.rows == 1;
     // SAFETY: forwarded from the caller.
     unsafe {
-        if p.b.cols == 1 {
+        if p.b.cols == 1 && !(dot_fits && p.n < 8) {
             axpy(p, c, ldc);
         } else {
             dot(p, c, ldc);
@@ -130,8 +135,10 @@ unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
     } = p;
     let mut j = 0;
     while j < n {
-        let w = (n - j).min(16);
-        let masks = [lanes(w), lanes(w.saturating_sub(8))];
+        let w = (n - j).min(8 * AXPY_VECTORS);
+        let masks: [__mmask8; AXPY_VECTORS] =
+            std::array::from_fn(|v| lanes(w.saturating_sub(8 * v)));
+        let vectors = w.div_ceil(8);
         let mut i = 0;
         while i < m {
             let h = (m - i).min(AXPY_ROWS);
@@ -147,20 +154,25 @@ unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
                 };
                 let c = c.add(i * ldc + j);
                 let start = start.at_column(j);
-                macro_rules! rows {
-                    ($($h:literal)*) => {
-                        match (h, w > 8) {
-                            $(($h, true) => axpy_tile::<$h, 2>(k, a, b, start, c, ldc, masks),
-                              ($h, false) => axpy_tile::<$h, 1>(k, a, b, start, c, ldc, masks),)*
-                            _ => unreachable!("tile height is 1..=AXPY_ROWS"),
+                macro_rules! tiles {
+                    ($(($h:literal, $v:literal))*) => {
+                        match (h, vectors) {
+                            $(($h, $v) => axpy_tile::<$h, $v>(k, a, b, start, c, ldc, masks),)*
+                            _ => unreachable!("tile is 1..=AXPY_ROWS by 1..=AXPY_VECTORS"),
                         }
                     };
                 }
-                rows!(1 2 3 4 5 6 7 8 9 10 11 12);
+                tiles!(
+                    (1, 1)(1, 2)(1, 3)(1, 4)(2, 1)(2, 2)(2, 3)(2, 4)(3, 1)(3, 2)(3, 3)(3, 4)(4, 1)(
+                        4, 2
+                    )(4, 3)(4, 4)(5, 1)(5, 2)(5, 3)(5, 4)(6, 1)(6, 2)(6, 3)(
+                        6, 4
+                    )
+                );
             }
             i += h;
         }
-        j += 16;
+        j += 8 * AXPY_VECTORS;
     }
 }
 
@@ -175,7 +187,7 @@ unsafe fn axpy_tile<const H: usize, const V: usize>(
     start: Start,
     c: *mut f64,
     ldc: usize,
-    masks: [__mmask8; 2],
+    masks: [__mmask8; AXPY_VECTORS],
 ) {
     let mut first = [_mm512_setzero_pd(); V];
     if let Start::Row { ptr, step } = start {
