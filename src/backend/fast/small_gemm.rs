@@ -307,6 +307,11 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
             }
         }
     }
+    if H == 4 && W == 4 {
+        // SAFETY: a full 4 × 4 tile of the output, columns inside the bias row.
+        unsafe { store_sums_4x4(acc.as_flattened(), start, c, ldc) };
+        return;
+    }
     for (r, row) in acc.iter().enumerate() {
         for (j, x) in row.iter().enumerate() {
             // SAFETY: cell (r, j) of the tile is inside the output, column j in the bias row.
@@ -316,6 +321,42 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
                     Start::Row { ptr, step } => *ptr.add(j * step),
                 };
                 *c.add(r * ldc + j) = first + _mm512_reduce_add_pd(*x);
+            }
+        }
+    }
+}
+
+/// Writes the lane sums of 16 accumulators (`v[4r + j]` for cell (r, j)) to a 4 × 4 tile of
+/// `c`, plus the bias row. A tree of pairwise shuffles and adds turns the 16 vectors into two
+/// vectors of 8 sums in cell order, about half the work of 16 separate horizontal sums.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_sums_4x4(v: &[__m512d], start: Start, c: *mut f64, ldc: usize) {
+    // Pairs of vectors → one vector whose 128-bit lanes hold (sum of x's pair, sum of y's pair).
+    let pairs =
+        |x: __m512d, y: __m512d| _mm512_add_pd(_mm512_unpacklo_pd(x, y), _mm512_unpackhi_pd(x, y));
+    // Adds 128-bit lanes 0+1 and 2+3 of x, then of y: x's halves, then y's.
+    let halves = |x: __m512d, y: __m512d| {
+        _mm512_add_pd(
+            _mm512_shuffle_f64x2::<0b10_00_10_00>(x, y),
+            _mm512_shuffle_f64x2::<0b11_01_11_01>(x, y),
+        )
+    };
+    let t: [__m512d; 8] = std::array::from_fn(|i| pairs(v[2 * i], v[2 * i + 1]));
+    let s: [__m512d; 4] = std::array::from_fn(|i| halves(t[2 * i], t[2 * i + 1]));
+    // sums[0] holds cells 0..8 (rows 0 and 1), sums[1] cells 8..16 (rows 2 and 3).
+    let sums = [halves(s[0], s[1]), halves(s[2], s[3])];
+    // SAFETY: the caller's tile: 4 rows of 4 cells, `ldc` apart; 4 bias values when step is 1.
+    unsafe {
+        let bias = match start {
+            Start::Zero => _mm256_setzero_pd(),
+            Start::Row { ptr, step: 0 } => _mm256_set1_pd(*ptr),
+            Start::Row { ptr, .. } => _mm256_loadu_pd(ptr),
+        };
+        for (half, x) in sums.iter().enumerate() {
+            let rows = [_mm512_castpd512_pd256(*x), _mm512_extractf64x4_pd::<1>(*x)];
+            for (i, row) in rows.into_iter().enumerate() {
+                _mm256_storeu_pd(c.add((2 * half + i) * ldc), _mm256_add_pd(bias, row));
             }
         }
     }
