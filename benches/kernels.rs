@@ -12,6 +12,10 @@ use minitorch::train::Model;
 use minitorch::{Backend, Rng, Tensor};
 use std::hint::black_box;
 
+// The allocator the `minitorch` program uses, so the training-step figures match its own.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rand(shape: &[usize], backend: Backend) -> Tensor {
     Tensor::rand(shape, &mut Rng::seed(7)).unwrap().to(backend)
 }

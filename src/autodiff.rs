@@ -43,8 +43,8 @@ pub trait Variable: Clone {
     fn chain_rule(&self, d: &Self::Grad) -> Result<Vec<(Self, Self::Grad)>>;
     /// Adds `d` to a leaf's stored derivative.
     fn accumulate_derivative(&self, d: Self::Grad) -> Result<()>;
-    /// Sum of two derivatives for the same variable.
-    fn add_grads(a: Self::Grad, b: Self::Grad) -> Result<Self::Grad>;
+    /// Sum of two derivatives of this variable.
+    fn add_grads(&self, a: Self::Grad, b: Self::Grad) -> Result<Self::Grad>;
 }
 
 /// A node waiting in the heap with a payload (its pending derivative), ordered by the node's id.
@@ -117,7 +117,7 @@ pub fn backpropagate<V: Variable>(v: &V, deriv: V::Grad) -> Result<()> {
         let mut d = top.d;
         while heap.peek().is_some_and(|p| p.id == top.id) {
             let more = heap.pop().expect("peeked").d;
-            d = V::add_grads(d, more)?;
+            d = top.var.add_grads(d, more)?;
         }
         if top.var.is_leaf() {
             top.var.accumulate_derivative(d)?;

@@ -3,6 +3,11 @@
 
 mod cli;
 
+// Every tensor op allocates its output and a few small handles; mimalloc's thread-local free
+// lists made a training epoch about 10% faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -31,6 +36,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -216,7 +216,7 @@ impl Variable for Scalar {
         Ok(())
     }
 
-    fn add_grads(a: f64, b: f64) -> Result<f64> {
+    fn add_grads(&self, a: f64, b: f64) -> Result<f64> {
         Ok(a + b)
     }
 }

@@ -62,7 +62,7 @@ impl Tensor {
                 grad: grad.shape().to_vec(),
             });
         }
-        autodiff::backpropagate(self, grad.detach())
+        autodiff::backpropagate(self, grad.data().clone())
     }
 
     /// True for a tensor the user marked as tracking (no function made it).
@@ -104,7 +104,7 @@ pub(crate) fn unbroadcast(
 }
 
 impl Variable for Tensor {
-    type Grad = Tensor;
+    type Grad = TensorData;
 
     fn unique_id(&self) -> u64 {
         self.0.id
@@ -125,7 +125,7 @@ impl Variable for Tensor {
         }
     }
 
-    fn chain_rule(&self, d: &Tensor) -> Result<Vec<(Tensor, Tensor)>> {
+    fn chain_rule(&self, d: &TensorData) -> Result<Vec<(Tensor, TensorData)>> {
         let mut tracking = self.0.tracking.borrow_mut();
         let Tracking::Op(history) = &mut *tracking else {
             return Ok(Vec::new());
@@ -140,22 +140,17 @@ impl Variable for Tensor {
         let ops = self.backend().ops();
         let shapes: SmallVec<[&[usize]; 2]> = history.inputs.iter().map(|t| t.shape()).collect();
         let needs = [0, 1, 2].map(|i| history.inputs.get(i).is_some_and(Tensor::requires_grad));
-        let grads = history
-            .function
-            .backward(ops, &saved, &shapes, needs, d.data())?;
+        let grads = history.function.backward(ops, &saved, &shapes, needs, d)?;
         history
             .inputs
             .iter()
             .zip(grads)
             .filter_map(|(input, g)| Some((input, g?)))
-            .map(|(input, g)| {
-                let g = unbroadcast(ops, g, input.shape())?;
-                Ok((input.clone(), Tensor::from_data(g, input.backend())))
-            })
+            .map(|(input, g)| Ok((input.clone(), unbroadcast(ops, g, input.shape())?)))
             .collect()
     }
 
-    fn accumulate_derivative(&self, d: Tensor) -> Result<()> {
+    fn accumulate_derivative(&self, d: TensorData) -> Result<()> {
         if !self.is_leaf() {
             return Err(Error::Invalid {
                 what: "accumulate_derivative",
@@ -163,15 +158,15 @@ impl Variable for Tensor {
             });
         }
         let mut grad = self.0.grad.borrow_mut();
-        *grad = Some(match grad.take() {
+        let sum = match grad.take() {
             None => d,
-            Some(old) => Tensor::add_grads(old, d)?,
-        });
+            Some(old) => self.add_grads(old.data().clone(), d)?,
+        };
+        *grad = Some(Tensor::from_data(sum, self.backend()));
         Ok(())
     }
 
-    fn add_grads(a: Tensor, b: Tensor) -> Result<Tensor> {
-        let sum = a.backend().ops().zip(ZipOp::Add, a.data(), b.data())?;
-        Ok(Tensor::from_data(sum, a.backend()))
+    fn add_grads(&self, a: TensorData, b: TensorData) -> Result<TensorData> {
+        self.backend().ops().zip(ZipOp::Add, &a, &b)
     }
 }
