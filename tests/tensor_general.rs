@@ -270,8 +270,10 @@ fn matmul_matches_reference() {
     matmul_case(&[2, 45, 33], &[2, 33, 40], 8);
     matmul_case(&[2, 70, 90], &[2, 90, 65], 9);
     matmul_case(&[25, 17], &[17, 1], 10);
-    // Above the small-product limit: the packed GEMM for every layout.
+    // Big products: one alone goes to the packed GEMM (split across threads); a batch of
+    // them goes one product per thread, each on the small-product kernels where they suit.
     matmul_case(&[130, 140], &[140, 150], 11);
+    matmul_case(&[2, 130, 140], &[2, 140, 150], 12);
 }
 
 /// `a @ b + bias` against the reference's product plus bias, for biases the fast backend
