@@ -170,8 +170,10 @@ pub(super) fn matmul(
         // Big products in turn, each split across the threads by gemm.
         (0..n).for_each(|b| block(b, Parallelism::Rayon(0)));
     } else {
-        // Training sizes: splitting a product across threads measured slower (hidden 200:
-        // 1.13 ms/epoch with two column halves on two threads against 0.58 ms on one).
+        // Training sizes stay on one thread. Splitting each product in two column halves
+        // measured slower both with rayon (hidden 200: 1.13 ms/epoch against 0.58 on one
+        // thread) and with a spinning helper thread (hidden 100: 0.195 against 0.170; hidden
+        // 200: 1.28 against 0.39, the gradient halves crossing between the cores' caches).
         (0..n).for_each(|b| block(b, Parallelism::None));
     }
     // SAFETY: every one of the n · rows · cols values was written by a call above.
