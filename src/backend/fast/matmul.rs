@@ -30,6 +30,7 @@ const PARALLEL_MACS: usize = 1 << 21;
 /// (where the CPU has them and the strides suit them). On the course's (2, 128, 128) batches,
 /// one product per thread, they reach 80–92 GFLOP/s against gemm's 46–54
 /// (`minitorch bench matmul --sizes 128`).
+#[cfg(target_arch = "x86_64")]
 const SMALL_MACS: usize = 1 << 22;
 
 /// The output pointer, shared by calls that write disjoint cells.
