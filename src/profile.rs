@@ -1,7 +1,7 @@
 //! The op profiler: the Rust answer to Numba's parallel diagnostics in the original course.
 //!
 //! With `MINITORCH_PROFILE=1` in the environment (or [`enable`]), every backend kernel call is
-//! timed and counted per backend, op and path taken (contiguous, broadcast, strided or GEMM;
+//! timed and counted per backend, op and path taken (contiguous, broadcast, strided, GEMM;
 //! serial or parallel). [`report`] formats the table; the `minitorch` command prints it at exit
 //! when profiling is on (`--profile`).
 //!

@@ -1,6 +1,7 @@
 //! The fast CPU backend (MiniTorch tasks 3.1 and 3.2): the same results as the reference
 //! backend, computed with slice loops the compiler vectorises, merged dimensions, broadcast
-//! specialisations, size-gated parallelism (rayon), and a packed GEMM for matmul.
+//! specialisations, size-gated parallelism (rayon), and register-tiled or packed GEMM for
+//! matmul.
 //!
 //! Paths, chosen per call and visible in the [profiler](crate::profile):
 //!
@@ -8,10 +9,10 @@
 //! |---|---|---|---|
 //! | map / zip | every operand packed with the output's shape: one slice loop | an operand with stride 0 on the inner loop: scalar–vector loop (bias add) | merged dims, odometer rows, slice inner loop where the inner stride is 1 |
 //! | reduce | reduced dim packed (stride 1): one local accumulator per output cell over a slice | — | reduced dim strided: rows of accumulators, stepping by the reduced stride |
-//! | matmul | `gemm` with the operands' own strides (transposes are not copied) | batch of 1: batch stride 0 | — |
+//! | matmul | small products: own AVX-512 tiles (`small_gemm`), bias fused for `matmul_add`; big ones: `gemm`; both read the operands through their own strides (transposes are not copied) | batch of 1: batch stride 0 | — |
 //!
 //! Every path folds in the same order as the reference backend, so results are bit-identical
-//! to it except matmul, whose GEMM sums in blocked order (tests use a 1e-9 relative tolerance).
+//! to it except matmul, which sums in tiled order (tests use a 1e-9 relative tolerance).
 
 mod elementwise;
 mod matmul;
