@@ -270,8 +270,13 @@ fn matmul_matches_reference() {
     matmul_case(&[2, 45, 33], &[2, 33, 40], 8);
     matmul_case(&[2, 70, 90], &[2, 90, 65], 9);
     matmul_case(&[25, 17], &[17, 1], 10);
+    // Every tile edge of the small-product kernels: 6 + 5 rows and 32 + 3 columns (axpy),
+    // 4 + 4 + 3 rows and 8 × 4 + 3 columns (dot), k a multiple of 8, a single row.
+    matmul_case(&[11, 16], &[16, 35], 13);
+    matmul_case(&[1, 24], &[24, 5], 14);
     // Big products: one alone goes to the packed GEMM (split across threads); a batch of
-    // them goes one product per thread, each on the small-product kernels where they suit.
+    // them goes one product per thread (on a 2-thread machine, each on the small-product
+    // kernels where they suit).
     matmul_case(&[130, 140], &[140, 150], 11);
     matmul_case(&[2, 130, 140], &[2, 140, 150], 12);
 }
@@ -318,6 +323,7 @@ fn matmul_add_matches_reference() {
     for (a_shape, b_shape, out) in [
         (&[10, 100][..], &[100, 100][..], &[10, 100][..]),
         (&[10, 100], &[100, 1], &[10, 1]),
+        (&[11, 16], &[16, 35], &[11, 35]),
         (&[3, 4, 5], &[5, 2], &[3, 4, 2]),
         (&[2, 45, 33], &[2, 33, 40], &[2, 45, 40]),
         (&[130, 140], &[140, 150], &[130, 150]),

@@ -18,7 +18,7 @@
 //! | View | new shape (same storage) | g (made contiguous) viewed back |
 //! | Copy | packed copy | g |
 //! | MatMul | a @ b, saves a, b | (g @ bᵀ, aᵀ @ g), ᵀ over the last two dims |
-//! | MatMulAdd | a @ b + c in one kernel, saves a, b | (g @ bᵀ, aᵀ @ g, g) |
+//! | MatMulAdd | a @ b + c in one op (one kernel on the fast backend), saves a, b | (g @ bᵀ, aᵀ @ g, g) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.

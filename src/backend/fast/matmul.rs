@@ -1,8 +1,9 @@
 //! Fast batched matmul: each batch is one product that reads the operands through their own
-//! strides (a transposed operand is not copied). Products under 2²² multiply-adds (up to about
-//! 160 × 160 × 160) use the packing-free AVX-512 kernels of `small_gemm` where the CPU has them
-//! and the strides suit them; bigger ones (and other CPUs) use the `gemm` crate, which packs
-//! the operands into cache-sized panels.
+//! strides (a transposed operand is not copied). Products under 2²¹ multiply-adds (128³), and
+//! batches of products under 2²² (about 160³) when there is a thread per product, use the
+//! packing-free AVX-512 kernels of `small_gemm` where the CPU has them and the strides suit
+//! them; the others (and other CPUs) use the `gemm` crate, which packs the operands into
+//! cache-sized panels.
 //!
 //! Threads: a batch of products from 2²¹ multiply-adds each runs one product per thread; a
 //! single product that big is split across the threads by `gemm`; smaller work stays on the

@@ -12,7 +12,8 @@
 //! | matmul | small products: own AVX-512 tiles (`small_gemm`), bias fused for `matmul_add`; big ones: `gemm`; both read the operands through their own strides (transposes are not copied) | batch of 1: batch stride 0 | — |
 //!
 //! Every path folds in the same order as the reference backend, so results are bit-identical
-//! to it except matmul, which sums in tiled order (tests use a 1e-9 relative tolerance).
+//! to it except matmul and matmul_add, which sum in tiled order (and start from the bias), so
+//! tests compare them to a 1e-9 relative tolerance.
 
 mod elementwise;
 mod matmul;

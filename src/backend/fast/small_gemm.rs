@@ -6,14 +6,15 @@
 //! arithmetic. These kernels skip it. Two shapes of kernel cover the three products of a linear
 //! layer's forward and backward pass:
 //!
-//! | kernel | needs | covers | inner step |
+//! | kernel | needs (stride 1 between…) | covers | inner step |
 //! |---|---|---|---|
-//! | [`axpy_tile`] | `b` unit-stride along its columns | `x @ W`, `xᵀ @ g` | broadcast one `a`, multiply a row of `b` |
-//! | [`dot_tile`] | `a` unit-stride along rows, `b` along columns | `g @ Wᵀ` | 8-wide dot products along `k` |
+//! | [`axpy_tile`] | neighbouring columns of `b` (`b` row-major) | `x @ W`, `xᵀ @ g` | broadcast one `a`, multiply a row of `b` |
+//! | [`dot_tile`] | neighbouring `k` of `a` and of `b` (`a` row-major, `b` transposed) | `g @ Wᵀ` | 8-wide dot products along `k` |
 //!
 //! Both keep a tile of the output in registers for the whole `k` loop and write it once, so the
 //! output needs no zeroing. A tile starts from zero or from a bias row ([`Start`]): that is how
-//! a linear layer's `x @ W + b` becomes one kernel. Anything else (other strides, or products
+//! a linear layer's `x @ W + b` becomes one kernel (which sums as `b + Σ`, where the reference
+//! computes `Σ + b`: equal to rounding). Anything else (other strides, or products
 //! big enough for packing to pay) goes to `gemm`.
 //!
 //! Measured with `cargo bench --bench kernels -- matmul/fast` against `gemm` on the same
@@ -23,8 +24,8 @@
 
 use std::arch::x86_64::*;
 
-/// Rows of the output per [`axpy_tile`]: 12 rows × 2 vectors = 24 accumulators of the 32
-/// AVX-512 registers.
+/// Rows of the output per [`axpy_tile`]: 6 rows × 4 vectors = 24 accumulators of the 32
+/// AVX-512 registers, and one broadcast per 4 multiply-adds.
 const AXPY_ROWS: usize = 6;
 /// Vectors of 8 columns per [`axpy_tile`].
 const AXPY_VECTORS: usize = 4;
@@ -104,12 +105,16 @@ pub(super) struct Product {
 /// `b` for i < k, j < n), a bias row readable for n values, and `c` writable for m rows of n
 /// values `ldc` apart.
 pub(super) unsafe fn gemm(p: Product, c: *mut f64, ldc: usize) {
-    // A narrow output (fewer than 8 columns) would leave most of each axpy vector masked off:
-    // dot products fill their vectors along k instead.
+    debug_assert!(
+        suits(p.a, p.b),
+        "small_gemm::gemm called with unsuited strides"
+    );
+    // A one-column `b` is unit-stride both ways. Axpy would use one lane of each vector; dot
+    // products fill their vectors along k (when `a` is row-major too).
     let dot_fits = p.a.cols == 1 && p.b.rows == 1;
     // SAFETY: forwarded from the caller.
     unsafe {
-        if p.b.cols == 1 && !(dot_fits && p.n < 8) {
+        if p.b.cols == 1 && !(dot_fits && p.n == 1) {
             axpy(p, c, ldc);
         } else {
             dot(p, c, ldc);
@@ -122,7 +127,7 @@ fn lanes(w: usize) -> __mmask8 {
     (((1u16) << w.min(8)) - 1) as __mmask8
 }
 
-/// [`gemm`] by [`axpy_tile`]s, 16 columns by up to 12 rows at a time.
+/// [`gemm`] by [`axpy_tile`]s, 32 columns by up to 6 rows at a time.
 #[target_feature(enable = "avx512f")]
 unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
     let Product {
