@@ -226,12 +226,12 @@ pub(crate) fn contiguous(ops: &dyn TensorOps, t: &TensorData) -> Result<TensorDa
     }
 }
 
-/// Swaps the last two dimensions (a layout change, no copy).
+/// Swaps the last two dimensions of a 2-D or 3-D tensor (a layout change, no copy).
 fn transpose(t: &TensorData) -> Result<TensorData> {
     let n = t.dims();
-    let mut order: Dims = Dims::new(&(0..n).collect::<Vec<_>>())?;
+    let mut order = [0, 1, 2];
     order.swap(n - 2, n - 1);
-    t.permute(&order)
+    t.permute(&order[..n])
 }
 
 /// Matrix product with MiniTorch's rules, plus `bias` when given: 2-D operands are lifted to a
