@@ -97,6 +97,25 @@ pub(super) struct Product {
     pub start: Start,
 }
 
+impl Product {
+    /// The part of the product from output cell (i, j) on: `a` from row i, `b` and the bias
+    /// from column j.
+    fn at_cell(self, i: usize, j: usize) -> Product {
+        Product {
+            a: Operand {
+                ptr: self.a.ptr.wrapping_offset(i as isize * self.a.rows),
+                ..self.a
+            },
+            b: Operand {
+                ptr: self.b.ptr.wrapping_offset(j as isize * self.b.cols),
+                ..self.b
+            },
+            start: self.start.at_column(j),
+            ..self
+        }
+    }
+}
+
 /// Computes `p` into `c`, row-major (m, n) with rows `ldc` apart.
 ///
 /// # Safety
@@ -130,54 +149,33 @@ fn lanes(w: usize) -> __mmask8 {
 /// [`gemm`] by [`axpy_tile`]s, 32 columns by up to 6 rows at a time.
 #[target_feature(enable = "avx512f")]
 unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
-    let Product {
-        m,
-        n,
-        k,
-        a,
-        b,
-        start,
-    } = p;
-    let mut j = 0;
-    while j < n {
-        let w = (n - j).min(8 * AXPY_VECTORS);
+    for j in (0..p.n).step_by(8 * AXPY_VECTORS) {
+        let w = (p.n - j).min(8 * AXPY_VECTORS);
         let masks: [__mmask8; AXPY_VECTORS] =
             std::array::from_fn(|v| lanes(w.saturating_sub(8 * v)));
-        let vectors = w.div_ceil(8);
-        let mut i = 0;
-        while i < m {
-            let h = (m - i).min(AXPY_ROWS);
+        for i in (0..p.m).step_by(AXPY_ROWS) {
+            let h = (p.m - i).min(AXPY_ROWS);
+            let tile = p.at_cell(i, j);
             // SAFETY: rows i..i+h and columns j..j+w are inside the operands and output.
             unsafe {
-                let a = Operand {
-                    ptr: a.ptr.offset(i as isize * a.rows),
-                    ..a
-                };
-                let b = Operand {
-                    ptr: b.ptr.add(j),
-                    ..b
-                };
                 let c = c.add(i * ldc + j);
-                let start = start.at_column(j);
+                // One monomorphised tile per height and width (in vectors).
                 macro_rules! tiles {
-                    ($(($h:literal, $v:literal))*) => {
-                        match (h, vectors) {
-                            $(($h, $v) => axpy_tile::<$h, $v>(k, a, b, start, c, ldc, masks),)*
-                            _ => unreachable!("tile is 1..=AXPY_ROWS by 1..=AXPY_VECTORS"),
+                    ($($h:literal)*) => {
+                        match h {
+                            $($h => match w.div_ceil(8) {
+                                1 => axpy_tile::<$h, 1>(tile, c, ldc, masks),
+                                2 => axpy_tile::<$h, 2>(tile, c, ldc, masks),
+                                3 => axpy_tile::<$h, 3>(tile, c, ldc, masks),
+                                _ => axpy_tile::<$h, 4>(tile, c, ldc, masks),
+                            },)*
+                            _ => unreachable!("tile height is 1..=AXPY_ROWS"),
                         }
                     };
                 }
-                tiles!(
-                    (1, 1)(1, 2)(1, 3)(1, 4)(2, 1)(2, 2)(2, 3)(2, 4)(3, 1)(3, 2)(3, 3)(3, 4)(4, 1)(
-                        4, 2
-                    )(4, 3)(4, 4)(5, 1)(5, 2)(5, 3)(5, 4)(6, 1)(6, 2)(6, 3)(
-                        6, 4
-                    )
-                );
+                tiles!(1 2 3 4 5 6);
             }
-            i += h;
         }
-        j += 8 * AXPY_VECTORS;
     }
 }
 
@@ -186,14 +184,12 @@ unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn axpy_tile<const H: usize, const V: usize>(
-    k: usize,
-    a: Operand,
-    b: Operand,
-    start: Start,
+    p: Product,
     c: *mut f64,
     ldc: usize,
     masks: [__mmask8; AXPY_VECTORS],
 ) {
+    let Product { k, a, b, start, .. } = p;
     let mut first = [_mm512_setzero_pd(); V];
     if let Start::Row { ptr, step } = start {
         for (v, x) in first.iter_mut().enumerate() {
@@ -235,50 +231,32 @@ unsafe fn axpy_tile<const H: usize, const V: usize>(
 /// [`gemm`] by [`dot_tile`]s of up to 4 × 4 cells.
 #[target_feature(enable = "avx512f")]
 unsafe fn dot(p: Product, c: *mut f64, ldc: usize) {
-    let Product {
-        m,
-        n,
-        k,
-        a,
-        b,
-        start,
-    } = p;
-    let tail = lanes(k % 8);
-    let mut i = 0;
-    while i < m {
-        let h = (m - i).min(DOT_TILE);
-        let mut j = 0;
-        while j < n {
-            let w = (n - j).min(DOT_TILE);
+    let tail = lanes(p.k % 8);
+    for i in (0..p.m).step_by(DOT_TILE) {
+        let h = (p.m - i).min(DOT_TILE);
+        for j in (0..p.n).step_by(DOT_TILE) {
+            let w = (p.n - j).min(DOT_TILE);
+            let tile = p.at_cell(i, j);
             // SAFETY: rows i..i+h of a, columns j..j+w of b, inside the operands and output.
             unsafe {
-                let a = Operand {
-                    ptr: a.ptr.offset(i as isize * a.rows),
-                    ..a
-                };
-                let b = Operand {
-                    ptr: b.ptr.offset(j as isize * b.cols),
-                    ..b
-                };
                 let c = c.add(i * ldc + j);
-                let start = start.at_column(j);
+                // One monomorphised tile per height and width.
                 macro_rules! tiles {
-                    ($(($h:literal, $w:literal))*) => {
-                        match (h, w) {
-                            $(($h, $w) => dot_tile::<$h, $w>(k, a, b, start, c, ldc, tail),)*
-                            _ => unreachable!("tile sides are 1..=DOT_TILE"),
+                    ($($h:literal)*) => {
+                        match h {
+                            $($h => match w {
+                                1 => dot_tile::<$h, 1>(tile, c, ldc, tail),
+                                2 => dot_tile::<$h, 2>(tile, c, ldc, tail),
+                                3 => dot_tile::<$h, 3>(tile, c, ldc, tail),
+                                _ => dot_tile::<$h, 4>(tile, c, ldc, tail),
+                            },)*
+                            _ => unreachable!("tile height is 1..=DOT_TILE"),
                         }
                     };
                 }
-                tiles!(
-                    (1, 1)(1, 2)(1, 3)(1, 4)(2, 1)(2, 2)(2, 3)(2, 4)(3, 1)(3, 2)(3, 3)(3, 4)(4, 1)(
-                        4, 2
-                    )(4, 3)(4, 4)
-                );
+                tiles!(1 2 3 4);
             }
-            j += w;
         }
-        i += h;
     }
 }
 
@@ -287,14 +265,12 @@ unsafe fn dot(p: Product, c: *mut f64, ldc: usize) {
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn dot_tile<const H: usize, const W: usize>(
-    k: usize,
-    a: Operand,
-    b: Operand,
-    start: Start,
+    p: Product,
     c: *mut f64,
     ldc: usize,
     tail: __mmask8,
 ) {
+    let Product { k, a, b, start, .. } = p;
     let mut acc = [[_mm512_setzero_pd(); W]; H];
     for p in (0..k).step_by(8) {
         let mask = if p + 8 <= k { 0xff } else { tail };
