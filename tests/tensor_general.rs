@@ -385,6 +385,31 @@ fn test_mm2() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 30, ..ProptestConfig::default() })]
 
+    /// Random sizes reach every tile edge of the small-product kernels (and the 8-wide tail
+    /// along k): each operand row-major or transposed, with and without a per-column bias.
+    #[test]
+    fn matmul_random_shapes(
+        m in 1usize..30,
+        k in 1usize..30,
+        n in 1usize..40,
+        ta in any::<bool>(),
+        tb in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::seed(seed);
+        let (a, b) = (matrix(&[m, k], ta, &mut rng), matrix(&[k, n], tb, &mut rng));
+        let bias = Tensor::rand(&[n], &mut rng).unwrap();
+        let reference = |t: &Tensor| t.to(Backend::Simple);
+        let want = reference(&a).matmul(&reference(&b)).unwrap();
+        let want_add = want.add(&reference(&bias)).unwrap();
+        for &backend in BACKENDS.iter() {
+            let (x, y) = (a.to(backend), b.to(backend));
+            let what = format!("({m}, {k}) @ ({k}, {n}), transposed {ta} {tb}, on {backend}");
+            assert_near(&x.matmul(&y).unwrap(), &want, &what);
+            assert_near(&x.matmul_add(&y, &bias.to(backend)).unwrap(), &want_add, &what);
+        }
+    }
+
     #[test]
     fn test_bmm(d in 2usize..5, a in 2usize..5, b in 2usize..5, c in 2usize..5, seed in any::<u64>()) {
         for &backend in BACKENDS.iter() {
