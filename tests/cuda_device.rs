@@ -85,26 +85,6 @@ fn kernels_match_reference_on_every_layout() {
     if !cuda_or_skip("kernels_match_reference_on_every_layout") {
         return;
     }
-    let maps = [
-        MapOp::Neg,
-        MapOp::Sigmoid,
-        MapOp::Relu,
-        MapOp::Log,
-        MapOp::Exp,
-        MapOp::Id,
-        MapOp::Inv,
-    ];
-    let zips = [
-        ZipOp::Add,
-        ZipOp::Mul,
-        ZipOp::Lt,
-        ZipOp::Eq,
-        ZipOp::IsClose,
-        ZipOp::ReluBack,
-        ZipOp::LogBack,
-        ZipOp::InvBack,
-        ZipOp::SigmoidBack,
-    ];
     for shape in [&[7][..], &[3, 5], &[2, 3, 4], &[4, 33], &[2, 1100]] {
         let n: usize = shape.iter().product();
         let (va, vb) = (layouts::values(n, 1), layouts::values(n, 2));
@@ -113,7 +93,7 @@ fn kernels_match_reference_on_every_layout() {
                 layouts::make(&va, shape, ka, Backend::Cuda),
                 layouts::make(&va, shape, ka, Backend::Simple),
             );
-            for op in maps {
+            for op in MapOp::ALL {
                 let got = Backend::Cuda
                     .kernels()
                     .map(op, a.data(), shape)
@@ -128,7 +108,7 @@ fn kernels_match_reference_on_every_layout() {
                     .unwrap();
                 assert!(close(&got, &want), "{op:?} {ka:?} {shape:?}");
             }
-            for op in [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::All] {
+            for op in ReduceOp::ALL {
                 for dim in 0..shape.len() {
                     let got = Backend::Cuda
                         .kernels()
@@ -150,7 +130,7 @@ fn kernels_match_reference_on_every_layout() {
                     layouts::make(&vb, shape, kb, Backend::Cuda),
                     layouts::make(&vb, shape, kb, Backend::Simple),
                 );
-                for op in zips {
+                for op in ZipOp::ALL {
                     let got = Backend::Cuda
                         .kernels()
                         .zip(op, a.data(), b.data())

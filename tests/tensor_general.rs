@@ -34,27 +34,6 @@ fn same_fold_order(backend: Backend) -> bool {
     !matches!(backend, Backend::CudaSim | Backend::Cuda)
 }
 
-const MAPS: [MapOp; 7] = [
-    MapOp::Neg,
-    MapOp::Sigmoid,
-    MapOp::Relu,
-    MapOp::Log,
-    MapOp::Exp,
-    MapOp::Id,
-    MapOp::Inv,
-];
-const ZIPS: [ZipOp; 9] = [
-    ZipOp::Add,
-    ZipOp::Mul,
-    ZipOp::Lt,
-    ZipOp::Eq,
-    ZipOp::IsClose,
-    ZipOp::ReluBack,
-    ZipOp::LogBack,
-    ZipOp::InvBack,
-    ZipOp::SigmoidBack,
-];
-const REDUCES: [ReduceOp; 3] = [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::All];
 const SHAPES: [&[usize]; 5] = [&[7], &[3, 5], &[2, 3, 4], &[2, 1, 3, 5], &[4, 33]];
 
 /// Bit-identical values (NaN equal to NaN) and equal shapes.
@@ -112,14 +91,14 @@ fn check_kernels(shapes: &[&[usize]]) {
             for ka in KINDS {
                 let a = layouts::make(&va, shape, ka, backend);
                 let a_ref = layouts::make(&va, shape, ka, Backend::Simple);
-                for op in MAPS {
+                for op in MapOp::ALL {
                     assert_same(
                         &run_map(&a, op, shape),
                         &run_map(&a_ref, op, shape),
                         &format!("{op:?} {ka:?} {shape:?}"),
                     );
                 }
-                for op in REDUCES {
+                for op in ReduceOp::ALL {
                     for dim in 0..shape.len() {
                         let what = format!("{op:?} dim {dim} {ka:?} {shape:?}");
                         assert_reduced(
@@ -132,7 +111,7 @@ fn check_kernels(shapes: &[&[usize]]) {
                 for kb in KINDS {
                     let b = layouts::make(&vb, shape, kb, backend);
                     let b_ref = layouts::make(&vb, shape, kb, Backend::Simple);
-                    for op in ZIPS {
+                    for op in ZipOp::ALL {
                         let what = format!("{op:?} {ka:?}×{kb:?} {shape:?}");
                         assert_same(&run_zip(&a, &b, op), &run_zip(&a_ref, &b_ref, op), &what);
                     }
@@ -171,7 +150,7 @@ fn broadcast_operands_match_reference() {
                 let a_ref = layouts::make(&v, &shape, kind, Backend::Simple);
                 let b = layouts::broadcast(&vb, &shape, dim, backend);
                 let b_ref = layouts::broadcast(&vb, &shape, dim, Backend::Simple);
-                for op in ZIPS {
+                for op in ZipOp::ALL {
                     let what = format!("{op:?} {kind:?} with stride-0 dim {dim}");
                     assert_same(&run_zip(&a, &b, op), &run_zip(&a_ref, &b_ref, op), &what);
                     assert_same(
@@ -180,7 +159,7 @@ fn broadcast_operands_match_reference() {
                         &format!("{what}, swapped"),
                     );
                 }
-                for op in REDUCES {
+                for op in ReduceOp::ALL {
                     for d in 0..3 {
                         let what = format!("{op:?} dim {d} of stride-0 dim {dim}");
                         assert_reduced(&run_reduce(&b, op, d), &run_reduce(&b_ref, op, d), &what);
@@ -193,7 +172,7 @@ fn broadcast_operands_match_reference() {
         for other in [vec![4], vec![1, 4], vec![3, 1], vec![1]] {
             let n: usize = other.iter().product();
             let b = Tensor::from_vec(layouts::values(n, 4), &other).unwrap();
-            for op in ZIPS {
+            for op in ZipOp::ALL {
                 let (fa, fb) = (a.to(backend), b.to(backend));
                 let (ra, rb) = (a.to(Backend::Simple), b.to(Backend::Simple));
                 assert_same(

@@ -44,6 +44,17 @@ pub enum MapOp {
 }
 
 impl MapOp {
+    /// Every map op.
+    pub const ALL: [MapOp; 7] = [
+        MapOp::Neg,
+        MapOp::Sigmoid,
+        MapOp::Relu,
+        MapOp::Log,
+        MapOp::Exp,
+        MapOp::Id,
+        MapOp::Inv,
+    ];
+
     /// The op's label in profiles.
     pub fn label(self) -> &'static str {
         match self {
@@ -96,6 +107,19 @@ pub enum ZipOp {
 }
 
 impl ZipOp {
+    /// Every zip op.
+    pub const ALL: [ZipOp; 9] = [
+        ZipOp::Add,
+        ZipOp::Mul,
+        ZipOp::Lt,
+        ZipOp::Eq,
+        ZipOp::IsClose,
+        ZipOp::ReluBack,
+        ZipOp::LogBack,
+        ZipOp::InvBack,
+        ZipOp::SigmoidBack,
+    ];
+
     /// Applies the op to one pair of values.
     #[inline]
     pub fn apply(self, a: f64, b: f64) -> f64 {
@@ -155,6 +179,9 @@ pub enum ReduceOp {
 }
 
 impl ReduceOp {
+    /// Every reduction.
+    pub const ALL: [ReduceOp; 3] = [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::All];
+
     /// The op's label in profiles.
     pub fn label(self) -> &'static str {
         match self {
