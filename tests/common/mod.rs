@@ -169,3 +169,30 @@ pub fn shaped_tensors(n: usize) -> impl Strategy<Value = Vec<Tensor>> {
                 .collect()
         })
 }
+
+/// The backends under test (the reference backend is the oracle): the CPU ones always; the
+/// GPU one where a GPU is usable (or required: `MINITORCH_REQUIRE_CUDA=1`).
+pub static BACKENDS: std::sync::LazyLock<Vec<Backend>> = std::sync::LazyLock::new(|| {
+    let mut backends = vec![Backend::Fast, Backend::CudaSim];
+    let required = std::env::var("MINITORCH_REQUIRE_CUDA").is_ok_and(|v| v == "1");
+    match minitorch::backend::cuda::device::gpu() {
+        Ok(_) => backends.push(Backend::Cuda),
+        Err(_) if required => backends.push(Backend::Cuda),
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "cuda not tested ({e})");
+        }
+    }
+    backends
+});
+
+/// Relative closeness for GEMM results, whose summation order differs from the reference.
+pub fn assert_near(got: &Tensor, want: &Tensor, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    for (i, (g, w)) in got.to_vec().iter().zip(want.to_vec()).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+            "{what}: element {i}: {g} vs {w}"
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Matrix products on every backend against the reference: `matmul` and `matmul_add` over
+//! shapes and layouts chosen to send the fast backend down each of its paths (the two
+//! packing-free kernels with every tile edge, their bias start, the packed GEMM, one product
+//! per thread), six kinds of bias, and random sizes. The original's own matmul tests
+//! (`test_mm2`, `test_bmm`) stay in `tensor_general.rs`.
+
+mod common;
+
+use common::layouts::{self, Kind};
+use common::{BACKENDS, assert_near};
+use minitorch::tensor_data::Storage;
+use minitorch::{Backend, Layout, Rng, Tensor, TensorData};
+use proptest::prelude::*;
+
+/// Which operands of a product are stored transposed (and permuted back): each pair of
+/// layouts sends the fast backend down another kernel (row-major `b`: broadcast-multiply;
+/// transposed `b` with row-major `a`: dot products; both transposed: the packed GEMM).
+const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+/// A random tensor of `shape`, stored with its last two dims swapped when `transpose` (same
+/// values, strided layout).
+fn matrix(shape: &[usize], transpose: bool, rng: &mut Rng) -> Tensor {
+    let t = Tensor::rand(shape, rng).unwrap();
+    if !transpose {
+        return t;
+    }
+    let n = shape.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.swap(n - 2, n - 1);
+    let stored_shape: Vec<usize> = order.iter().map(|&o| shape[o]).collect();
+    let stored = Tensor::from_vec(t.permute(&order).unwrap().to_vec(), &stored_shape).unwrap();
+    stored.permute(&order).unwrap()
+}
+
+fn matmul_case(a_shape: &[usize], b_shape: &[usize], seed: u64) {
+    for (ta, tb) in TRANSPOSES {
+        let mut rng = Rng::seed(seed);
+        let (a, b) = (matrix(a_shape, ta, &mut rng), matrix(b_shape, tb, &mut rng));
+        let want = a
+            .to(Backend::Simple)
+            .matmul(&b.to(Backend::Simple))
+            .unwrap();
+        for &backend in BACKENDS.iter() {
+            let got = a.to(backend).matmul(&b.to(backend)).unwrap();
+            assert_near(
+                &got,
+                &want,
+                &format!("{a_shape:?} @ {b_shape:?} (transposed: {ta}, {tb}) on {backend}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_matches_reference() {
+    matmul_case(&[2, 3], &[3, 4], 1);
+    matmul_case(&[10, 100], &[100, 100], 2);
+    matmul_case(&[100, 10], &[10, 100], 2);
+    matmul_case(&[3, 4, 5], &[3, 5, 2], 3);
+    matmul_case(&[3, 4, 5], &[1, 5, 2], 4);
+    matmul_case(&[1, 4, 5], &[3, 5, 2], 5);
+    matmul_case(&[3, 4, 5], &[5, 2], 6);
+    matmul_case(&[33, 33], &[33, 33], 7);
+    matmul_case(&[2, 45, 33], &[2, 33, 40], 8);
+    matmul_case(&[2, 70, 90], &[2, 90, 65], 9);
+    matmul_case(&[25, 17], &[17, 1], 10);
+    // Every tile edge of the small-product kernels: 6 + 5 rows and 32 + 3 columns (axpy),
+    // 4 + 4 + 3 rows and 8 × 4 + 3 columns (dot), k a multiple of 8, a single row.
+    matmul_case(&[11, 16], &[16, 35], 13);
+    matmul_case(&[1, 24], &[24, 5], 14);
+    // Big products: one alone goes to the packed GEMM (split across threads); a batch of
+    // them goes one product per thread (on a 2-thread machine, each on the small-product
+    // kernels where they suit).
+    matmul_case(&[130, 140], &[140, 150], 11);
+    matmul_case(&[2, 130, 140], &[2, 140, 150], 12);
+}
+
+/// `a @ b + bias` against the reference's product plus bias, for biases the fast backend
+/// starts its product from (per column: contiguous, offset, a single value) and ones it adds
+/// afterwards (strided, per row, per cell).
+#[test]
+fn matmul_add_matches_reference() {
+    let mut rng = Rng::seed(12);
+    let mut bias_cases = |cols: usize, out: &[usize]| -> Vec<(&str, Tensor)> {
+        let rows = out[out.len() - 2];
+        // Column 1 of a (cols, 3) buffer, as a (1, cols) row: offset 1, stride 3.
+        let strided = Layout::contiguous(&[cols, 3])
+            .unwrap()
+            .narrow(1, 1, 1)
+            .unwrap()
+            .permute(&[1, 0])
+            .unwrap();
+        let buffer = Storage::new(layouts::values(3 * cols, 14));
+        vec![
+            ("per column", Tensor::rand(&[cols], &mut rng).unwrap()),
+            (
+                "offset",
+                layouts::make(
+                    &layouts::values(cols, 15),
+                    &[cols],
+                    Kind::Offset,
+                    Backend::Simple,
+                ),
+            ),
+            ("one value", Tensor::rand(&[1], &mut rng).unwrap()),
+            (
+                "strided",
+                Tensor::from_data(
+                    TensorData::from_parts(buffer, strided).unwrap(),
+                    Backend::Simple,
+                ),
+            ),
+            ("per row", Tensor::rand(&[rows, 1], &mut rng).unwrap()),
+            ("per cell", Tensor::rand(out, &mut rng).unwrap()),
+        ]
+    };
+    for (a_shape, b_shape, out) in [
+        (&[10, 100][..], &[100, 100][..], &[10, 100][..]),
+        (&[10, 100], &[100, 1], &[10, 1]),
+        (&[11, 16], &[16, 35], &[11, 35]),
+        (&[3, 4, 5], &[5, 2], &[3, 4, 2]),
+        (&[2, 45, 33], &[2, 33, 40], &[2, 45, 40]),
+        (&[130, 140], &[140, 150], &[130, 150]),
+    ] {
+        let cols = out[out.len() - 1];
+        for (name, bias) in bias_cases(cols, out) {
+            for (ta, tb) in TRANSPOSES {
+                let mut rng = Rng::seed(13);
+                let (a, b) = (matrix(a_shape, ta, &mut rng), matrix(b_shape, tb, &mut rng));
+                let on = |t: &Tensor, backend| t.to(backend);
+                let want = on(&a, Backend::Simple)
+                    .matmul(&on(&b, Backend::Simple))
+                    .unwrap()
+                    .add(&on(&bias, Backend::Simple))
+                    .unwrap();
+                for &backend in BACKENDS.iter() {
+                    let got = on(&a, backend)
+                        .matmul_add(&on(&b, backend), &on(&bias, backend))
+                        .unwrap();
+                    assert_near(
+                        &got,
+                        &want,
+                        &format!(
+                            "{a_shape:?} @ {b_shape:?} + {name} bias (transposed: {ta}, {tb}) on {backend}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 30, ..ProptestConfig::default() })]
+
+    /// Random sizes reach every tile edge of the small-product kernels (and the 8-wide tail
+    /// along k): each operand row-major or transposed, with and without a per-column bias.
+    #[test]
+    fn matmul_random_shapes(
+        m in 1usize..30,
+        k in 1usize..30,
+        n in 1usize..40,
+        ta in any::<bool>(),
+        tb in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::seed(seed);
+        let (a, b) = (matrix(&[m, k], ta, &mut rng), matrix(&[k, n], tb, &mut rng));
+        let bias = Tensor::rand(&[n], &mut rng).unwrap();
+        let reference = |t: &Tensor| t.to(Backend::Simple);
+        let want = reference(&a).matmul(&reference(&b)).unwrap();
+        let want_add = want.add(&reference(&bias)).unwrap();
+        for &backend in BACKENDS.iter() {
+            let (x, y) = (a.to(backend), b.to(backend));
+            let what = format!("({m}, {k}) @ ({k}, {n}), transposed {ta} {tb}, on {backend}");
+            assert_near(&x.matmul(&y).unwrap(), &want, &what);
+            assert_near(&x.matmul_add(&y, &bias.to(backend)).unwrap(), &want_add, &what);
+        }
+    }
+}
