@@ -93,8 +93,11 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
-    /// Strides that do not fit the shape.
-    #[error("{op}: strides {strides:?} do not fit shape {shape:?}")]
+    /// Strides (and offset) that do not fit the shape, or reach positions that overflow `usize`
+    /// or lie outside the storage.
+    #[error(
+        "{op}: strides {strides:?} with offset {offset} do not fit shape {shape:?} (wrong count, positions past usize::MAX, or past the end of the storage)"
+    )]
     BadStrides {
         /// The operation.
         op: &'static str,
@@ -102,6 +105,20 @@ pub enum Error {
         shape: Vec<usize>,
         /// The strides.
         strides: Vec<usize>,
+        /// The offset.
+        offset: usize,
+    },
+    /// A buffer the machine cannot provide.
+    #[error("{op}: cannot allocate {} for a tensor of shape {shape:?}{}", human_bytes(*bytes), limit_note(*limit))]
+    Alloc {
+        /// The operation.
+        op: &'static str,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// Bytes asked for (saturated at `u128` range).
+        bytes: u128,
+        /// The machine's memory (RAM + swap) in bytes, when the request exceeded it.
+        limit: Option<u64>,
     },
     /// A tensor that cannot be broadcast into a (bigger) target shape.
     #[error("{op}: cannot broadcast shape {from:?} into {to:?}")]
@@ -119,7 +136,7 @@ pub enum Error {
         /// The operation.
         op: &'static str,
         /// The index (negative entries included as given).
-        index: Vec<i64>,
+        index: Vec<i128>,
         /// The tensor's shape.
         shape: Vec<usize>,
     },
@@ -238,4 +255,30 @@ pub enum Error {
         /// What is wrong with the value.
         message: String,
     },
+}
+
+/// `bytes` as a short human-readable size: `8.8 TB`, `512 B`.
+pub(crate) fn human_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn limit_note(limit: Option<u64>) -> String {
+    match limit {
+        Some(total) => format!(
+            " (this machine has {} of memory and swap)",
+            human_bytes(u128::from(total))
+        ),
+        None => String::new(),
+    }
 }

@@ -28,9 +28,14 @@ pub struct Dims {
 impl Dims {
     /// Builds from a slice; fails when it has more than [`MAX_DIMS`] entries.
     pub fn new(values: &[usize]) -> Result<Dims> {
+        Dims::new_for("layout", values)
+    }
+
+    /// [`Dims::new`] with the calling operation's name in the error.
+    pub(crate) fn new_for(op: &'static str, values: &[usize]) -> Result<Dims> {
         if values.len() > MAX_DIMS {
             return Err(Error::BadShape {
-                op: "layout",
+                op,
                 shape: values.to_vec(),
                 reason: "more than MAX_DIMS (8) dimensions",
             });
@@ -55,8 +60,11 @@ impl Dims {
     }
 
     /// The number of elements a tensor of this shape holds (the product; 1 for no dims).
+    ///
+    /// Every shape inside a [`Layout`] has a product that fits in `usize` (checked when the
+    /// layout is made); for other lists this saturates at `usize::MAX` instead of wrapping.
     pub fn product(&self) -> usize {
-        self.iter().product()
+        checked_product(self).unwrap_or(usize::MAX)
     }
 }
 
@@ -180,6 +188,42 @@ pub(crate) fn shape_broadcast_for(op: &'static str, a: &[usize], b: &[usize]) ->
             }
         };
     }
+    if checked_product(&out).is_none() {
+        return Err(Error::BadShape {
+            op,
+            shape: out.to_vec(),
+            reason: "the broadcast result has more than usize::MAX elements",
+        });
+    }
+    Ok(out)
+}
+
+/// The product of `shape`, or `None` when it does not fit in `usize`.
+///
+/// ```
+/// use minitorch::layout::checked_product;
+/// assert_eq!(checked_product(&[2, 3, 4]), Some(24));
+/// assert_eq!(checked_product(&[2, (1 << 63) + 2]), None);
+/// ```
+pub fn checked_product(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n))
+}
+
+/// Checks that `shape` broadcasts into `target` (numpy rules) and returns `target`.
+pub(crate) fn broadcast_target(
+    op: &'static str,
+    shape: &[usize],
+    target: &[usize],
+) -> Result<Dims> {
+    let bad = || Error::BroadcastInto {
+        op,
+        from: shape.to_vec(),
+        to: target.to_vec(),
+    };
+    let out = shape_broadcast_for(op, shape, target).map_err(|_| bad())?;
+    if &*out != target {
+        return Err(bad());
+    }
     Ok(out)
 }
 
@@ -199,7 +243,8 @@ pub fn strides_from_shape(shape: &[usize]) -> Dims {
     strides
 }
 
-/// Checks a user-supplied shape: 1 to MAX_DIMS dims, none of size 0.
+/// Checks a user-supplied shape: 1 to MAX_DIMS dims, none of size 0, and an element count that
+/// fits in `usize`.
 pub(crate) fn check_shape(op: &'static str, shape: &[usize]) -> Result<Dims> {
     let bad = |reason| {
         Err(Error::BadShape {
@@ -214,18 +259,30 @@ pub(crate) fn check_shape(op: &'static str, shape: &[usize]) -> Result<Dims> {
     if shape.contains(&0) {
         return bad("dimensions of size 0 are not supported");
     }
-    Dims::new(shape)
+    let dims = Dims::new_for(op, shape)?;
+    if checked_product(shape).is_none() {
+        return bad("more than usize::MAX elements");
+    }
+    Ok(dims)
 }
 
 /// How a tensor's elements map onto its storage: shape, strides and a starting offset.
+///
+/// Every `Layout` is valid by construction, which the kernels (some of them `unsafe`) rely on:
+///
+/// - 1 to [`MAX_DIMS`] dimensions, none of size 0;
+/// - the element count (product of the shape) fits in `usize`;
+/// - its [span](Layout::span) — `offset + Σ (shape[d] − 1) · strides[d] + 1`, one past the
+///   largest storage position it reaches — fits in `usize`, so no position computed from an
+///   in-range index can overflow.
+///
+/// [`TensorData`](crate::TensorData) adds the last condition: the span lies inside the storage.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Layout {
-    /// Size of each dimension.
-    pub shape: Dims,
-    /// Storage step of each dimension (0 for a broadcast dimension).
-    pub strides: Dims,
-    /// Storage position of index (0, 0, …).
-    pub offset: usize,
+    shape: Dims,
+    strides: Dims,
+    offset: usize,
+    span: usize,
 }
 
 impl Layout {
@@ -235,30 +292,94 @@ impl Layout {
         Ok(Layout::packed(shape))
     }
 
-    /// A packed row-major layout for a shape already known to be valid.
-    pub fn packed(shape: Dims) -> Layout {
+    /// A packed row-major layout for a shape that passed `check_shape`.
+    pub(crate) fn packed(shape: Dims) -> Layout {
+        debug_assert!(checked_product(&shape).is_some() && !shape.contains(&0));
         Layout {
             strides: strides_from_shape(&shape),
+            span: shape.product(),
             shape,
             offset: 0,
         }
     }
 
-    /// A layout with explicit strides; fails when their count differs from the shape's.
+    /// A layout with explicit strides, starting at storage position 0.
+    ///
+    /// Fails when the stride count differs from the shape's, or when the positions it reaches
+    /// do not fit in `usize`.
+    ///
+    /// ```
+    /// use minitorch::Layout;
+    /// assert_eq!(Layout::with_strides(&[2, 3], &[1, 2]).unwrap().span(), 6);
+    /// assert!(Layout::with_strides(&[4, usize::MAX], &[3, 1]).is_err());
+    /// ```
     pub fn with_strides(shape: &[usize], strides: &[usize]) -> Result<Layout> {
-        let checked = check_shape("layout", shape)?;
+        Layout::new(shape, strides, 0)
+    }
+
+    /// A layout with explicit strides and offset; see [`Layout::with_strides`].
+    ///
+    /// ```
+    /// use minitorch::Layout;
+    /// let l = Layout::new(&[2, 2], &[2, 1], 3).unwrap();
+    /// assert_eq!((l.offset(), l.span()), (3, 7));
+    /// assert!(Layout::new(&[2], &[1], usize::MAX).is_err());
+    /// ```
+    pub fn new(shape: &[usize], strides: &[usize], offset: usize) -> Result<Layout> {
+        Layout::new_for("layout", shape, strides, offset)
+    }
+
+    /// [`Layout::new`] with the calling operation's name in errors.
+    pub(crate) fn new_for(
+        op: &'static str,
+        shape: &[usize],
+        strides: &[usize],
+        offset: usize,
+    ) -> Result<Layout> {
+        let checked = check_shape(op, shape)?;
+        let bad = || Error::BadStrides {
+            op,
+            shape: shape.to_vec(),
+            strides: strides.to_vec(),
+            offset,
+        };
         if strides.len() != shape.len() {
-            return Err(Error::BadStrides {
-                op: "layout",
-                shape: shape.to_vec(),
-                strides: strides.to_vec(),
-            });
+            return Err(bad());
         }
+        let span = shape
+            .iter()
+            .zip(strides)
+            .try_fold(offset, |acc, (&n, &s)| {
+                acc.checked_add((n - 1).checked_mul(s)?)
+            })
+            .and_then(|last| last.checked_add(1))
+            .ok_or_else(bad)?;
         Ok(Layout {
             shape: checked,
-            strides: Dims::new(strides)?,
-            offset: 0,
+            strides: Dims::new_for(op, strides)?,
+            offset,
+            span,
         })
+    }
+
+    /// Size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Storage step of each dimension (0 for a broadcast dimension).
+    pub fn strides(&self) -> &[usize] {
+        &self.strides
+    }
+
+    /// Storage position of index (0, 0, …).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The shape as inline [`Dims`].
+    pub(crate) fn shape_dims(&self) -> Dims {
+        self.shape
     }
 
     /// Number of elements (product of the shape).
@@ -271,16 +392,10 @@ impl Layout {
         self.shape.len()
     }
 
-    /// One past the largest storage position this layout reaches.
+    /// One past the largest storage position this layout reaches (it fits in `usize`: checked
+    /// when the layout was made).
     pub fn span(&self) -> usize {
-        self.offset
-            + 1
-            + self
-                .shape
-                .iter()
-                .zip(self.strides.iter())
-                .map(|(n, s)| (n - 1) * s)
-                .sum::<usize>()
+        self.span
     }
 
     /// True when the elements are packed in row-major order (strides equal the row-major ones,
@@ -309,7 +424,7 @@ impl Layout {
     pub fn checked_position(&self, index: &[i64]) -> Result<usize> {
         let bad = || Error::BadIndex {
             op: "index",
-            index: index.to_vec(),
+            index: index.iter().map(|&i| i128::from(i)).collect(),
             shape: self.shape.to_vec(),
         };
         if index.len() != self.dims() {
@@ -323,6 +438,21 @@ impl Layout {
             pos += i as usize * s;
         }
         Ok(pos)
+    }
+
+    /// Storage position of an unsigned `index`, checking its length and every entry; errors
+    /// name `op` and show the index exactly.
+    pub(crate) fn position_checked(&self, op: &'static str, index: &[usize]) -> Result<usize> {
+        let in_range =
+            index.len() == self.dims() && index.iter().zip(self.shape()).all(|(i, n)| i < n);
+        if !in_range {
+            return Err(Error::BadIndex {
+                op,
+                index: index.iter().map(|&i| i as i128).collect(),
+                shape: self.shape.to_vec(),
+            });
+        }
+        Ok(self.position(index))
     }
 
     /// The same storage seen with dimensions reordered: new dim `i` is old dim `order[i]`.
@@ -369,6 +499,7 @@ impl Layout {
         }
         Ok(Layout {
             offset: self.offset,
+            span: self.span,
             ..Layout::packed(shape)
         })
     }
@@ -380,10 +511,8 @@ impl Layout {
             from: self.shape.to_vec(),
             to: shape.to_vec(),
         };
-        let target = shape_broadcast_for("broadcast_to", &self.shape, shape).map_err(|_| bad())?;
-        if &*target != shape {
-            return Err(bad());
-        }
+        let target = broadcast_target("broadcast_to", &self.shape, shape).map_err(|_| bad())?;
+        check_shape("broadcast_to", &target)?;
         let skip = shape.len() - self.dims();
         let mut strides = Dims::filled(shape.len(), 0);
         for d in 0..self.dims() {
@@ -391,10 +520,11 @@ impl Layout {
                 strides[d + skip] = self.strides[d];
             }
         }
+        // Stride-0 and kept dims reach no further than before: the span is unchanged.
         Ok(Layout {
             shape: target,
             strides,
-            offset: self.offset,
+            ..*self
         })
     }
 
@@ -407,17 +537,34 @@ impl Layout {
                 shape: self.shape.to_vec(),
             });
         }
-        if len == 0 || start + len > self.shape[dim] {
+        let end = start
+            .checked_add(len)
+            .filter(|&e| len > 0 && e <= self.shape[dim]);
+        if end.is_none() {
             return Err(Error::BadIndex {
                 op: "narrow",
-                index: vec![start as i64, (start + len) as i64],
+                index: vec![start as i128, start as i128 + len as i128],
                 shape: self.shape.to_vec(),
             });
         }
+        // In range: the new window lies inside the old one, so none of this can overflow.
         let mut out = *self;
         out.offset += start * self.strides[dim];
         out.shape[dim] = len;
+        out.span -= (self.shape[dim] - len - start) * self.strides[dim];
         Ok(out)
+    }
+
+    /// A 2-D layout seen as a batch of one, `(1, rows, cols)`, with batch stride 0 (matmul's
+    /// lift; no copy). Only for 2-D layouts.
+    pub(crate) fn lift_to_batch(&self) -> Layout {
+        debug_assert_eq!(self.dims(), 2);
+        let mut out = *self;
+        out.shape = Dims::filled(3, 1);
+        out.strides = Dims::filled(3, 0);
+        out.shape[1..].copy_from_slice(&self.shape);
+        out.strides[1..].copy_from_slice(&self.strides);
+        out
     }
 
     /// Every index of the shape, in row-major order.

@@ -9,6 +9,7 @@ use crate::random::Rng;
 use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 /// Memory owned by an accelerator (implemented by the CUDA backend). Tensor code never reads
 /// it directly: it asks for a host copy.
@@ -123,6 +124,90 @@ impl Storage {
     }
 }
 
+/// Requests of at least this many bytes are compared with the machine's memory first.
+const CHECK_FROM_BYTES: usize = 1 << 30;
+
+/// The machine's RAM plus swap, in bytes (`None` where it cannot be read).
+fn machine_memory() -> Option<u64> {
+    static TOTAL: OnceLock<Option<u64>> = OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: `sysinfo` only writes into the zeroed struct we pass, which we own.
+            let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+            // SAFETY: `info` is a valid, writable `sysinfo` struct for the call's duration.
+            if unsafe { libc::sysinfo(&mut info) } == 0 {
+                let unit = u64::from(info.mem_unit.max(1));
+                return Some((info.totalram as u64 + info.totalswap as u64).saturating_mul(unit));
+            }
+        }
+        None
+    })
+}
+
+/// Checks that `n` f64 values for a tensor of `shape` can be asked for: their byte size fits
+/// an allocation (`isize::MAX`), and a request of a gigabyte or more is below the machine's
+/// memory (with a lazily reserving allocator a bigger one would "succeed" and then be killed).
+fn check_alloc(op: &'static str, n: usize, shape: &[usize]) -> Result<std::alloc::Layout> {
+    let bytes = n as u128 * 8;
+    let err = |limit| Error::Alloc {
+        op,
+        shape: shape.to_vec(),
+        bytes,
+        limit,
+    };
+    let layout = std::alloc::Layout::array::<f64>(n).map_err(|_| err(None))?;
+    if layout.size() >= CHECK_FROM_BYTES
+        && let Some(total) = machine_memory()
+        && bytes > u128::from(total)
+    {
+        return Err(err(Some(total)));
+    }
+    Ok(layout)
+}
+
+/// A buffer of `n` zeros for a tensor of `shape` made by `op`: an [`Error::Alloc`], never an
+/// abort, when the machine cannot provide it. Large buffers come zeroed from the allocator
+/// (fresh pages), as `vec![0.0; n]` would.
+pub(crate) fn zeroed(op: &'static str, n: usize, shape: &[usize]) -> Result<Vec<f64>> {
+    let layout = check_alloc(op, n, shape)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: `layout` is the non-zero-sized layout of `[f64; n]` (checked by
+    // `Layout::array` in `check_alloc`, and n > 0 here).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f64>();
+    if ptr.is_null() {
+        return Err(Error::Alloc {
+            op,
+            shape: shape.to_vec(),
+            bytes: layout.size() as u128,
+            limit: None,
+        });
+    }
+    // SAFETY: `ptr` comes from the global allocator (the one `Vec` uses) with the layout of
+    // `[f64; n]`, i.e. capacity n; its bytes are zero and all-zero bits are the f64 0.0, so
+    // all n elements are initialised.
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
+/// A buffer of `n` copies of `value`; see [`zeroed`].
+pub(crate) fn filled(op: &'static str, n: usize, value: f64, shape: &[usize]) -> Result<Vec<f64>> {
+    if value.to_bits() == 0 {
+        return zeroed(op, n, shape);
+    }
+    check_alloc(op, n, shape)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| Error::Alloc {
+        op,
+        shape: shape.to_vec(),
+        bytes: n as u128 * 8,
+        limit: None,
+    })?;
+    out.resize(n, value);
+    Ok(out)
+}
+
 /// A storage buffer with the layout that reads it.
 ///
 /// Both parts are shared handles (16 bytes in all), so tensor data moves and clones as cheaply
@@ -162,12 +247,22 @@ impl TensorData {
 
     /// Reads an existing (shared, not copied) storage through `layout`; every position the
     /// layout reaches must lie inside the storage.
+    ///
+    /// ```
+    /// use minitorch::{Layout, TensorData, tensor_data::Storage};
+    /// let storage = Storage::new(vec![0.0; 6]);
+    /// let ok = Layout::with_strides(&[3, 2], &[1, 3]).unwrap();
+    /// assert!(TensorData::from_parts(storage.clone(), ok).is_ok());
+    /// let too_far = Layout::new(&[3, 2], &[1, 3], 1).unwrap();
+    /// assert!(TensorData::from_parts(storage, too_far).is_err());
+    /// ```
     pub fn from_parts(storage: Storage, layout: Layout) -> Result<TensorData> {
         if layout.span() > storage.len() {
             return Err(Error::BadStrides {
                 op: "tensor_data",
-                shape: layout.shape.to_vec(),
-                strides: layout.strides.to_vec(),
+                shape: layout.shape().to_vec(),
+                strides: layout.strides().to_vec(),
+                offset: layout.offset(),
             });
         }
         Ok(TensorData {
@@ -185,8 +280,10 @@ impl TensorData {
         }
     }
 
-    /// The same storage through another layout (the caller has validated it).
+    /// The same storage through another layout, which the caller derived from this one and
+    /// which reaches no further (permute, view, broadcast, narrow, matmul's lift).
     pub(crate) fn relayout(&self, layout: Layout) -> TensorData {
+        debug_assert!(layout.span() <= self.storage.len());
         TensorData {
             storage: self.storage.clone(),
             layout: Rc::new(layout),
@@ -205,12 +302,17 @@ impl TensorData {
 
     /// The shape.
     pub fn shape(&self) -> &[usize] {
-        &self.layout.shape
+        self.layout.shape()
     }
 
     /// The strides.
     pub fn strides(&self) -> &[usize] {
-        &self.layout.strides
+        self.layout.strides()
+    }
+
+    /// The storage position of index (0, 0, …).
+    pub fn offset(&self) -> usize {
+        self.layout.offset()
     }
 
     /// Number of elements.
@@ -235,13 +337,13 @@ impl TensorData {
 
     /// The value at `index`.
     pub fn get(&self, index: &[usize]) -> Result<f64> {
-        let pos = self.index(&signed(index))?;
+        let pos = self.layout.position_checked("get", index)?;
         Ok(self.storage.read()?[pos])
     }
 
     /// Writes the value at `index` (visible through every tensor sharing the storage).
     pub fn set(&self, index: &[usize], value: f64) -> Result<()> {
-        let pos = self.index(&signed(index))?;
+        let pos = self.layout.position_checked("set", index)?;
         self.storage.host_mut()?[pos] = value;
         Ok(())
     }
@@ -263,7 +365,7 @@ impl TensorData {
 
     /// A uniformly random valid index.
     pub fn sample(&self, rng: &mut Rng) -> Dims {
-        let mut idx = self.layout.shape;
+        let mut idx = self.layout.shape_dims();
         for d in idx.iter_mut() {
             *d = rng.below(*d);
         }
@@ -273,38 +375,67 @@ impl TensorData {
     /// The values in row-major order of the shape (a packed copy on the host).
     pub fn to_vec(&self) -> Result<Vec<f64>> {
         let storage = self.storage.read()?;
+        let mut out = zeroed("to_vec", self.size(), self.shape())?;
         if self.is_contiguous() {
-            return Ok(storage[self.layout.offset..self.layout.offset + self.size()].to_vec());
+            out.copy_from_slice(&storage[self.offset()..][..self.size()]);
+        } else {
+            for (slot, i) in out.iter_mut().zip(self.indices()) {
+                *slot = storage[self.layout.position(&i)];
+            }
         }
-        Ok(self
-            .indices()
-            .map(|i| storage[self.layout.position(&i)])
-            .collect())
+        Ok(out)
     }
 
     /// The original MiniTorch's text rendering: `%3.2f` values in nested brackets.
+    ///
+    /// Tensors of more than [`PRINT_LIMIT`] elements are summarised as PyTorch does: the first
+    /// and last [`PRINT_EDGE`] entries of each long dimension, with `...` between.
     pub fn to_string_original(&self) -> String {
         let storage = match self.storage.read() {
             Ok(values) => values,
             Err(e) => return format!("<unreadable device tensor: {e}>"),
         };
         let shape = self.shape();
+        let summarise = self.size() > PRINT_LIMIT;
+        // The indices shown along each dimension (all, or both ends).
+        let shown: Vec<Vec<usize>> = shape
+            .iter()
+            .map(|&n| {
+                if summarise && n > 2 * PRINT_EDGE {
+                    (0..PRINT_EDGE).chain(n - PRINT_EDGE..n).collect()
+                } else {
+                    (0..n).collect()
+                }
+            })
+            .collect();
         let mut s = String::new();
-        for index in self.indices() {
+        let mut index = vec![0; shape.len()];
+        let mut at = vec![0; shape.len()]; // position within `shown` per dim
+        loop {
+            for d in 0..shape.len() {
+                index[d] = shown[d][at[d]];
+            }
             let mut open = String::new();
             for d in (0..shape.len()).rev() {
-                if index[d] != 0 {
+                if at[d] != 0 {
                     break;
                 }
                 open = format!("\n{}[{}", "\t".repeat(d), open);
             }
             s.push_str(&open);
             s.push_str(&format!("{:3.2}", storage[self.layout.position(&index)]));
+            // Advance like an odometer over the shown indices.
             let mut close = String::new();
-            for d in (0..shape.len()).rev() {
-                if index[d] != shape[d] - 1 {
+            let mut d = shape.len();
+            let mut done = true;
+            while d > 0 {
+                d -= 1;
+                at[d] += 1;
+                if at[d] < shown[d].len() {
+                    done = false;
                     break;
                 }
+                at[d] = 0;
                 close.push(']');
             }
             if close.is_empty() {
@@ -312,15 +443,26 @@ impl TensorData {
             } else {
                 s.push_str(&close);
             }
+            if done {
+                break;
+            }
+            // Crossing a gap in dimension d: mark the skipped entries.
+            if shown[d][at[d]] != shown[d][at[d] - 1] + 1 {
+                if d + 1 == shape.len() {
+                    s.push_str("... ");
+                } else {
+                    s.push_str(&format!("\n{}...", "\t".repeat(d + 1)));
+                }
+            }
         }
         s
     }
 }
 
-/// Indices as signed values, for the shared checked path.
-fn signed(index: &[usize]) -> Vec<i64> {
-    index.iter().map(|&i| i as i64).collect()
-}
+/// Tensors with more elements than this print summarised (PyTorch's default threshold).
+pub const PRINT_LIMIT: usize = 1000;
+/// Entries shown at each end of a summarised dimension.
+pub const PRINT_EDGE: usize = 3;
 
 impl fmt::Display for TensorData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

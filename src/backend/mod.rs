@@ -237,7 +237,7 @@ pub trait TensorOps {
     /// then adds; the fast backend starts its product from the bias instead.
     fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
         let product = self.matmul(a, b)?;
-        simple::broadcast_target("matmul_add", bias.shape(), product.shape())?;
+        crate::layout::broadcast_target("matmul_add", bias.shape(), product.shape())?;
         self.zip(ZipOp::Add, &product, bias)
     }
 
@@ -407,5 +407,8 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<[usize; 3]> {
         (x, 1) => x,
         _ => return Err(err("batch sizes differ and neither is 1")),
     };
+    if crate::layout::checked_product(&[batch, a[1], b[2]]).is_none() {
+        return Err(err("the product has more than usize::MAX elements"));
+    }
     Ok([batch, a[1], b[2]])
 }

@@ -5,11 +5,12 @@
 //! Deliberately simple and slow: it is the oracle the fast and CUDA backends are tested against.
 
 use super::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout::{
-    Dims, MAX_DIMS, broadcast_index, index_to_position, shape_broadcast_for, to_index,
+    Dims, Layout, MAX_DIMS, broadcast_index, broadcast_target, index_to_position,
+    shape_broadcast_for, to_index,
 };
-use crate::tensor_data::TensorData;
+use crate::tensor_data::{TensorData, filled, zeroed};
 
 /// The reference backend's kernels.
 pub struct SimpleOps;
@@ -18,8 +19,8 @@ impl TensorOps for SimpleOps {
     fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
         let out_shape = broadcast_target("map", a.shape(), out_shape)?;
         let src = a.storage().read()?;
-        let (a_shape, a_strides, a_offset) = (a.shape(), a.strides(), a.layout().offset);
-        let mut out = vec![0.0; out_shape.product()];
+        let (a_shape, a_strides, a_offset) = (a.shape(), a.strides(), a.offset());
+        let mut out = zeroed("map", out_shape.product(), &out_shape)?;
         let mut out_index = [0; MAX_DIMS];
         let mut a_index = [0; MAX_DIMS];
         for (ordinal, slot) in out.iter_mut().enumerate() {
@@ -38,7 +39,7 @@ impl TensorOps for SimpleOps {
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
         let out_shape = reduce_shape(a.shape(), dim)?;
         let src = a.storage().read()?;
-        let mut out = vec![op.start(); out_shape.product()];
+        let mut out = filled("reduce", out_shape.product(), op.start(), &out_shape)?;
         let mut index = [0; MAX_DIMS];
         for (ordinal, slot) in out.iter_mut().enumerate() {
             to_index(ordinal, &out_shape, &mut index);
@@ -46,7 +47,7 @@ impl TensorOps for SimpleOps {
                 index[dim] = k;
                 *slot = op.fold(
                     *slot,
-                    src[a.layout().offset + index_to_position(&index, a.strides())],
+                    src[a.offset() + index_to_position(&index, a.strides())],
                 );
             }
         }
@@ -59,24 +60,25 @@ impl TensorOps for SimpleOps {
         let (sa, sb) = (a.storage().read()?, b.storage().read()?);
         let (la, lb) = (a.layout(), b.layout());
         // A batch of size 1 broadcasts: its batch stride counts as 0.
-        let batch_stride =
-            |l: &crate::layout::Layout| if l.shape[0] == 1 { 0 } else { l.strides[0] };
+        let batch_stride = |l: &Layout| if l.shape()[0] == 1 { 0 } else { l.strides()[0] };
         let (ba, bb) = (batch_stride(la), batch_stride(lb));
-        let mut out = vec![0.0; n * rows * cols];
+        let (sta, stb) = (la.strides(), lb.strides());
+        let out_shape = Dims::new_for("matmul", &[n, rows, cols])?;
+        let mut out = zeroed("matmul", out_shape.product(), &out_shape)?;
         for batch in 0..n {
             for i in 0..rows {
                 for j in 0..cols {
                     let mut acc = 0.0;
                     for k in 0..inner {
-                        let x = sa[la.offset + batch * ba + i * la.strides[1] + k * la.strides[2]];
-                        let y = sb[lb.offset + batch * bb + k * lb.strides[1] + j * lb.strides[2]];
+                        let x = sa[la.offset() + batch * ba + i * sta[1] + k * sta[2]];
+                        let y = sb[lb.offset() + batch * bb + k * stb[1] + j * stb[2]];
                         acc += x * y;
                     }
                     out[(batch * rows + i) * cols + j] = acc;
                 }
             }
         }
-        Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
+        Ok(TensorData::packed(out, out_shape))
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
@@ -104,36 +106,15 @@ pub(crate) fn zip_into(
     out_shape: Dims,
 ) -> Result<TensorData> {
     let (sa, sb) = (a.storage().read()?, b.storage().read()?);
-    let mut out = vec![0.0; out_shape.product()];
+    let mut out = zeroed(op.name(), out_shape.product(), &out_shape)?;
     let (mut out_index, mut a_index, mut b_index) = ([0; MAX_DIMS], [0; MAX_DIMS], [0; MAX_DIMS]);
     for (ordinal, slot) in out.iter_mut().enumerate() {
         to_index(ordinal, &out_shape, &mut out_index);
         broadcast_index(&out_index, &out_shape, a.shape(), &mut a_index);
         broadcast_index(&out_index, &out_shape, b.shape(), &mut b_index);
-        let x = sa[a.layout().offset + index_to_position(&a_index, a.strides())];
-        let y = sb[b.layout().offset + index_to_position(&b_index, b.strides())];
+        let x = sa[a.offset() + index_to_position(&a_index, a.strides())];
+        let y = sb[b.offset() + index_to_position(&b_index, b.strides())];
         *slot = op.apply(x, y);
     }
     Ok(TensorData::packed(out, out_shape))
-}
-
-/// Checks that `shape` broadcasts into `target` and returns `target`.
-pub(crate) fn broadcast_target(
-    op: &'static str,
-    shape: &[usize],
-    target: &[usize],
-) -> Result<Dims> {
-    let out = shape_broadcast_for(op, shape, target).map_err(|_| Error::BroadcastInto {
-        op,
-        from: shape.to_vec(),
-        to: target.to_vec(),
-    })?;
-    if &*out != target {
-        return Err(Error::BroadcastInto {
-            op,
-            from: shape.to_vec(),
-            to: target.to_vec(),
-        });
-    }
-    Ok(out)
 }

@@ -4,7 +4,7 @@
 use super::Tensor;
 use super::functions::Function;
 use crate::error::{Error, Result};
-use crate::layout::{Dims, check_shape};
+use crate::layout::{Dims, check_shape, shape_broadcast_for};
 
 impl Tensor {
     /// Element-wise `self + other`, broadcasting.
@@ -21,6 +21,7 @@ impl Tensor {
 
     /// Element-wise `self − other` (computed as `self + (−other)`), broadcasting.
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        self.check_pair("sub", other)?;
         self.add(&other.neg()?)
     }
 
@@ -31,6 +32,7 @@ impl Tensor {
 
     /// Element-wise `self / other` (computed as `self · (1/other)`), broadcasting.
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        self.check_pair("div", other)?;
         self.mul(&other.inv()?)
     }
 
@@ -51,6 +53,7 @@ impl Tensor {
 
     /// 1.0 where `self > other`, else 0.0 (zero gradient).
     pub fn gt(&self, other: &Tensor) -> Result<Tensor> {
+        self.check_pair("gt", other)?;
         Tensor::apply(Function::Lt, &[other, self])
     }
 
@@ -184,6 +187,19 @@ impl Tensor {
     /// The elements as one dimension.
     fn flat(&self) -> Result<Tensor> {
         self.contiguous()?.view(&[self.size()])
+    }
+
+    /// For operations composed of others (sub, div, gt): the errors the parts would report,
+    /// under this operation's name and with the operands in the caller's order.
+    fn check_pair(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.backend() != other.backend() {
+            return Err(Error::MixedBackends {
+                op,
+                lhs: self.backend().name(),
+                rhs: other.backend().name(),
+            });
+        }
+        shape_broadcast_for(op, self.shape(), other.shape()).map(|_| ())
     }
 
     fn check_dim(&self, op: &'static str, dim: usize) -> Result<()> {

@@ -24,10 +24,9 @@
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.
 
 use crate::autodiff::Context;
-use crate::backend::simple::broadcast_target;
 use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::error::{Error, Result};
-use crate::layout::{Dims, Layout};
+use crate::layout::{Dims, broadcast_target};
 use crate::tensor_data::TensorData;
 use smallvec::{SmallVec, smallvec};
 
@@ -259,13 +258,7 @@ pub(crate) fn matmul(
         if t.dims() == 3 {
             return Ok(t.clone());
         }
-        let l = t.layout();
-        let layout = Layout {
-            shape: Dims::new(&[1, l.shape[0], l.shape[1]])?,
-            strides: Dims::new(&[0, l.strides[0], l.strides[1]])?,
-            offset: l.offset,
-        };
-        Ok(t.relayout(layout))
+        Ok(t.relayout(t.layout().lift_to_batch()))
     };
     let (a3, b3) = (lift(a)?, lift(b)?);
     let (na, nb) = (a3.shape()[0], b3.shape()[0]);

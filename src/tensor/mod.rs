@@ -27,7 +27,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layout::check_shape;
 use crate::random::Rng;
-use crate::tensor_data::TensorData;
+use crate::tensor_data::{PRINT_LIMIT, TensorData, filled, zeroed};
 use functions::Function;
 use smallvec::SmallVec;
 use std::cell::RefCell;
@@ -111,19 +111,34 @@ impl Tensor {
     }
 
     /// A tensor filled with `value`.
+    ///
+    /// A shape too big for the machine is an error, not an abort:
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// assert!(Tensor::full(&[1 << 40], 1.0).unwrap_err().to_string().contains("cannot allocate"));
+    /// ```
     pub fn full(shape: &[usize], value: f64) -> Result<Tensor> {
-        let shape = check_shape("full", shape)?;
-        Tensor::from_vec(vec![value; shape.product()], &shape)
+        Tensor::filled_with("full", shape, value)
     }
 
     /// A tensor of zeros.
     pub fn zeros(shape: &[usize]) -> Result<Tensor> {
-        Tensor::full(shape, 0.0)
+        Tensor::filled_with("zeros", shape, 0.0)
     }
 
     /// A tensor of ones.
     pub fn ones(shape: &[usize]) -> Result<Tensor> {
-        Tensor::full(shape, 1.0)
+        Tensor::filled_with("ones", shape, 1.0)
+    }
+
+    fn filled_with(op: &'static str, shape: &[usize], value: f64) -> Result<Tensor> {
+        let shape = check_shape(op, shape)?;
+        let values = filled(op, shape.product(), value, &shape)?;
+        Ok(Tensor::from_data(
+            TensorData::packed(values, shape),
+            Backend::default(),
+        ))
     }
 
     /// Uniform random values on [0, 1) drawn from `rng` (seed it for reproducible runs).
@@ -136,10 +151,12 @@ impl Tensor {
     /// ```
     pub fn rand(shape: &[usize], rng: &mut Rng) -> Result<Tensor> {
         let shape = check_shape("rand", shape)?;
-        Tensor::from_vec(
-            (0..shape.product()).map(|_| rng.uniform()).collect(),
-            &shape,
-        )
+        let mut values = zeroed("rand", shape.product(), &shape)?;
+        values.iter_mut().for_each(|v| *v = rng.uniform());
+        Ok(Tensor::from_data(
+            TensorData::packed(values, shape),
+            Backend::default(),
+        ))
     }
 
     /// A one-element constant of shape (1,) on `backend`: how numbers enter tensor arithmetic
@@ -166,8 +183,9 @@ impl Tensor {
     /// [`try_to`](Tensor::try_to) for the common case.
     ///
     /// # Panics
-    /// Only when a copy to or from device memory fails (device out of memory, a broken CUDA
-    /// context); `try_to` returns that error instead.
+    /// When the move fails: `backend` is [`Backend::Cuda`] on a machine without an NVIDIA
+    /// driver or GPU, the device is out of memory, or the CUDA context broke. `try_to` returns
+    /// that error instead.
     #[track_caller]
     pub fn to(&self, backend: Backend) -> Tensor {
         self.try_to(backend).unwrap_or_else(|e| panic!("{e}"))
@@ -287,10 +305,16 @@ impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Tensor(shape={:?}, backend={}, values={:?})",
+            "Tensor(shape={:?}, backend={}, ",
             self.shape(),
-            self.backend(),
-            self.to_vec()
-        )
+            self.backend()
+        )?;
+        if self.size() > PRINT_LIMIT {
+            return write!(f, "values=<{} elements, summarised>{self})", self.size());
+        }
+        match self.try_to_vec() {
+            Ok(values) => write!(f, "values={values:?})"),
+            Err(e) => write!(f, "values=<unreadable: {e}>)"),
+        }
     }
 }

@@ -32,10 +32,8 @@ pub fn make(values: &[f64], shape: &[usize], kind: Kind, backend: Backend) -> Te
         Kind::Offset => {
             let mut storage = vec![f64::NAN; 3];
             storage.extend_from_slice(values);
-            let layout = Layout {
-                offset: 3,
-                ..Layout::contiguous(shape).unwrap()
-            };
+            let packed = Layout::contiguous(shape).unwrap();
+            let layout = Layout::new(shape, packed.strides(), 3).unwrap();
             TensorData::from_parts(Storage::new(storage), layout).unwrap()
         }
         Kind::Sliced => {
@@ -64,7 +62,7 @@ pub fn broadcast(values: &[f64], shape: &[usize], dim: usize, backend: Backend) 
     small[dim] = 1;
     let base = TensorData::new(values.to_vec(), &small).unwrap();
     let layout = base.layout().broadcast_to(shape).unwrap();
-    assert_eq!(layout.strides[dim], 0);
+    assert_eq!(layout.strides()[dim], 0);
     Tensor::from_data(
         TensorData::from_parts(base.storage().clone(), layout).unwrap(),
         backend,

@@ -21,13 +21,13 @@ pub struct KLayout {
 impl From<&Layout> for KLayout {
     fn from(l: &Layout) -> KLayout {
         let mut k = KLayout {
-            offset: l.offset as i64,
+            offset: l.offset() as i64,
             dims: l.dims() as i64,
             ..KLayout::default()
         };
         for d in 0..l.dims() {
-            k.shape[d] = l.shape[d] as i64;
-            k.strides[d] = l.strides[d] as i64;
+            k.shape[d] = l.shape()[d] as i64;
+            k.strides[d] = l.strides()[d] as i64;
         }
         k
     }
@@ -105,28 +105,28 @@ impl MatmulArgs {
         [n, rows, cols]: [usize; 3],
     ) -> MatmulArgs {
         let batch_stride = |l: &Layout| {
-            if l.shape[0] == 1 {
+            if l.shape()[0] == 1 {
                 0
             } else {
-                l.strides[0] as i64
+                l.strides()[0] as i64
             }
         };
         MatmulArgs {
             out,
             a: pa,
             b: pb,
-            a_offset: a.offset as i64,
+            a_offset: a.offset() as i64,
             a_batch_stride: batch_stride(a),
-            a_row_stride: a.strides[1] as i64,
-            a_col_stride: a.strides[2] as i64,
-            b_offset: b.offset as i64,
+            a_row_stride: a.strides()[1] as i64,
+            a_col_stride: a.strides()[2] as i64,
+            b_offset: b.offset() as i64,
             b_batch_stride: batch_stride(b),
-            b_row_stride: b.strides[1] as i64,
-            b_col_stride: b.strides[2] as i64,
+            b_row_stride: b.strides()[1] as i64,
+            b_col_stride: b.strides()[2] as i64,
             batch: n as i64,
             rows: rows as i64,
             cols: cols as i64,
-            inner: a.shape[2] as i64,
+            inner: a.shape()[2] as i64,
         }
     }
 }

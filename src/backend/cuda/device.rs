@@ -13,12 +13,11 @@
 
 use super::args::{AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
 use super::{launch, nvrtc};
-use crate::backend::simple::broadcast_target;
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape,
 };
 use crate::error::{Error, Result};
-use crate::layout::{Dims, Layout, shape_broadcast_for};
+use crate::layout::{Dims, Layout, broadcast_target, shape_broadcast_for};
 use crate::tensor_data::{DeviceMemory, Storage, TensorData};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig,

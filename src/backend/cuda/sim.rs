@@ -12,12 +12,11 @@ use super::args::{
     AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs,
 };
 use super::launch;
-use crate::backend::simple::broadcast_target;
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape,
 };
 use crate::error::{Error, Result};
-use crate::layout::{Dims, shape_broadcast_for};
+use crate::layout::{Dims, broadcast_target, shape_broadcast_for};
 use crate::tensor_data::TensorData;
 
 unsafe extern "C" {
@@ -42,8 +41,14 @@ const CANARY: u64 = 0x7FF4_DEAD_BEEF_0001;
 struct DeviceBuf(Vec<f64>);
 
 impl DeviceBuf {
-    fn zeroed(len: usize) -> DeviceBuf {
-        DeviceBuf::from_slice(&vec![0.0; len])
+    /// A buffer of `len` zeros for an output of `shape` (an error, not an abort, when the
+    /// machine cannot hold it).
+    fn zeroed(op: &'static str, len: usize, shape: &[usize]) -> Result<DeviceBuf> {
+        let canary = f64::from_bits(CANARY);
+        let total = len.checked_add(2 * GUARD).unwrap_or(usize::MAX);
+        let mut buf = crate::tensor_data::filled(op, total, canary, shape)?;
+        buf[GUARD..GUARD + len].fill(0.0);
+        Ok(DeviceBuf(buf))
     }
 
     fn from_slice(values: &[f64]) -> DeviceBuf {
@@ -104,7 +109,7 @@ impl TensorOps for CudaSimOps {
         let out_shape = broadcast_target("map", a.shape(), out_shape)?;
         let size = out_shape.product();
         let mut input = upload(a)?;
-        let mut out = DeviceBuf::zeroed(size);
+        let mut out = DeviceBuf::zeroed("map", size, &out_shape)?;
         let args = MapArgs {
             out: out.ptr(),
             input: input.ptr(),
@@ -126,7 +131,7 @@ impl TensorOps for CudaSimOps {
         let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
         let size = out_shape.product();
         let (mut da, mut db) = (upload(a)?, upload(b)?);
-        let mut out = DeviceBuf::zeroed(size);
+        let mut out = DeviceBuf::zeroed(op.name(), size, &out_shape)?;
         let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
         let args = ZipArgs {
             out: out.ptr(),
@@ -150,7 +155,7 @@ impl TensorOps for CudaSimOps {
         let out_shape = reduce_shape(a.shape(), dim)?;
         let cells = out_shape.product();
         let mut input = upload(a)?;
-        let mut out = DeviceBuf::zeroed(cells);
+        let mut out = DeviceBuf::zeroed("reduce", cells, &out_shape)?;
         let args = ReduceArgs {
             out: out.ptr(),
             input: input.ptr(),
@@ -205,7 +210,7 @@ fn run_matmul(
 ) -> Result<Vec<f64>> {
     let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
     let (mut da, mut db) = (upload(a)?, upload(b)?);
-    let mut out = DeviceBuf::zeroed(n * rows * cols);
+    let mut out = DeviceBuf::zeroed("matmul", n * rows * cols, &[n, rows, cols])?;
     let args = MatmulArgs::new(
         a.layout(),
         b.layout(),
@@ -225,7 +230,7 @@ fn run_matmul(
 pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
     let (grid, block) = launch::elementwise(values.len());
     let mut input = DeviceBuf::from_slice(values);
-    let mut out = DeviceBuf::zeroed(grid.x as usize);
+    let mut out = DeviceBuf::zeroed("sum_practice", grid.x as usize, &[grid.x as usize])?;
     let args = PracticeArgs {
         out: out.ptr(),
         a: input.ptr(),
@@ -243,7 +248,7 @@ pub fn sum_practice(values: &[f64]) -> Result<Vec<f64>> {
 pub fn mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<Vec<f64>> {
     launch::check_mm_practice(a, b, size)?;
     let (mut da, mut db) = (DeviceBuf::from_slice(a), DeviceBuf::from_slice(b));
-    let mut out = DeviceBuf::zeroed(size * size);
+    let mut out = DeviceBuf::zeroed("mm_practice", size * size, &[size, size])?;
     let args = PracticeArgs {
         out: out.ptr(),
         a: da.ptr(),
@@ -280,7 +285,7 @@ pub mod planted {
     pub fn map_out_of_bounds(a: &TensorData) -> Result<Vec<f64>> {
         let size = a.size();
         let mut input = upload(a)?;
-        let mut out = DeviceBuf::zeroed(size);
+        let mut out = DeviceBuf::zeroed("planted", size, &[size])?;
         let layout = KLayout::from(a.layout());
         let args = MapArgs {
             out: out.ptr(),
@@ -302,7 +307,7 @@ pub mod planted {
     /// A block-sum with its barrier inside a divergent branch.
     pub fn divergent_barrier(values: &[f64]) -> Result<Vec<f64>> {
         let mut input = DeviceBuf::from_slice(values);
-        let mut out = DeviceBuf::zeroed(1);
+        let mut out = DeviceBuf::zeroed("planted", 1, &[1])?;
         let args = PracticeArgs {
             out: out.ptr(),
             a: input.ptr(),

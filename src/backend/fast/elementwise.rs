@@ -2,19 +2,17 @@
 
 use super::fill_chunks;
 use super::strided::Nest;
-use crate::backend::simple::broadcast_target;
 use crate::backend::simple::{self, SimpleOps};
 use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
-use crate::layout::{Dims, shape_broadcast_for};
+use crate::layout::{broadcast_target, shape_broadcast_for};
 use crate::operators;
 use crate::profile::{self, Path};
-use crate::tensor_data::TensorData;
+use crate::tensor_data::{TensorData, zeroed};
 
 /// Outputs smaller than this skip the strided machinery (layout broadcasting, dimension
 /// merging), which costs more than the reference kernel's plain loop at that size
-/// (`minitorch bench ops --sizes 10,40`: broadcast add of 10 elements took 0.36 µs against
-/// 0.20 µs, of 40 elements 0.37 µs against 0.34 µs; from about 64 elements the fast path wins).
+/// (measurements in `docs/performance.md`).
 const TINY: usize = 64;
 
 /// Binds `$f` to the op's function as a concrete closure, so each arm compiles its own loop.
@@ -101,10 +99,11 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
     if a.shape() == out_shape && a.is_contiguous() {
         // Memory-bound: a second thread measured no faster at any size, so this stays serial.
         let guard = a.storage().read()?;
-        let input = &guard[a.layout().offset..][..a.size()];
-        let out: Vec<f64> = with_map_fn!(op, f => input.iter().map(|&x| f(x)).collect());
+        let input = &guard[a.offset()..][..a.size()];
+        let mut out = zeroed("map", input.len(), a.shape())?;
+        with_map_fn!(op, f => out.iter_mut().zip(input).for_each(|(o, &x)| *o = f(x)));
         profile::note(Path::Contiguous, false);
-        return Ok(TensorData::packed(out, Dims::new(out_shape)?));
+        return Ok(TensorData::packed(out, a.layout().shape_dims()));
     }
     if out_shape.iter().product::<usize>() < TINY {
         return SimpleOps.map(op, a, out_shape);
@@ -113,10 +112,10 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
     let size = out_shape.product();
     let guard = a.storage().read()?;
     let src: &[f64] = &guard;
-    let mut out = vec![0.0; size];
+    let mut out = zeroed("map", size, &out_shape)?;
     let (path, parallel) = {
         let layout = a.layout().broadcast_to(&out_shape)?;
-        let nest = Nest::new(&out_shape, [&layout.strides], [layout.offset]);
+        let nest = Nest::new(&out_shape, [layout.strides()], [layout.offset()]);
         let n = nest.inner_len();
         let [stride] = nest.inner_strides();
         let parallel = with_map_fn!(op, f => fill_chunks(&mut out, n, size, |chunk, start| {
@@ -152,18 +151,23 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
     // at any size, so these stay serial.
     if (pa || a.size() == 1) && (pb || b.size() == 1) && (pa || pb) {
         let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
-        let (sa, sb) = (&guard_a[a.layout().offset..], &guard_b[b.layout().offset..]);
-        let out: Vec<f64> = match (pa, pb) {
-            (true, true) => with_zip_fn!(op, f => sa[..size]
-                .iter()
+        let (sa, sb) = (&guard_a[a.offset()..], &guard_b[b.offset()..]);
+        let mut out = zeroed(op.name(), size, &out_shape)?;
+        match (pa, pb) {
+            (true, true) => with_zip_fn!(op, f => out
+                .iter_mut()
+                .zip(&sa[..size])
                 .zip(&sb[..size])
-                .map(|(&p, &q)| f(p, q))
-                .collect()),
-            (true, false) => {
-                with_zip_fn!(op, f => sa[..size].iter().map(|&p| f(p, sb[0])).collect())
-            }
-            _ => with_zip_fn!(op, f => sb[..size].iter().map(|&q| f(sa[0], q)).collect()),
-        };
+                .for_each(|((o, &p), &q)| *o = f(p, q))),
+            (true, false) => with_zip_fn!(op, f => out
+                .iter_mut()
+                .zip(&sa[..size])
+                .for_each(|(o, &p)| *o = f(p, sb[0]))),
+            _ => with_zip_fn!(op, f => out
+                .iter_mut()
+                .zip(&sb[..size])
+                .for_each(|(o, &q)| *o = f(sa[0], q))),
+        }
         profile::note(
             if pa && pb {
                 Path::Contiguous
@@ -179,7 +183,7 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
     }
     let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
     let (sa, sb): (&[f64], &[f64]) = (&guard_a, &guard_b);
-    let mut out = vec![0.0; size];
+    let mut out = zeroed(op.name(), size, &out_shape)?;
     let (path, parallel) = {
         let (la, lb) = (
             a.layout().broadcast_to(&out_shape)?,
@@ -187,8 +191,8 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
         );
         let nest = Nest::new(
             &out_shape,
-            [&la.strides, &lb.strides],
-            [la.offset, lb.offset],
+            [la.strides(), lb.strides()],
+            [la.offset(), lb.offset()],
         );
         let n = nest.inner_len();
         let strides = nest.inner_strides();

@@ -1,49 +1,96 @@
 //! Fast batched matmul: each batch is one product that reads the operands through their own
-//! strides (a transposed operand is not copied). Products under 2²¹ multiply-adds (128³), and
-//! batches of products under 2²² (about 160³) when there is a thread per product, use the
-//! packing-free AVX-512 kernels of `small_gemm` where the CPU has them and the strides suit
-//! them; the others (and other CPUs) use the `gemm` crate, which packs the operands into
-//! cache-sized panels.
+//! strides (a transposed operand is not copied). Three small pieces:
 //!
-//! Threads: a batch of products from 2²¹ multiply-adds each runs one product per thread; a
-//! single product that big is split across the threads by `gemm`; smaller work stays on the
-//! calling thread (waking a second one costs more than it saves, and so did a spinning helper:
-//! the result rows then had to travel between the cores' caches every step).
+//! - [`choose_kernel`]: the packing-free AVX-512 kernels of `small_gemm` for small products
+//!   whose strides suit them, else the `gemm` crate (which packs the operands into cache-sized
+//!   panels);
+//! - [`output`]: the output buffer, starting from zero or, for `gemm` with a bias, from the
+//!   bias rows (`small_gemm` starts its tiles from the bias itself);
+//! - [`run_product`]: one batch's product into its slice of the output — the only `unsafe`
+//!   code here, the two kernel calls.
 //!
-//! A bias row (a linear layer's `+ b`) is fused: the output starts from it instead of zero.
+//! Threads: a batch of big products runs one product per thread; a single big product is split
+//! across the threads by `gemm`; smaller work stays on the calling thread. The measurements
+//! behind the thresholds are in `docs/performance.md`.
 
 #[cfg(target_arch = "x86_64")]
 use super::small_gemm;
 use crate::backend::{ZipOp, matmul_shape};
 use crate::error::{Error, Result};
-use crate::layout::{Dims, Layout};
+use crate::layout::Dims;
 use crate::profile::{self, Path};
-use crate::tensor_data::TensorData;
+use crate::tensor_data::{TensorData, filled, zeroed};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Multiply-adds per product from which several threads are used. Below it, thread start-up
-/// costs more than it saves (the training sizes, e.g. 10×100 @ 100×100, stay on one thread).
-/// gemm applies its own finer threshold above this one.
+/// Multiply-adds per product from which several threads are used (`docs/performance.md`).
 const PARALLEL_MACS: usize = 1 << 21;
 
-/// Multiply-adds per product below which the packing-free kernels of `small_gemm` are used
-/// (where the CPU has them and the strides suit them). On the course's (2, 128, 128) batches,
-/// one product per thread, they reach 80–92 GFLOP/s against gemm's 46–54
-/// (`minitorch bench matmul --sizes 128`).
+/// Multiply-adds per product below which `small_gemm` is used where it can be
+/// (`docs/performance.md`).
 #[cfg(target_arch = "x86_64")]
 const SMALL_MACS: usize = 1 << 22;
 
-/// The output pointer, shared by calls that write disjoint cells.
+/// One operand's batch of matrices: its values and how to step through them.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f64);
-// SAFETY: each thread writes a disjoint set of cells through the pointer (see `block`).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above; the pointer itself is never mutated.
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f64 {
-        self.0
+struct Matrices<'a> {
+    /// The whole storage; every position the layout reaches is inside it (a `TensorData`
+    /// invariant).
+    values: &'a [f64],
+    offset: usize,
+    /// 0 for a batch of 1 (it broadcasts).
+    batch: usize,
+    row: usize,
+    col: usize,
+}
+
+impl<'a> Matrices<'a> {
+    fn of(t: &TensorData, values: &'a [f64]) -> Matrices<'a> {
+        let (shape, strides) = (t.shape(), t.strides());
+        Matrices {
+            values,
+            offset: t.offset(),
+            batch: if shape[0] == 1 { 0 } else { strides[0] },
+            row: strides[1],
+            col: strides[2],
+        }
+    }
+
+    /// The values from matrix `batch`'s first element on.
+    fn matrix(&self, batch: usize) -> &'a [f64] {
+        &self.values[self.offset + batch * self.batch..]
+    }
+}
+
+/// A bias with one value per output column: `values[j · step]` for column j (step 0 or 1).
+#[derive(Clone, Copy)]
+struct BiasRow<'a> {
+    values: &'a [f64],
+    step: usize,
+}
+
+/// The kernel that computes each product.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// `small_gemm`'s register tiles (x86-64 with AVX-512 only).
+    Small,
+    /// The `gemm` crate.
+    Gemm,
+}
+
+/// The shape of the work: `batches` products of (rows, inner) @ (inner, cols).
+struct Problem<'a> {
+    a: Matrices<'a>,
+    b: Matrices<'a>,
+    batches: usize,
+    rows: usize,
+    cols: usize,
+    inner: usize,
+}
+
+impl Problem<'_> {
+    fn macs(&self) -> usize {
+        self.rows * self.cols * self.inner
     }
 }
 
@@ -55,10 +102,10 @@ pub(super) fn matmul(
     bias: Option<&TensorData>,
 ) -> Result<TensorData> {
     let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-    let out_shape = Dims::new(&[n, rows, cols])?;
-    let row = match bias {
+    let out_shape = Dims::new_for("matmul", &[n, rows, cols])?;
+    let bias = match bias {
         None => None,
-        Some(bias) => match bias_row(bias, &out_shape)? {
+        Some(bias) => match bias_step(bias, &out_shape)? {
             Some(step) => Some((bias, step)),
             // A bias that varies along the rows: the product, then a broadcast add.
             None => {
@@ -67,134 +114,172 @@ pub(super) fn matmul(
             }
         },
     };
-    let bias_guard = row.map(|(bias, _)| bias.storage().read()).transpose()?;
-    let bias_row = row
+    let bias_guard = bias.map(|(t, _)| t.storage().read()).transpose()?;
+    let bias_row = bias
         .zip(bias_guard.as_deref())
-        .map(|((bias, step), values)| (&values[bias.layout().offset..], step));
-    let inner = a.shape()[2];
+        .map(|((t, step), values)| BiasRow {
+            values: &values[t.offset()..],
+            step,
+        });
     let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
-    let (la, lb) = (a.layout(), b.layout());
-    let batch_stride = |l: &Layout| if l.shape[0] == 1 { 0 } else { l.strides[0] };
-    let (ba, bb) = (batch_stride(la), batch_stride(lb));
-    let mut out: Vec<f64> = Vec::with_capacity(n * rows * cols);
-    let (lhs_all, rhs_all): (&[f64], &[f64]) = (&guard_a, &guard_b);
+    let problem = Problem {
+        a: Matrices::of(a, &guard_a),
+        b: Matrices::of(b, &guard_b),
+        batches: n,
+        rows,
+        cols,
+        inner: a.shape()[2],
+    };
     let threads = rayon::current_num_threads();
-    let macs = rows * cols * inner;
+    let kernel = choose_kernel(&problem, threads);
+    let mut out = output(kernel, bias_row, &out_shape)?;
+    let parallel = problem.macs() >= PARALLEL_MACS && threads > 1;
     let per_batch = rows * cols;
-    #[cfg(target_arch = "x86_64")]
-    // A big product on its own is better split across the threads by gemm; a batch of them
-    // goes one product per thread either way.
-    let small =
-        macs < SMALL_MACS && (macs < PARALLEL_MACS || n >= threads) && small_gemm::available();
-    #[cfg(target_arch = "x86_64")]
-    let small = small && {
-        let probe =
-            |data: &[f64], l: &Layout| small_gemm::Operand::new(data, l.strides[1], l.strides[2]);
-        small_gemm::suits(probe(lhs_all, la), probe(rhs_all, lb))
+    let run = |(batch, dst): (usize, &mut [f64]), parallelism| {
+        run_product(kernel, &problem, batch, bias_row, dst, parallelism)
     };
-    #[cfg(not(target_arch = "x86_64"))]
-    let small = false;
-    if let (false, Some((values, step))) = (small, bias_row) {
-        // gemm adds its product to the output (read_dst below), which starts as the bias.
-        for _ in 0..n * rows {
-            if step == 0 {
-                out.extend(std::iter::repeat_n(values[0], cols));
-            } else {
-                out.extend_from_slice(&values[..cols]);
-            }
-        }
-    }
-    let dst_all = SendPtr(out.as_mut_ptr());
-    // One batch's product, written into `out`.
-    let block = |batch: usize, parallelism: Parallelism| {
-        let lhs = &lhs_all[la.offset + batch * ba..];
-        let rhs = &rhs_all[lb.offset + batch * bb..];
-        // SAFETY: the layouts were validated against their storage (TensorData::from_parts and
-        // the constructors), so every position `offset + i·stride_row + k·stride_col` with
-        // i < rows and k < inner lies inside `lhs` (likewise `rhs` for k < inner, j < cols),
-        // and the bias row holds `cols` values `step` apart. `out` has capacity for
-        // n · rows · cols values; this call writes exactly the cells (batch, ·, ·) — disjoint
-        // from every other call — and reads them only where they were filled with the bias
-        // above (read_dst), so uninitialised memory is never read. The buffers outlive the call.
-        unsafe {
-            let dst = dst_all.get().add(batch * per_batch);
-            #[cfg(target_arch = "x86_64")]
-            if small {
-                let a = small_gemm::Operand::new(lhs, la.strides[1], la.strides[2]);
-                let b = small_gemm::Operand::new(rhs, lb.strides[1], lb.strides[2]);
-                let start = match bias_row {
-                    None => small_gemm::Start::Zero,
-                    Some((values, step)) => small_gemm::Start::Row {
-                        ptr: values.as_ptr(),
-                        step,
-                    },
-                };
-                let product = small_gemm::Product {
-                    m: rows,
-                    n: cols,
-                    k: inner,
-                    a,
-                    b,
-                    start,
-                };
-                return small_gemm::gemm(product, dst, cols);
-            }
-            gemm::gemm(
-                rows,
-                cols,
-                inner,
-                dst,
-                1,
-                cols as isize,
-                bias_row.is_some(),
-                lhs.as_ptr(),
-                la.strides[2] as isize,
-                la.strides[1] as isize,
-                rhs.as_ptr(),
-                lb.strides[2] as isize,
-                lb.strides[1] as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
-    };
-    let parallel = macs >= PARALLEL_MACS && threads > 1;
     if parallel && n >= threads {
         // Enough big batches to go round: one thread per batch, each product serial.
-        (0..n)
-            .into_par_iter()
-            .for_each(|b| block(b, Parallelism::None));
-    } else if parallel {
-        // Big products in turn, each split across the threads by gemm.
-        (0..n).for_each(|b| block(b, Parallelism::Rayon(0)));
+        out.par_chunks_mut(per_batch)
+            .enumerate()
+            .for_each(|piece| run(piece, Parallelism::None));
     } else {
-        // Training sizes stay on one thread. Splitting each product in two column halves
-        // measured slower both with rayon (hidden 200: 1.13 ms/epoch against 0.58 on one
-        // thread) and with a spinning helper thread (hidden 100: 0.195 against 0.170; hidden
-        // 200: 1.28 against 0.39, the gradient halves crossing between the cores' caches).
-        (0..n).for_each(|b| block(b, Parallelism::None));
+        // Big products in turn, each split across the threads by gemm; or small ones on this
+        // thread (see docs/performance.md for why they are not split).
+        let parallelism = if parallel {
+            Parallelism::Rayon(0)
+        } else {
+            Parallelism::None
+        };
+        out.chunks_mut(per_batch)
+            .enumerate()
+            .for_each(|piece| run(piece, parallelism));
     }
-    // SAFETY: every one of the n · rows · cols values was written by a call above.
-    unsafe { out.set_len(n * per_batch) };
     profile::note(
-        match (small, ba == 0 || bb == 0) {
-            (true, _) => Path::SmallGemm,
-            (false, true) => Path::Broadcast,
-            (false, false) => Path::Gemm,
+        match (kernel, problem.a.batch == 0 || problem.b.batch == 0) {
+            (Kernel::Small, _) => Path::SmallGemm,
+            (Kernel::Gemm, true) => Path::Broadcast,
+            (Kernel::Gemm, false) => Path::Gemm,
         },
         parallel,
     );
     Ok(TensorData::packed(out, out_shape))
 }
 
+/// `small_gemm` for small products (and batches of mid-sized ones, one per thread) on CPUs and
+/// strides it supports; `gemm` for the rest (a big product alone is better split by `gemm`).
+#[cfg(target_arch = "x86_64")]
+fn choose_kernel(p: &Problem<'_>, threads: usize) -> Kernel {
+    let macs = p.macs();
+    let small = macs < SMALL_MACS
+        && (macs < PARALLEL_MACS || p.batches >= threads)
+        && small_gemm::available()
+        && small_gemm::suits(
+            small_gemm::Operand::new(p.a.values, p.a.row, p.a.col),
+            small_gemm::Operand::new(p.b.values, p.b.row, p.b.col),
+        );
+    if small { Kernel::Small } else { Kernel::Gemm }
+}
+
+/// Without AVX-512 kernels, every product goes to `gemm`.
+#[cfg(not(target_arch = "x86_64"))]
+fn choose_kernel(_: &Problem<'_>, _: usize) -> Kernel {
+    Kernel::Gemm
+}
+
+/// The output buffer: the bias rows when `gemm` must add its product to them, else zeros.
+fn output(kernel: Kernel, bias: Option<BiasRow<'_>>, shape: &[usize]) -> Result<Vec<f64>> {
+    let size = shape.iter().product();
+    let (Kernel::Gemm, Some(row)) = (kernel, bias) else {
+        return zeroed("matmul", size, shape);
+    };
+    let cols = shape[2];
+    let mut out = filled("matmul", size, 0.0, shape)?;
+    for dst in out.chunks_exact_mut(cols) {
+        if row.step == 0 {
+            dst.fill(row.values[0]);
+        } else {
+            dst.copy_from_slice(&row.values[..cols]);
+        }
+    }
+    Ok(out)
+}
+
+/// Batch `batch`'s product into `dst` (its rows × cols cells, row-major), added to the bias
+/// rows already there for `gemm`, started from `bias` by `small_gemm`.
+fn run_product(
+    kernel: Kernel,
+    p: &Problem<'_>,
+    batch: usize,
+    bias: Option<BiasRow<'_>>,
+    dst: &mut [f64],
+    parallelism: Parallelism,
+) {
+    let (lhs, rhs) = (p.a.matrix(batch), p.b.matrix(batch));
+    // What both kernel calls rely on. The operands' layouts lie inside their storage
+    // (`TensorData` checks this at construction), so these hold by construction.
+    let reach = |m: &Matrices<'_>, r: usize, c: usize| (r - 1) * m.row + (c - 1) * m.col;
+    debug_assert!(reach(&p.a, p.rows, p.inner) < lhs.len());
+    debug_assert!(reach(&p.b, p.inner, p.cols) < rhs.len());
+    debug_assert_eq!(dst.len(), p.rows * p.cols);
+    debug_assert!(bias.is_none_or(|row| (p.cols - 1) * row.step < row.values.len()));
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Small {
+        let product = small_gemm::Product {
+            m: p.rows,
+            n: p.cols,
+            k: p.inner,
+            a: small_gemm::Operand::new(lhs, p.a.row, p.a.col),
+            b: small_gemm::Operand::new(rhs, p.b.row, p.b.col),
+            start: match bias {
+                None => small_gemm::Start::Zero,
+                Some(row) => small_gemm::Start::Row {
+                    ptr: row.values.as_ptr(),
+                    step: row.step,
+                },
+            },
+        };
+        // SAFETY: `choose_kernel` picked this kernel only where the CPU has AVX-512F and the
+        // strides suit it; every `a` position i·row + k·col (i < rows, k < inner) is inside
+        // `lhs`, likewise for `rhs` (the debug assertions above, true by the `TensorData`
+        // invariant); the bias row holds `cols` values `step` apart; `dst` is rows × cols
+        // cells, rows `cols` apart, borrowed mutably for the call.
+        unsafe { small_gemm::gemm(product, dst.as_mut_ptr(), p.cols) };
+        return;
+    }
+    let _ = kernel;
+    // SAFETY: as above for the operands; `dst` holds rows × cols initialised cells (zeros or
+    // the bias rows, read because `read_dst` is true exactly when a bias was written), with
+    // column stride 1 and row stride `cols`.
+    unsafe {
+        gemm::gemm(
+            p.rows,
+            p.cols,
+            p.inner,
+            dst.as_mut_ptr(),
+            1,
+            p.cols as isize,
+            bias.is_some(),
+            lhs.as_ptr(),
+            p.a.col as isize,
+            p.a.row as isize,
+            rhs.as_ptr(),
+            p.b.col as isize,
+            p.b.row as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
 /// For a bias that broadcasts into `shape` (n, rows, cols) with one value per column — the
 /// same for every row and batch — the step between its columns (0 or 1); `None` for any other
 /// bias. Fails when the bias does not broadcast into `shape`.
-fn bias_row(bias: &TensorData, shape: &[usize]) -> Result<Option<usize>> {
+fn bias_step(bias: &TensorData, shape: &[usize]) -> Result<Option<usize>> {
     let l = bias
         .layout()
         .broadcast_to(shape)
@@ -203,8 +288,9 @@ fn bias_row(bias: &TensorData, shape: &[usize]) -> Result<Option<usize>> {
             from: bias.shape().to_vec(),
             to: shape.to_vec(),
         })?;
-    let varies = |d: usize| shape[d] > 1 && l.strides[d] != 0;
-    Ok(match l.strides[2] {
+    let strides = l.strides();
+    let varies = |d: usize| shape[d] > 1 && strides[d] != 0;
+    Ok(match strides[2] {
         _ if varies(0) || varies(1) => None,
         _ if shape[2] == 1 => Some(0),
         s @ (0 | 1) => Some(s),

@@ -60,8 +60,8 @@ impl TensorOps for FastOps {
         if y.is_contiguous() && x.is_contiguous() && !same {
             let (src, mut dst) = (x.storage().read()?, y.storage().host_mut()?);
             let n = y.size();
-            let xs = &src[x.layout().offset..][..n];
-            let ys = &mut dst[y.layout().offset..][..n];
+            let xs = &src[x.offset()..][..n];
+            let ys = &mut dst[y.offset()..][..n];
             ys.iter_mut().zip(xs).for_each(|(v, &g)| *v += alpha * g);
             profile::note(profile::Path::Contiguous, false);
             return Ok(());
@@ -73,9 +73,8 @@ impl TensorOps for FastOps {
 
 /// Output size (elements) from which map, zip and reduce run on several threads.
 ///
-/// Measured on the 2-core development machine with `minitorch bench ops`: below about 64k
-/// elements a rayon dispatch (a few microseconds) costs more than the second core saves on
-/// these memory-bound loops. Override with the `MINITORCH_PAR_THRESHOLD` environment variable
+/// Below it a rayon dispatch costs more than the second core saves on these memory-bound loops
+/// (measurements in `docs/performance.md`). Override with the `MINITORCH_PAR_THRESHOLD` environment variable
 /// or [`set_parallel_threshold`].
 pub const DEFAULT_PAR_THRESHOLD: usize = 1 << 16;
 

@@ -5,9 +5,8 @@ use super::fill_chunks;
 use super::strided::Nest;
 use crate::backend::{ReduceOp, reduce_shape};
 use crate::error::Result;
-use crate::layout::Dims;
 use crate::profile::{self, Path};
-use crate::tensor_data::TensorData;
+use crate::tensor_data::{TensorData, filled};
 
 macro_rules! with_fold {
     ($op:expr, $f:ident => $body:expr) => {
@@ -32,16 +31,16 @@ macro_rules! with_fold {
 pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
     let out_shape = reduce_shape(a.shape(), dim)?;
     let layout = a.layout();
-    let (len, step) = (layout.shape[dim], layout.strides[dim]);
+    let (len, step) = (layout.shape()[dim], layout.strides()[dim]);
     // The output cells form the input's shape with `dim` removed (size 1 is dropped by the nest).
-    let mut kept_strides = layout.strides;
+    let mut kept_strides = crate::layout::Dims::new(layout.strides())?;
     kept_strides[dim] = 0;
-    let nest = Nest::new(&out_shape, [&kept_strides], [layout.offset]);
+    let nest = Nest::new(&out_shape, [&kept_strides], [layout.offset()]);
     let (n, [inner]) = (nest.inner_len(), nest.inner_strides());
     let guard = a.storage().read()?;
     let src: &[f64] = &guard;
     let start = op.start();
-    let mut out = vec![start; out_shape.product()];
+    let mut out = filled("reduce", out_shape.product(), start, &out_shape)?;
     // Rows of cells that are adjacent in the input accumulate a whole row per step (vectorised);
     // otherwise each cell walks its own fibre.
     let by_rows = inner == 1 && n > 1;
@@ -81,5 +80,5 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
         Path::Strided
     };
     profile::note(path, parallel);
-    Ok(TensorData::packed(out, Dims::new(&out_shape)?))
+    Ok(TensorData::packed(out, out_shape))
 }

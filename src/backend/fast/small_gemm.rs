@@ -17,10 +17,7 @@
 //! computes `Σ + b`: equal to rounding). Anything else (other strides, or products
 //! big enough for packing to pay) goes to `gemm`.
 //!
-//! Measured with `cargo bench --bench kernels -- matmul/fast` against `gemm` on the same
-//! products (this 2-core AMD EPYC, about 55 GFLOP/s f64 per core at peak): `x @ W` at
-//! (10, 100) @ (100, 100) 4.0 µs against 6.1, `g @ Wᵀ` 4.6 against 7.2, `xᵀ @ g` 4.7 against
-//! 5.5.
+//! The measurements against `gemm` are in `docs/performance.md`.
 
 use std::arch::x86_64::*;
 
@@ -147,6 +144,9 @@ fn lanes(w: usize) -> __mmask8 {
 }
 
 /// [`gemm`] by [`axpy_tile`]s, 32 columns by up to 6 rows at a time.
+///
+/// # Safety
+/// [`gemm`]'s contract, with `b` unit-stride along its columns (`b.cols == 1`).
 #[target_feature(enable = "avx512f")]
 unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
     for j in (0..p.n).step_by(8 * AXPY_VECTORS) {
@@ -181,6 +181,11 @@ unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
 
 /// An `H`-row, `V`×8-column tile of `c`: for each `p < k`, broadcast `a[i][p]` and multiply it
 /// into row `p` of `b`. Lanes past the output's edge are masked off.
+///
+/// # Safety
+/// AVX-512F; `p` is the product from this tile's top-left cell on (`Product::at_cell`), with
+/// at least `H` rows of `a` and of `c` and, along `b`'s and the bias row's columns, at least
+/// the lanes `masks` enable readable (`b.cols == 1`); `c` writable there, rows `ldc` apart.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn axpy_tile<const H: usize, const V: usize>(
@@ -229,6 +234,10 @@ unsafe fn axpy_tile<const H: usize, const V: usize>(
 }
 
 /// [`gemm`] by [`dot_tile`]s of up to 4 × 4 cells.
+///
+/// # Safety
+/// [`gemm`]'s contract, with `a` unit-stride along its columns and `b` along its rows
+/// (`a.cols == 1 && b.rows == 1`).
 #[target_feature(enable = "avx512f")]
 unsafe fn dot(p: Product, c: *mut f64, ldc: usize) {
     let tail = lanes(p.k % 8);
@@ -262,6 +271,12 @@ unsafe fn dot(p: Product, c: *mut f64, ldc: usize) {
 
 /// An `H`×`W` tile of `c` as dot products of rows of `a` with columns of `b`, both read 8
 /// values at a time along `k` (the last, partial group masked), summed across lanes at the end.
+///
+/// # Safety
+/// AVX-512F; `p` is the product from this tile's top-left cell on, with `H` rows of `a` and `W`
+/// columns of `b` readable for `k` values each at unit stride, `W` bias values when the start
+/// is a row with step 1, and `c` writable for `H` rows of `W` cells, `ldc` apart; `tail`
+/// enables exactly the lanes of the last, partial group of 8 along `k`.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn dot_tile<const H: usize, const W: usize>(
@@ -310,6 +325,10 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
 /// Writes the lane sums of 16 accumulators (`v[4r + j]` for cell (r, j)) to a 4 × 4 tile of
 /// `c`, plus the bias row. A tree of pairwise shuffles and adds turns the 16 vectors into two
 /// vectors of 8 sums in cell order, about half the work of 16 separate horizontal sums.
+///
+/// # Safety
+/// AVX-512F; `v` holds 16 accumulators; `c` is writable for 4 rows of 4 cells, `ldc` apart;
+/// a start row with step 1 holds 4 readable values.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn store_sums_4x4(v: &[__m512d], start: Start, c: *mut f64, ldc: usize) {
