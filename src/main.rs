@@ -19,7 +19,19 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let args = cli::Cli::parse();
+    // Every error exits with status 1, a malformed command line included (clap's own choice is
+    // 2); --help and --version print to stdout and exit 0.
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let profile = args.profile;
     if profile {
         minitorch::profile::enable(true);

@@ -1,5 +1,7 @@
-//! PNG charts (plotters with a bundled font, so nothing depends on system font libraries).
+//! Charts as PNG (or JPEG, BMP) images: plotters with a bundled font, so nothing depends on
+//! system font libraries.
 
+use crate::checkpoint;
 use crate::datasets::{Dataset, Graph};
 use crate::error::{Error, Result};
 use crate::train::{EpochReport, Model};
@@ -19,11 +21,86 @@ pub(crate) fn register_font() {
     });
 }
 
+/// The image formats a plot can be written in, chosen by the file name's extension (any case).
+pub const FORMATS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+/// ".png, .jpg, .jpeg or .bmp".
+fn extensions() -> String {
+    let dotted: Vec<String> = FORMATS.iter().map(|f| format!(".{f}")).collect();
+    let (last, rest) = dotted.split_last().expect("formats");
+    format!("{} or {last}", rest.join(", "))
+}
+
+/// Checks that a plot can be written at `path`: its extension names a supported format
+/// ([`FORMATS`]), and the checks of [`checkpoint::check_target`] pass (the directory exists and
+/// is writable, the target is absent or a regular file, and writable since plots are written in
+/// place). Every plotting function runs it first; callers with long work before a plot run it
+/// before that work. The error names `path`.
+pub fn check_path(path: &Path) -> Result<()> {
+    let file_error = |message: String| Error::File {
+        path: path.display().to_string(),
+        message,
+    };
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if FORMATS.iter().any(|f| f.eq_ignore_ascii_case(ext)) => {}
+        Some(ext) => {
+            return Err(file_error(format!(
+                "unsupported image format {ext:?}; the file name must end in {}",
+                extensions()
+            )));
+        }
+        None => {
+            return Err(file_error(format!(
+                "no file extension to choose the image format; the file name must end in {}",
+                extensions()
+            )));
+        }
+    }
+    checkpoint::check_target(path)?;
+    #[cfg(unix)]
+    if path.exists() {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| file_error("the path contains a NUL byte".into()))?;
+        // SAFETY: access only reads the NUL-terminated path.
+        if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
+            return Err(file_error(format!(
+                "cannot write: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Maps a drawing error to the library's error, naming the output file.
+///
+/// plotters' bitmap backend prints its errors as Debug dumps
+/// (`ImageError(IoError(Os { code: 28, … }))`), and its error types cannot be matched without
+/// depending on plotters' backend crates; so the OS error code is read back out of the dump,
+/// which turns the common failures (no space, no permission) into the system's message.
 pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Invalid {
-        what: "plot",
-        message: format!("cannot write {}: {e}", path.display()),
+    let text = e.to_string();
+    let os_code = text.find("code: ").and_then(|at| {
+        let digits: String = text[at + 6..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse::<i32>().ok()
+    });
+    let message = if let Some(code) = os_code {
+        format!("cannot write: {}", std::io::Error::from_raw_os_error(code))
+    } else if text.contains("Unsupported") {
+        format!(
+            "unsupported image format; the file name must end in {}",
+            extensions()
+        )
+    } else {
+        format!("cannot draw the image: {text}")
+    };
+    Error::File {
+        path: path.display().to_string(),
+        message,
     }
 }
 
@@ -52,6 +129,7 @@ pub fn log_line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
+    check_path(path)?;
     register_font();
     let all: Vec<(f64, f64)> = series
         .iter()
@@ -174,6 +252,7 @@ pub fn training_plot(
     model: &Model,
     history: &[EpochReport],
 ) -> Result<()> {
+    check_path(path)?;
     register_font();
     const G: usize = 80;
     let cells: Vec<[f64; 2]> = (0..G * G)
@@ -229,6 +308,7 @@ pub fn training_plot(
 
 /// All six datasets side by side (1200×800 PNG).
 pub fn datasets_plot(path: &Path, pts: usize, seed: u64) -> Result<()> {
+    check_path(path)?;
     register_font();
     let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
@@ -238,4 +318,48 @@ pub fn datasets_plot(path: &Path, pts: usize, seed: u64) -> Result<()> {
     }
     root.present().map_err(|e| plot_error(path, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawing_errors_read_as_the_system_message_not_a_debug_dump() {
+        let path = Path::new("/data/out.png");
+        let disk_full = "backend error: Drawing backend error: ImageError(IoError(Os { code: 28, \
+                         kind: StorageFull, message: \"No space left on device\" }))";
+        assert_eq!(
+            plot_error(path, disk_full).to_string(),
+            "/data/out.png: cannot write: No space left on device (os error 28)"
+        );
+        let unsupported = "backend error: Drawing backend error: ImageError(Unsupported(\
+                           UnsupportedError { format: PathExtension(\"gif\") }))";
+        assert_eq!(
+            plot_error(path, unsupported).to_string(),
+            "/data/out.png: unsupported image format; the file name must end in .png, .jpg, \
+             .jpeg or .bmp"
+        );
+    }
+
+    #[test]
+    fn plot_paths_need_a_supported_extension_and_a_writable_directory() {
+        let dir = std::env::temp_dir();
+        for ok in ["a.png", "a.PNG", "a.jpg", "a.jpeg", "a.bmp"] {
+            assert!(check_path(&dir.join(ok)).is_ok(), "{ok}");
+        }
+        let err = check_path(&dir.join("a.svg")).unwrap_err().to_string();
+        assert!(err.ends_with("a.svg: unsupported image format \"svg\"; the file name must end in .png, .jpg, .jpeg or .bmp"), "{err}");
+        let err = check_path(Path::new("/nonexistent-dir/a.png"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/nonexistent-dir/a.png: directory /nonexistent-dir does not exist"
+        );
+        let err = datasets_plot(Path::new("/nonexistent-dir/a.png"), 10, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
 }

@@ -319,7 +319,8 @@ pub fn train(
     }
     let optim = Sgd::new(model.module().parameters(), config.rate)?;
     let mut order: Vec<usize> = (0..data.n).collect();
-    let mut history = Vec::with_capacity(config.epochs);
+    // Capped: a huge epoch count must not fail (or abort) on the reservation before it runs.
+    let mut history = Vec::with_capacity(config.epochs.min(1 << 16));
     for epoch in 1..=config.epochs {
         let start = Instant::now();
         rng.shuffle(&mut order);

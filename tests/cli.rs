@@ -1,17 +1,48 @@
 //! The `minitorch` command: smoke tests of `bench` and `train`, and clear errors for bad flags.
 
+use std::path::Path;
 use std::process::Command;
 
-fn minitorch(args: &[&str]) -> (bool, String, String) {
+/// Runs the command: its exit code (`None` when killed by a signal), stdout and stderr.
+fn minitorch_status(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_minitorch"))
         .args(args)
         .output()
         .expect("run minitorch");
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+fn minitorch(args: &[&str]) -> (bool, String, String) {
+    let (code, out, err) = minitorch_status(args);
+    (code == Some(0), out, err)
+}
+
+/// Runs a command that must fail at once with exit status 1 and one `error:` line containing
+/// every one of `expected`, before any training or timing; returns stderr.
+fn refused(args: &[&str], expected: &[&str]) -> String {
+    let (code, out, err) = minitorch_status(args);
+    assert_eq!(code, Some(1), "{args:?}: exit {code:?}\n{err}");
+    for needle in expected {
+        assert!(
+            err.contains(needle),
+            "{args:?}: {needle:?} missing in\n{err}"
+        );
+    }
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{args:?}: {err}"
+    );
+    assert!(
+        !out.contains("Epoch") && !out.contains("Timing summary") && !out.contains("seed "),
+        "{args:?} did work before failing:\n{out}"
+    );
+    err
 }
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -114,21 +145,27 @@ fn train_prints_the_course_log_and_the_profile() {
 #[test]
 fn bad_flags_give_one_clear_error() {
     let cases: [(&[&str], &str); 6] = [
-        (&["train", "--hidden", "0"], "hidden: must be at least 1"),
+        (
+            &["train", "--hidden", "0"],
+            "--hidden 0: must be at least 1",
+        ),
         (
             &["train", "--dataset", "moons"],
             "unknown dataset \"moons\"",
         ),
         (
             &["train", "--rate", "-1"],
-            "rate: must be a positive number, got -1",
+            "--rate -1: must be a positive finite number",
         ),
         (&["train", "--backend", "tpu"], "unknown backend \"tpu\""),
         (
-            &["bench", "matmul", "--sizes", "0"],
-            "--sizes: sizes must be positive, got 0",
+            &["bench", "matmul", "--sizes", "64,0"],
+            "--sizes 0: must be at least 1",
         ),
-        (&["bench", "matmul", "--sizes", "64,x"], "--sizes: \"64,x\""),
+        (
+            &["bench", "matmul", "--sizes", "64,x"],
+            "--sizes \"64,x\": \"x\": invalid digit",
+        ),
     ];
     for (args, expected) in cases {
         let (ok, _, err) = minitorch(args);
@@ -167,6 +204,7 @@ fn train_plot_save_eval_and_datasets() {
         "{out}"
     );
     assert_eq!(png_size(&plot), (1400, 600));
+    assert!(temp_files(model.parent().unwrap()).is_empty());
     let (ok, out, err) = minitorch(&[
         "eval",
         "--load",
@@ -197,11 +235,11 @@ fn bad_training_flags_and_files() {
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["train", "--batch", "0"],
-            "batch: must be at least 1".into(),
+            "--batch 0: must be at least 1".into(),
         ),
         (
             vec!["train", "--pts", "0"],
-            "pts: must be at least 1".into(),
+            "--pts 0: must be at least 1".into(),
         ),
         (
             vec!["train", "--load", model.to_str().unwrap()],
@@ -233,7 +271,8 @@ fn bad_training_flags_and_files() {
                 "--hidden",
                 "2",
             ],
-            "cannot write".into(),
+            "--save /nonexistent-dir/m.safetensors: directory /nonexistent-dir does not exist"
+                .into(),
         ),
     ];
     let mut cases = cases;
@@ -255,4 +294,315 @@ fn bad_training_flags_and_files() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// Names in `dir` that look like the temporary files of a save.
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect()
+}
+
+#[test]
+fn numeric_flags_are_bounded_and_refused_before_any_work() {
+    let cases: [(&[&str], &[&str]); 14] = [
+        (
+            &["train", "--epochs", "18446744073709551615"],
+            &["--epochs 18446744073709551615: at most 1000000 ("],
+        ),
+        (
+            &["train", "--hidden", "100000000"],
+            &["--hidden 100000000: at most 16384 (", "would take 80.0 PB"],
+        ),
+        (
+            &["train", "--hidden", "100000"],
+            &["--hidden 100000: at most 16384 (", "would take 80.0 GB"],
+        ),
+        (
+            &["train", "--pts", "100000000000"],
+            &["--pts 100000000000: at most 10000000 ("],
+        ),
+        (
+            &["train", "--batch", "100000000"],
+            &["--batch 100000000: at most 10000000 ("],
+        ),
+        (
+            &["train", "--rate", "1e9"],
+            &["--rate 1000000000: at most 1000 ("],
+        ),
+        (
+            &[
+                "eval",
+                "--pts",
+                "100000000000",
+                "--load",
+                "/nonexistent-dir/m",
+            ],
+            &["--pts 100000000000: at most 10000000 ("],
+        ),
+        (
+            &[
+                "datasets",
+                "--pts",
+                "100000000",
+                "--plot",
+                "/nonexistent-dir/d.png",
+            ],
+            &["--pts 100000000: at most 1000000 ("],
+        ),
+        (
+            &["bench", "matmul", "--sizes", "64,100000"],
+            &["--sizes 100000: at most 8192 ("],
+        ),
+        (
+            &["bench", "matmul", "--trials", "1000000"],
+            &["--trials 1000000: at most 100 ("],
+        ),
+        (
+            &["bench", "matmul", "--simple-max", "100000"],
+            &["--simple-max 100000: at most 2048 ("],
+        ),
+        (
+            &["bench", "ops", "--sizes", "100000000000"],
+            &["--sizes 100000000000: at most 100000000 ("],
+        ),
+        (
+            &["bench", "ops", "--reps", "100000000"],
+            &["--reps 100000000: at most 10000 ("],
+        ),
+        (
+            &["train", "--epochs", "0"],
+            &["--epochs 0: must be at least 1"],
+        ),
+    ];
+    for (args, expected) in cases {
+        refused(args, expected);
+    }
+}
+
+#[test]
+fn runs_too_large_for_memory_are_refused_before_they_allocate() {
+    // 16384 hidden units evaluated on ten million points: terabytes of activations, more than
+    // any machine running these tests has.
+    refused(
+        &["train", "--hidden", "16384", "--pts", "10000000"],
+        &[
+            "--pts 10000000: the run would need about ",
+            " TB (hidden 16384",
+            "more than the ",
+        ],
+    );
+    refused(
+        &[
+            "train",
+            "--backend",
+            "scalar",
+            "--hidden",
+            "16384",
+            "--batch",
+            "1000",
+        ],
+        &[
+            "--hidden 16384: the run would need about ",
+            "scalar backend",
+        ],
+    );
+}
+
+#[test]
+fn rates_must_be_positive_finite_numbers() {
+    for rate in ["-inf", "inf", "nan", "-nan", "0", "-0.5"] {
+        let err = refused(
+            &["train", "--rate", rate, "--epochs", "1"],
+            &["--rate ", ": must be a positive finite number"],
+        );
+        assert!(!err.contains("unexpected argument"), "{rate}: {err}");
+    }
+}
+
+#[test]
+fn every_error_exits_1_and_help_and_version_exit_0() {
+    for args in [
+        &["train", "--bogus"][..],
+        &["train", "--hidden", "abc"],
+        &["train", "--hidden", "-5"],
+        &["frobnicate"],
+        &[],
+        &["train", "--hidden", "0"],
+    ] {
+        let (code, _, err) = minitorch_status(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error")).count(),
+            usize::from(!args.is_empty()),
+            "{args:?}: {err}"
+        );
+    }
+    for args in [&["--help"][..], &["--version"], &["train", "--help"]] {
+        let (code, out, err) = minitorch_status(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(out.contains("minitorch"), "{args:?}: {out}");
+    }
+    // The bounds are in the help.
+    let (_, help, _) = minitorch_status(&["train", "--help"]);
+    assert!(
+        help.contains("1 to 16384") && help.contains("epochs, 1 to 1000000 ["),
+        "{help}"
+    );
+}
+
+#[test]
+fn output_paths_are_checked_before_training_and_a_failed_run_keeps_the_checkpoint() {
+    let model = temp_path("kept.safetensors");
+    let (ok, _, err) = minitorch(&[
+        "train",
+        "--epochs",
+        "2",
+        "--hidden",
+        "3",
+        "--seed",
+        "1",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let before = std::fs::read(&model).unwrap();
+    let m = model.to_str().unwrap();
+    // Each of these fails before training, naming the user's path, and leaves the checkpoint.
+    refused(
+        &[
+            "train",
+            "--epochs",
+            "5",
+            "--hidden",
+            "4",
+            "--save",
+            m,
+            "--plot",
+            "/nonexistent-dir/p.png",
+        ],
+        &["--plot /nonexistent-dir/p.png: directory /nonexistent-dir does not exist"],
+    );
+    let plot = temp_path("chart.gif");
+    refused(
+        &[
+            "train",
+            "--epochs",
+            "5",
+            "--hidden",
+            "4",
+            "--save",
+            m,
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+        &[
+            "unsupported image format \"gif\"",
+            ".png, .jpg, .jpeg or .bmp",
+        ],
+    );
+    refused(
+        &[
+            "train",
+            "--epochs",
+            "5",
+            "--hidden",
+            "4",
+            "--save",
+            m,
+            "--load",
+            "/nonexistent-dir/m",
+        ],
+        &["/nonexistent-dir/m: cannot read"],
+    );
+    let both = temp_path("both.png");
+    let both = both.to_str().unwrap();
+    refused(
+        &["train", "--epochs", "5", "--save", both, "--plot", both],
+        &["--save ", "both.png: the same file as --plot"],
+    );
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        before,
+        "the checkpoint was replaced"
+    );
+    // A long run with a bad save path fails at once, naming the path (not a temporary file).
+    let err = refused(
+        &["train", "--epochs", "20000", "--save", "/nonexistent-dir/x"],
+        &["--save /nonexistent-dir/x: directory /nonexistent-dir does not exist"],
+    );
+    assert!(!err.contains(".tmp-"), "{err}");
+    assert!(temp_files(model.parent().unwrap()).is_empty());
+}
+
+#[test]
+fn save_never_replaces_a_link_a_fifo_or_a_directory() {
+    let dir = temp_path("special");
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("target.safetensors");
+    std::fs::write(&target, b"precious").unwrap();
+    let link = dir.join("link.safetensors");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let fifo = dir.join("fifo.safetensors");
+    let _ = std::fs::remove_file(&fifo);
+    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads the NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) }, 0);
+    let cases = [
+        (&link, "is a symbolic link"),
+        (&fifo, "is a FIFO"),
+        (&dir, "is a directory"),
+    ];
+    for (path, what) in cases {
+        let p = path.to_str().unwrap();
+        refused(
+            &["train", "--epochs", "3", "--hidden", "2", "--save", p],
+            &[&format!("--save {p}: {what}"), "refusing to replace it"],
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(temp_files(&dir).is_empty());
+}
+
+#[test]
+fn plot_paths_are_checked_before_drawing_or_timing() {
+    let gif = temp_path("datasets.gif");
+    refused(
+        &["datasets", "--plot", gif.to_str().unwrap()],
+        &["unsupported image format \"gif\"; the file name must end in .png"],
+    );
+    refused(
+        &["datasets", "--plot", temp_path("noext").to_str().unwrap()],
+        &["no file extension"],
+    );
+    assert!(!gif.exists());
+    refused(
+        &[
+            "bench",
+            "matmul",
+            "--sizes",
+            "32",
+            "--trials",
+            "1",
+            "--plot",
+            "/nonexistent-dir/t.png",
+        ],
+        &["--plot /nonexistent-dir/t.png: directory /nonexistent-dir does not exist"],
+    );
 }

@@ -1,6 +1,7 @@
 //! `minitorch bench`: the course's matmul timing script and map/zip/reduce timings.
 
-use super::parse_list;
+use super::limits::{self, MAX_MATMUL_SIZE, MAX_OPS_SIZE, MAX_REPS, MAX_SIMPLE_SIZE, MAX_TRIALS};
+use super::{Result, parse_list, paths};
 use minitorch::bench::{self, SIMPLE_MAX_SIZE};
 use minitorch::plot::{Series, log_line_chart};
 use minitorch::{Backend, Rng};
@@ -10,37 +11,41 @@ use std::path::PathBuf;
 pub enum BenchCommand {
     /// Batched (2, n, n) matmul per backend, inputs created inside the timed span.
     Matmul {
-        /// Matrix sizes n.
-        #[arg(long, default_value = "64,128,256,512,1024")]
+        /// Matrix sizes n, each 1 to 8192.
+        #[arg(
+            long,
+            default_value = "64,128,256,512,1024",
+            allow_hyphen_values = true
+        )]
         sizes: String,
         /// Backends to time.
         #[arg(long, default_value = "simple,fast")]
         backends: String,
-        /// Trials per size (the table shows their mean).
-        #[arg(long, default_value_t = 3)]
+        /// Trials per size, 1 to 100 (the table shows their mean).
+        #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
         trials: usize,
-        /// Write a PNG chart of time against size.
+        /// Write a chart of time against size to this image (.png, .jpg or .bmp).
         #[arg(long)]
         plot: Option<PathBuf>,
-        /// Largest size the reference backend runs (it takes minutes beyond).
-        #[arg(long, default_value_t = SIMPLE_MAX_SIZE)]
+        /// Largest size the reference backend runs, 0 to 2048 (it takes minutes beyond 512).
+        #[arg(long, default_value_t = SIMPLE_MAX_SIZE, allow_negative_numbers = true)]
         simple_max: usize,
     },
     /// map / zip / reduce on contiguous, transposed and broadcast operands.
     Ops {
-        /// Element counts.
-        #[arg(long, default_value = "1000,65536,1000000")]
+        /// Element counts, each 1 to 100000000.
+        #[arg(long, default_value = "1000,65536,1000000", allow_hyphen_values = true)]
         sizes: String,
         /// Backends to time.
         #[arg(long, default_value = "simple,fast")]
         backends: String,
-        /// Timed calls per workload (the median is shown).
-        #[arg(long, default_value_t = 20)]
+        /// Timed calls per workload, 1 to 10000 (the median is shown).
+        #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
         reps: usize,
     },
 }
 
-pub fn run(cmd: BenchCommand) -> minitorch::Result<()> {
+pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Matmul {
             sizes,
@@ -67,14 +72,19 @@ pub fn run(cmd: BenchCommand) -> minitorch::Result<()> {
     }
 }
 
-fn check_trials(flag: &'static str, n: usize) -> minitorch::Result<()> {
-    if n == 0 {
-        return Err(minitorch::Error::Invalid {
-            what: flag,
-            message: "must be at least 1".into(),
-        });
+/// Checks every size of `--sizes` against `1..=max` (`why(n)` says why `n` is too large) and
+/// the memory the largest needs.
+fn check_sizes(
+    sizes: &[usize],
+    max: usize,
+    why: impl Fn(usize) -> String,
+    memory: fn(usize) -> limits::Estimate,
+) -> Result<()> {
+    for &n in sizes {
+        limits::count("--sizes", n, 1, max, &why(n))?;
     }
-    Ok(())
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    limits::check_memory(&memory(largest))
 }
 
 fn matmul(
@@ -83,13 +93,37 @@ fn matmul(
     trials: usize,
     plot: Option<PathBuf>,
     simple_max: usize,
-) -> minitorch::Result<()> {
-    check_trials("--trials", trials)?;
-    if let Some(&bad) = sizes.iter().find(|&&n| n == 0) {
-        return Err(minitorch::Error::Invalid {
-            what: "--sizes",
-            message: format!("sizes must be positive, got {bad}"),
-        });
+) -> Result<()> {
+    check_sizes(
+        &sizes,
+        MAX_MATMUL_SIZE,
+        |n| {
+            format!(
+                "a (2, n, n) matmul at n = {n} is {:.1e} flops, beyond a minute per trial, and \
+                 its operands would take {}{}",
+                4.0 * (n as f64).powi(3),
+                limits::human(limits::matmul_memory(n).bytes),
+                limits::machine_note()
+            )
+        },
+        limits::matmul_memory,
+    )?;
+    limits::count(
+        "--trials",
+        trials,
+        1,
+        MAX_TRIALS,
+        "the mean settles long before, and a trial at the largest size takes a minute",
+    )?;
+    limits::count(
+        "--simple-max",
+        simple_max,
+        0,
+        MAX_SIMPLE_SIZE,
+        "the reference backend's triple loop takes tens of minutes per trial beyond",
+    )?;
+    if let Some(path) = &plot {
+        paths::plot_target("--plot", path)?;
     }
     let mut rng = Rng::seed(0);
     let mut results = Vec::new();
@@ -158,19 +192,31 @@ fn matmul(
     Ok(())
 }
 
-fn ops(sizes: Vec<usize>, backends: Vec<Backend>, reps: usize) -> minitorch::Result<()> {
-    check_trials("--reps", reps)?;
+fn ops(sizes: Vec<usize>, backends: Vec<Backend>, reps: usize) -> Result<()> {
+    check_sizes(
+        &sizes,
+        MAX_OPS_SIZE,
+        |n| {
+            format!(
+                "operands and results of {n} elements would take {}{}",
+                limits::human(limits::ops_memory(n).bytes),
+                limits::machine_note()
+            )
+        },
+        limits::ops_memory,
+    )?;
+    limits::count(
+        "--reps",
+        reps,
+        1,
+        MAX_REPS,
+        "the median settles long before",
+    )?;
     println!(
         "{:<8} {:<36} {:>10} {:>12} {:>10}",
         "backend", "workload", "elements", "median us", "GB/s out"
     );
     for &n in &sizes {
-        if n == 0 {
-            return Err(minitorch::Error::Invalid {
-                what: "--sizes",
-                message: "sizes must be positive".into(),
-            });
-        }
         for &backend in &backends {
             for (label, kind) in bench::op_workloads(n) {
                 let t = bench::time_op(backend, &label, kind, reps)?;

@@ -1,11 +1,17 @@
 //! Command-line parsing and dispatch.
 
 mod bench;
+mod limits;
+mod paths;
 mod train;
 
 use clap::{Parser, Subcommand};
+use std::fmt::Display;
 
 /// MiniTorch in Rust: train and inspect small networks, benchmark the backends.
+///
+/// Exit status: 0 on success (and for --help and --version), 1 on any error, including a
+/// malformed command line.
 #[derive(Parser)]
 #[command(name = "minitorch", version)]
 pub struct Cli {
@@ -29,8 +35,40 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// What can go wrong in a command: a flag with a value it refuses, or a failure of the library.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A flag's value is refused before any work: `--hidden 100000000: at most 16384 (…)`.
+    #[error("{flag} {value}: {message}")]
+    Flag {
+        /// The flag, `--hidden`.
+        flag: &'static str,
+        /// Its value as given.
+        value: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The library failed (its message names the operation or the file).
+    #[error(transparent)]
+    Lib(#[from] minitorch::Error),
+}
+
+impl CliError {
+    /// A refused flag value.
+    pub(crate) fn flag(flag: &'static str, value: impl Display, message: String) -> CliError {
+        CliError::Flag {
+            flag,
+            value: value.to_string(),
+            message,
+        }
+    }
+}
+
+/// Shorthand for the commands' results.
+pub type Result<T> = std::result::Result<T, CliError>;
+
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> minitorch::Result<()> {
+pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => train::eval(args),
@@ -40,23 +78,29 @@ pub fn run(cli: Cli) -> minitorch::Result<()> {
 }
 
 /// Parses a comma-separated list (`64,128` or `simple,fast`), naming the flag on error.
-pub(crate) fn parse_list<T: std::str::FromStr>(
-    flag: &'static str,
-    text: &str,
-) -> minitorch::Result<Vec<T>>
+pub(crate) fn parse_list<T: std::str::FromStr>(flag: &'static str, text: &str) -> Result<Vec<T>>
 where
-    T::Err: std::fmt::Display,
+    T::Err: Display,
 {
-    let items: Result<Vec<T>, _> = text.split(',').map(|s| s.trim().parse::<T>()).collect();
-    match items {
-        Ok(v) if !v.is_empty() => Ok(v),
-        Ok(_) => Err(minitorch::Error::Invalid {
-            what: flag,
-            message: "needs at least one value".into(),
-        }),
-        Err(e) => Err(minitorch::Error::Invalid {
-            what: flag,
-            message: format!("{text:?}: {e}"),
-        }),
+    let mut items = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        match item.parse::<T>() {
+            Ok(v) => items.push(v),
+            Err(_) if item.is_empty() => {
+                return Err(CliError::flag(
+                    flag,
+                    format!("{text:?}"),
+                    "needs comma-separated values, with none empty".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(CliError::flag(
+                    flag,
+                    format!("{text:?}"),
+                    format!("{item:?}: {e}"),
+                ));
+            }
+        }
     }
+    Ok(items)
 }
