@@ -1,12 +1,25 @@
 // Shared definitions of minitorch's CUDA kernels: argument structs (mirrored by
-// src/backend/cuda/args.rs, field for field), op codes and the index helpers of MiniTorch's
-// tensor_data (to_index, broadcast_index, index_to_position) as device functions.
+// src/backend/cuda/args.rs, field for field), constants, op codes and the index helpers of
+// MiniTorch's tensor_data (to_index, broadcast_index, index_to_position) as device functions.
+//
+// Each constant and op code here is defined once on this side and once in Rust;
+// tests/cuda_sim.rs (`kernel_constants_match_rust`) parses this file and checks every #define
+// and static_assert below against the Rust definitions.
 //
 // Compiled by NVRTC for the GPU, and by the host C++ compiler with sim/cuda_sim.h for the
 // cuda-sim backend.
 #pragma once
 
+// src/layout.rs MAX_DIMS.
 #define MAX_DIMS 8
+// src/backend/cuda/launch.rs: threads of an element-wise block, side of a matmul tile, most
+// threads of a reduce block.
+#define THREADS_PER_BLOCK 32
+#define TILE 32
+#define REDUCE_MAX_THREADS 1024
+// src/operators.rs LOG_EPS and IS_CLOSE_TOL.
+#define LOG_EPS 1e-6
+#define IS_CLOSE_TOL 1e-2
 
 // A strided layout: element index (i0, i1, ...) lives at offset + sum(i_d * strides[d]).
 struct Layout {
@@ -66,7 +79,25 @@ struct AxpyArgs {
     double alpha;
 };
 
-// Map op codes (src/backend/mod.rs MapOp, in order).
+// The practice kernels' and the simulator's planted kernels' arguments (sum_practice and the
+// planted block-sum use out, a, size; mm_practice all four).
+struct PracticeArgs {
+    double* out;
+    const double* a;
+    const double* b;
+    long long size;
+};
+
+// Sizes in bytes; args.rs asserts the same numbers for its #[repr(C)] mirrors.
+static_assert(sizeof(Layout) == 144, "Layout size");
+static_assert(sizeof(MapArgs) == 328, "MapArgs size");
+static_assert(sizeof(ZipArgs) == 480, "ZipArgs size");
+static_assert(sizeof(ReduceArgs) == 328, "ReduceArgs size");
+static_assert(sizeof(MatmulArgs) == 120, "MatmulArgs size");
+static_assert(sizeof(AxpyArgs) == 320, "AxpyArgs size");
+static_assert(sizeof(PracticeArgs) == 32, "PracticeArgs size");
+
+// Map op codes (the MapOp table of src/backend/ops.rs).
 #define OP_NEG 0
 #define OP_SIGMOID 1
 #define OP_RELU 2
@@ -75,7 +106,7 @@ struct AxpyArgs {
 #define OP_ID 5
 #define OP_INV 6
 
-// Zip op codes (ZipOp, in order).
+// Zip op codes (ZipOp).
 #define OP_ADD 0
 #define OP_MUL 1
 #define OP_LT 2
@@ -86,12 +117,10 @@ struct AxpyArgs {
 #define OP_INV_BACK 7
 #define OP_SIGMOID_BACK 8
 
-// Reduce op codes (ReduceOp, in order).
+// Reduce op codes (ReduceOp).
 #define OP_SUM 0
 #define OP_PROD 1
 #define OP_ALL 2
-
-#define LOG_EPS 1e-6
 
 // ordinal -> row-major index of `shape` (last dim fastest).
 __device__ inline void to_index(long long ordinal, const Layout& l, long long* index) {
@@ -144,7 +173,7 @@ __device__ inline double apply_zip(long long op, double a, double b) {
         case OP_MUL: return a * b;
         case OP_LT: return a < b ? 1.0 : 0.0;
         case OP_EQ: return a == b ? 1.0 : 0.0;
-        case OP_IS_CLOSE: return fabs(a - b) < 1e-2 ? 1.0 : 0.0;
+        case OP_IS_CLOSE: return fabs(a - b) < IS_CLOSE_TOL ? 1.0 : 0.0;
         case OP_RELU_BACK: return a > 0.0 ? b : 0.0;
         case OP_LOG_BACK: return b / (a + LOG_EPS);
         case OP_INV_BACK: return -b / (a * a);

@@ -7,8 +7,6 @@
 // tile is loaded.
 #include "common.cuh"
 
-#define TILE 32
-
 extern "C" __global__ void matmul_kernel(MatmulArgs args) {
     __shared__ double a_tile[TILE][TILE];
     __shared__ double b_tile[TILE][TILE];

@@ -1,17 +1,15 @@
 // The course's practice kernels (tasks 3.3 and 3.4), exposed for learners.
 #include "common.cuh"
 
-#define BLOCK_DIM 32
-
 // Each block sums its 32 elements (0.0 past `size`) and writes out[blockIdx.x].
 // Launch: grid ceil(size / 32), block 32; out has one cell per block.
 extern "C" __global__ void sum_practice(double* out, const double* a, long long size) {
-    __shared__ double cache[BLOCK_DIM];
+    __shared__ double cache[THREADS_PER_BLOCK];
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     int t = threadIdx.x;
     cache[t] = i < size ? a[i] : 0.0;
     __syncthreads();
-    for (int s = BLOCK_DIM / 2; s > 0; s >>= 1) {
+    for (int s = THREADS_PER_BLOCK / 2; s > 0; s >>= 1) {
         if (t < s) cache[t] += cache[t + s];
         __syncthreads();
     }
@@ -22,8 +20,8 @@ extern "C" __global__ void sum_practice(double* out, const double* a, long long 
 // block: everything is moved to shared memory first, each global cell is read once and each
 // output cell written once.
 extern "C" __global__ void mm_practice(double* out, const double* a, const double* b, long long size) {
-    __shared__ double a_shared[BLOCK_DIM][BLOCK_DIM];
-    __shared__ double b_shared[BLOCK_DIM][BLOCK_DIM];
+    __shared__ double a_shared[TILE][TILE];
+    __shared__ double b_shared[TILE][TILE];
     int i = threadIdx.x, j = threadIdx.y;
     bool inside = i < size && j < size;
     a_shared[i][j] = inside ? a[i * size + j] : 0.0;

@@ -4,7 +4,6 @@
 // Launch: grid out_size, block a power of two from 32 to 1024 (reduce_block_size()).
 #include "common.cuh"
 
-#define REDUCE_MAX_THREADS 1024
 
 extern "C" __global__ void reduce_kernel(ReduceArgs args) {
     __shared__ double cache[REDUCE_MAX_THREADS];

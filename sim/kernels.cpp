@@ -19,13 +19,6 @@ SIM_EXPORT(axpy_kernel, AxpyArgs)
 SIM_EXPORT(reduce_kernel, ReduceArgs)
 SIM_EXPORT(matmul_kernel, MatmulArgs)
 
-struct PracticeArgs {
-    double* out;
-    const double* a;
-    const double* b;
-    long long size;
-};
-
 extern "C" int sim_sum_practice(const PracticeArgs* args, dim3 grid, dim3 block) {
     return sim::launch([](const void* p) {
         auto a = static_cast<const PracticeArgs*>(p);

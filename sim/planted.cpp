@@ -4,23 +4,21 @@
 
 #include "../kernels/common.cuh"
 
-#define PTILE 32
-
 // The tiled matmul of kernels/matmul.cu without the barrier after the loads: threads compute
 // with tile cells other threads have not written yet.
 extern "C" __global__ void planted_matmul_missing_barrier(MatmulArgs args) {
-    __shared__ double a_tile[PTILE][PTILE];
-    __shared__ double b_tile[PTILE][PTILE];
+    __shared__ double a_tile[TILE][TILE];
+    __shared__ double b_tile[TILE][TILE];
     int tx = threadIdx.x, ty = threadIdx.y;
-    long long i = (long long)blockIdx.x * PTILE + tx;
-    long long j = (long long)blockIdx.y * PTILE + ty;
+    long long i = (long long)blockIdx.x * TILE + tx;
+    long long j = (long long)blockIdx.y * TILE + ty;
     double acc = 0.0;
-    for (long long k0 = 0; k0 < args.inner; k0 += PTILE) {
+    for (long long k0 = 0; k0 < args.inner; k0 += TILE) {
         long long ka = k0 + ty, kb = k0 + tx;
         a_tile[tx][ty] = (i < args.rows && ka < args.inner) ? args.a[i * args.a_row_stride + ka * args.a_col_stride] : 0.0;
         b_tile[tx][ty] = (kb < args.inner && j < args.cols) ? args.b[kb * args.b_row_stride + j * args.b_col_stride] : 0.0;
         // (missing: __syncthreads();)
-        for (int k = 0; k < PTILE; ++k) acc += a_tile[tx][k] * b_tile[k][ty];
+        for (int k = 0; k < TILE; ++k) acc += a_tile[tx][k] * b_tile[k][ty];
         __syncthreads();
     }
     if (i < args.rows && j < args.cols) args.out[i * args.cols + j] = acc;
@@ -32,13 +30,19 @@ extern "C" __global__ void planted_map_out_of_bounds(MapArgs args) {
     args.out[i] = args.in[args.in_layout.offset + (i < args.size ? i : 0)];
 }
 
-// The reduction with its barrier inside a divergent branch.
+// A block-sum whose barrier sits in a branch that depends on `size`: with a full block
+// (size >= 32) every thread reaches it and out[0] is the sum; with fewer values the threads
+// past `size` skip it, a divergent barrier.
 extern "C" __global__ void planted_divergent_barrier(double* out, const double* a, long long size) {
-    __shared__ double cache[32];
+    __shared__ double cache[THREADS_PER_BLOCK];
     int t = threadIdx.x;
     cache[t] = t < size ? a[t] : 0.0;
-    if (t < 16) __syncthreads();
-    if (t == 0) out[0] = cache[0];
+    if (t < size) __syncthreads();
+    if (t == 0) {
+        double sum = 0.0;
+        for (int k = 0; k < THREADS_PER_BLOCK; ++k) sum += cache[k];
+        out[0] = sum;
+    }
 }
 
 extern "C" int sim_planted_matmul_missing_barrier(const MatmulArgs* args, dim3 grid, dim3 block) {
@@ -49,15 +53,9 @@ extern "C" int sim_planted_map_out_of_bounds(const MapArgs* args, dim3 grid, dim
     return sim::launch([](const void* p) { planted_map_out_of_bounds(*static_cast<const MapArgs*>(p)); }, args, grid, block);
 }
 
-struct PlantedArgs {
-    double* out;
-    const double* a;
-    long long size;
-};
-
-extern "C" int sim_planted_divergent_barrier(const PlantedArgs* args, dim3 grid, dim3 block) {
+extern "C" int sim_planted_divergent_barrier(const PracticeArgs* args, dim3 grid, dim3 block) {
     return sim::launch([](const void* p) {
-        auto a = static_cast<const PlantedArgs*>(p);
+        auto a = static_cast<const PracticeArgs*>(p);
         planted_divergent_barrier(a->out, a->a, a->size);
     }, args, grid, block);
 }

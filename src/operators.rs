@@ -4,6 +4,9 @@
 /// The epsilon added inside [`log`] and [`log_back`], so `log(0)` is finite (≈ −13.8).
 pub const LOG_EPS: f64 = 1e-6;
 
+/// The absolute tolerance of [`is_close`].
+pub const IS_CLOSE_TOL: f64 = 1e-2;
+
 /// `x · y`.
 pub fn mul(x: f64, y: f64) -> f64 {
     x * y
@@ -47,7 +50,7 @@ pub fn max(x: f64, y: f64) -> f64 {
 /// assert!(!is_close(1.0, 1.01));
 /// ```
 pub fn is_close(x: f64, y: f64) -> bool {
-    (x - y).abs() < 1e-2
+    (x - y).abs() < IS_CLOSE_TOL
 }
 
 /// The logistic function, computed stably: `1/(1+e^−x)` for x ≥ 0, `e^x/(1+e^x)` otherwise.
@@ -99,6 +102,16 @@ pub fn inv_back(x: f64, d: f64) -> f64 {
 /// Derivative of [`relu`] times `d`: `d` if `x > 0`, else 0.0.
 pub fn relu_back(x: f64, d: f64) -> f64 {
     if x > 0.0 { d } else { 0.0 }
+}
+
+/// Derivative of [`sigmoid`] times `d`, from the saved output `s = sigmoid(x)`: `d·s·(1 − s)`.
+pub fn sigmoid_back(s: f64, d: f64) -> f64 {
+    d * s * (1.0 - s)
+}
+
+/// One step of a logical "all": 1.0 when both the accumulator and `x` are non-zero.
+pub fn all_step(acc: f64, x: f64) -> f64 {
+    if acc != 0.0 && x != 0.0 { 1.0 } else { 0.0 }
 }
 
 /// Applies `f` to every element.

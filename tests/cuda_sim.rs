@@ -116,8 +116,17 @@ fn an_out_of_bounds_write_fails() {
 
 #[test]
 fn a_divergent_barrier_fails() {
-    let err = planted::divergent_barrier(&[1.0; 32])
+    let err = planted::divergent_barrier(&[1.0; 20])
         .unwrap_err()
         .to_string();
     assert!(err.contains("was not reached by every thread"), "{err}");
+}
+
+/// The planted kernel sees the size the Rust side passes (its argument struct once had a
+/// field fewer in C++ than in Rust, so the kernel always read size 0): with a full block every
+/// thread reaches the barrier and the block's sum comes back.
+#[test]
+fn the_planted_kernel_sees_the_real_size() {
+    let values: Vec<f64> = (1..=32).map(f64::from).collect();
+    assert_eq!(planted::divergent_barrier(&values).unwrap(), vec![528.0]);
 }

@@ -175,3 +175,123 @@ impl Dim3 {
         }
     }
 }
+
+// The sizes `kernels/common.cuh` asserts for its structs (`static_assert(sizeof(...))`); the
+// unit test below checks that both files name the same numbers.
+const _: () = assert!(std::mem::size_of::<KLayout>() == 144);
+const _: () = assert!(std::mem::size_of::<MapArgs>() == 328);
+const _: () = assert!(std::mem::size_of::<ZipArgs>() == 480);
+const _: () = assert!(std::mem::size_of::<ReduceArgs>() == 328);
+const _: () = assert!(std::mem::size_of::<MatmulArgs>() == 120);
+const _: () = assert!(std::mem::size_of::<AxpyArgs>() == 320);
+const _: () = assert!(std::mem::size_of::<PracticeArgs>() == 32);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cuda::launch;
+    use crate::backend::{MapOp, ReduceOp, ZipOp};
+    use crate::{layout, operators};
+    use std::collections::BTreeMap;
+
+    const COMMON: &str = include_str!("../../../kernels/common.cuh");
+
+    /// `#define NAME VALUE` lines of common.cuh.
+    fn defines() -> BTreeMap<String, String> {
+        COMMON
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("#define "))
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                Some((words.next()?.to_string(), words.next()?.to_string()))
+            })
+            .collect()
+    }
+
+    /// `static_assert(sizeof(NAME) == N, ...)` lines of common.cuh.
+    fn sizes() -> BTreeMap<String, usize> {
+        COMMON
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("static_assert(sizeof("))
+            .filter_map(|l| {
+                let (name, rest) = l.split_once(") == ")?;
+                let n = rest.split(',').next()?.trim().parse().ok()?;
+                Some((name.to_string(), n))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_op_code_matches_the_rust_table() {
+        let defines = defines();
+        let mut expected: Vec<(String, i64)> = Vec::new();
+        expected.extend(MapOp::ALL.iter().map(|o| (o.name().to_string(), o.code())));
+        expected.extend(ZipOp::ALL.iter().map(|o| (o.name().to_string(), o.code())));
+        expected.extend(
+            ReduceOp::ALL
+                .iter()
+                .map(|o| (o.name().to_string(), o.code())),
+        );
+        for (name, code) in &expected {
+            let key = format!("OP_{}", name.to_uppercase());
+            let value = defines.get(&key).unwrap_or_else(|| panic!("{key} missing"));
+            assert_eq!(value.parse::<i64>().unwrap(), *code, "{key}");
+        }
+        // And no op on the CUDA side that Rust does not know.
+        let cuda_ops = defines.keys().filter(|k| k.starts_with("OP_")).count();
+        assert_eq!(cuda_ops, expected.len(), "OP_ defines vs Rust ops");
+        // Each code appears once per kind, in a `case` of the kernels' switch.
+        for (name, _) in &expected {
+            let case = format!("case OP_{}:", name.to_uppercase());
+            assert!(COMMON.contains(&case), "{case} missing in common.cuh");
+        }
+    }
+
+    #[test]
+    fn every_constant_matches_rust() {
+        let d = defines();
+        let int = |k: &str| d[k].parse::<usize>().unwrap();
+        let float = |k: &str| d[k].parse::<f64>().unwrap();
+        assert_eq!(int("MAX_DIMS"), layout::MAX_DIMS);
+        assert_eq!(int("THREADS_PER_BLOCK"), launch::THREADS_PER_BLOCK);
+        assert_eq!(int("TILE"), launch::TILE);
+        assert_eq!(int("REDUCE_MAX_THREADS"), launch::REDUCE_MAX_THREADS);
+        assert_eq!(float("LOG_EPS"), operators::LOG_EPS);
+        assert_eq!(float("IS_CLOSE_TOL"), operators::IS_CLOSE_TOL);
+        let known = [
+            "MAX_DIMS",
+            "THREADS_PER_BLOCK",
+            "TILE",
+            "REDUCE_MAX_THREADS",
+            "LOG_EPS",
+            "IS_CLOSE_TOL",
+        ];
+        for key in d.keys().filter(|k| !k.starts_with("OP_")) {
+            assert!(
+                known.contains(&key.as_str()),
+                "{key} is not checked against Rust"
+            );
+        }
+    }
+
+    #[test]
+    fn every_struct_size_matches_rust() {
+        use std::mem::size_of;
+        let expected = [
+            ("Layout", size_of::<KLayout>()),
+            ("MapArgs", size_of::<MapArgs>()),
+            ("ZipArgs", size_of::<ZipArgs>()),
+            ("ReduceArgs", size_of::<ReduceArgs>()),
+            ("MatmulArgs", size_of::<MatmulArgs>()),
+            ("AxpyArgs", size_of::<AxpyArgs>()),
+            ("PracticeArgs", size_of::<PracticeArgs>()),
+        ];
+        let sizes = sizes();
+        assert_eq!(sizes.len(), expected.len());
+        for (name, size) in expected {
+            assert_eq!(sizes.get(name), Some(&size), "{name}");
+        }
+        let structs = COMMON.lines().filter(|l| l.starts_with("struct ")).count();
+        assert_eq!(structs, expected.len(), "every struct has a size assertion");
+    }
+}

@@ -243,7 +243,7 @@ impl TensorOps for CudaOps {
             out_layout: KLayout::from(&Layout::packed(out_shape)),
             in_layout: KLayout::from(a.layout()),
             size: size as i64,
-            op: op as i64,
+            op: op.code(),
             contiguous: i64::from(a.shape() == &*out_shape && a.is_contiguous()),
         };
         gpu.launch("map_kernel", &args, launch::elementwise(size))?;
@@ -265,7 +265,7 @@ impl TensorOps for CudaOps {
             a_layout: KLayout::from(a.layout()),
             b_layout: KLayout::from(b.layout()),
             size: size as i64,
-            op: op as i64,
+            op: op.code(),
             contiguous: i64::from(packed(a) && packed(b)),
         };
         gpu.launch("zip_kernel", &args, launch::elementwise(size))?;
@@ -285,7 +285,7 @@ impl TensorOps for CudaOps {
             in_layout: KLayout::from(a.layout()),
             out_size: cells as i64,
             dim: dim as i64,
-            op: op as i64,
+            op: op.code(),
         };
         gpu.launch(
             "reduce_kernel",

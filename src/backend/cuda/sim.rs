@@ -116,7 +116,7 @@ impl TensorOps for CudaSimOps {
             out_layout: KLayout::from(&crate::layout::Layout::packed(out_shape)),
             in_layout: KLayout::from(a.layout()),
             size: size as i64,
-            op: op as i64,
+            op: op.code(),
             contiguous: i64::from(a.shape() == &*out_shape && a.is_contiguous()),
         };
         let (grid, block) = launch::elementwise(size);
@@ -141,7 +141,7 @@ impl TensorOps for CudaSimOps {
             a_layout: KLayout::from(a.layout()),
             b_layout: KLayout::from(b.layout()),
             size: size as i64,
-            op: op as i64,
+            op: op.code(),
             contiguous: i64::from(packed(a) && packed(b)),
         };
         let (grid, block) = launch::elementwise(size);
@@ -163,7 +163,7 @@ impl TensorOps for CudaSimOps {
             in_layout: KLayout::from(a.layout()),
             out_size: cells as i64,
             dim: dim as i64,
-            op: op as i64,
+            op: op.code(),
         };
         let (grid, block) = launch::reduce(cells, a.shape()[dim]);
         // SAFETY: as in `map`.
@@ -293,7 +293,7 @@ pub mod planted {
             out_layout: layout,
             in_layout: layout,
             size: size as i64,
-            op: MapOp::Id as i64,
+            op: MapOp::Id.code(),
             contiguous: 1,
         };
         let (grid, block) = launch::elementwise(size);
@@ -304,7 +304,8 @@ pub mod planted {
         Ok(out.values().to_vec())
     }
 
-    /// A block-sum with its barrier inside a divergent branch.
+    /// A block-sum whose barrier only the threads below `values.len()` reach: a full block of
+    /// 32 values sums fine, fewer make a divergent barrier.
     pub fn divergent_barrier(values: &[f64]) -> Result<Vec<f64>> {
         let mut input = DeviceBuf::from_slice(values);
         let mut out = DeviceBuf::zeroed("planted", 1, &[1])?;
@@ -315,7 +316,8 @@ pub mod planted {
             size: values.len() as i64,
         };
         // SAFETY: one cell of output, `size` values of input.
-        let status = unsafe { sim_planted_divergent_barrier(&args, Dim3::x(1), Dim3::x(32)) };
+        let block = Dim3::x(launch::THREADS_PER_BLOCK);
+        let status = unsafe { sim_planted_divergent_barrier(&args, Dim3::x(1), block) };
         finish("planted_divergent_barrier", status, &[&out, &input])?;
         Ok(out.values().to_vec())
     }

@@ -2,11 +2,11 @@
 
 use super::fill_chunks;
 use super::strided::Nest;
+use crate::backend::ops::{with_map_fn, with_zip_fn};
 use crate::backend::simple::{self, SimpleOps};
 use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
 use crate::layout::{broadcast_target, shape_broadcast_for};
-use crate::operators;
 use crate::profile::{self, Path};
 use crate::tensor_data::{TensorData, zeroed};
 
@@ -14,85 +14,6 @@ use crate::tensor_data::{TensorData, zeroed};
 /// merging), which costs more than the reference kernel's plain loop at that size
 /// (measurements in `docs/performance.md`).
 const TINY: usize = 64;
-
-/// Binds `$f` to the op's function as a concrete closure, so each arm compiles its own loop.
-macro_rules! with_map_fn {
-    ($op:expr, $f:ident => $body:expr) => {
-        match $op {
-            MapOp::Neg => {
-                let $f = |x: f64| -x;
-                $body
-            }
-            MapOp::Sigmoid => {
-                let $f = operators::sigmoid;
-                $body
-            }
-            MapOp::Relu => {
-                let $f = operators::relu;
-                $body
-            }
-            MapOp::Log => {
-                let $f = operators::log;
-                $body
-            }
-            MapOp::Exp => {
-                let $f = operators::exp;
-                $body
-            }
-            MapOp::Id => {
-                let $f = |x: f64| x;
-                $body
-            }
-            MapOp::Inv => {
-                let $f = operators::inv;
-                $body
-            }
-        }
-    };
-}
-
-macro_rules! with_zip_fn {
-    ($op:expr, $f:ident => $body:expr) => {
-        match $op {
-            ZipOp::Add => {
-                let $f = |a: f64, b: f64| a + b;
-                $body
-            }
-            ZipOp::Mul => {
-                let $f = |a: f64, b: f64| a * b;
-                $body
-            }
-            ZipOp::Lt => {
-                let $f = operators::lt;
-                $body
-            }
-            ZipOp::Eq => {
-                let $f = operators::eq;
-                $body
-            }
-            ZipOp::IsClose => {
-                let $f = |a: f64, b: f64| ZipOp::IsClose.apply(a, b);
-                $body
-            }
-            ZipOp::ReluBack => {
-                let $f = operators::relu_back;
-                $body
-            }
-            ZipOp::LogBack => {
-                let $f = operators::log_back;
-                $body
-            }
-            ZipOp::InvBack => {
-                let $f = operators::inv_back;
-                $body
-            }
-            ZipOp::SigmoidBack => {
-                let $f = |a: f64, b: f64| ZipOp::SigmoidBack.apply(a, b);
-                $body
-            }
-        }
-    };
-}
 
 /// Fast map: `op` on every element of `a`, broadcast into `out_shape`.
 pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {

@@ -3,29 +3,11 @@
 
 use super::fill_chunks;
 use super::strided::Nest;
+use crate::backend::ops::with_fold;
 use crate::backend::{ReduceOp, reduce_shape};
 use crate::error::Result;
 use crate::profile::{self, Path};
 use crate::tensor_data::{TensorData, filled};
-
-macro_rules! with_fold {
-    ($op:expr, $f:ident => $body:expr) => {
-        match $op {
-            ReduceOp::Sum => {
-                let $f = |acc: f64, x: f64| acc + x;
-                $body
-            }
-            ReduceOp::Prod => {
-                let $f = |acc: f64, x: f64| acc * x;
-                $body
-            }
-            ReduceOp::All => {
-                let $f = |acc: f64, x: f64| ReduceOp::All.fold(acc, x);
-                $body
-            }
-        }
-    };
-}
 
 /// Folds `op` along `dim`, keeping it with size 1.
 pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
