@@ -385,7 +385,7 @@ fn generate(seed: u64, i: u64) -> Call {
             let t = tensor(rng, &shape, backend);
             let index: Vec<usize> = match rng.below(4) {
                 0 => shape.iter().map(|&n| n - 1).collect(),
-                1 => shape.iter().map(|&n| n).collect(),
+                1 => shape.clone(),
                 2 => shape
                     .iter()
                     .map(|_| pick(rng, &[1 << 63, usize::MAX]))

@@ -14,6 +14,7 @@
 //! | [`Backend::Cuda`] | the same kernels on an NVIDIA GPU, tensors in device memory |
 
 pub mod cuda;
+pub(crate) mod diagnostics;
 pub mod fast;
 pub mod ops;
 pub mod simple;
@@ -130,14 +131,14 @@ impl Backend {
 
     /// The backend's kernels, timed when the [profiler](crate::profile) is on.
     pub fn ops(self) -> &'static dyn TensorOps {
-        if !crate::profile::enabled() {
+        if !diagnostics::enabled() {
             return self.kernels();
         }
         match self {
-            Backend::Simple => &crate::profile::Profiled(Backend::Simple),
-            Backend::Fast => &crate::profile::Profiled(Backend::Fast),
-            Backend::CudaSim => &crate::profile::Profiled(Backend::CudaSim),
-            Backend::Cuda => &crate::profile::Profiled(Backend::Cuda),
+            Backend::Simple => &diagnostics::Profiled(Backend::Simple),
+            Backend::Fast => &diagnostics::Profiled(Backend::Fast),
+            Backend::CudaSim => &diagnostics::Profiled(Backend::CudaSim),
+            Backend::Cuda => &diagnostics::Profiled(Backend::Cuda),
         }
     }
 

@@ -2,7 +2,9 @@
 //! the same bytes reach a GPU kernel and its simulated twin. The fields are documented there.
 #![allow(missing_docs)]
 
-use crate::layout::{Layout, MAX_DIMS};
+use crate::backend::{MapOp, ReduceOp, ZipOp};
+use crate::layout::{Dims, Layout, MAX_DIMS};
+use crate::tensor_data::TensorData;
 
 /// `Layout` of common.cuh: shape, strides, offset and rank as 64-bit integers.
 #[repr(C)]
@@ -46,6 +48,22 @@ pub struct MapArgs {
     pub contiguous: i64,
 }
 
+impl MapArgs {
+    /// `op` on `a` broadcast into the packed `out_shape`, given the device addresses of the
+    /// output and of `a`'s whole storage.
+    pub fn new(op: MapOp, a: &TensorData, out_shape: Dims, [out, input]: [*mut f64; 2]) -> MapArgs {
+        MapArgs {
+            out,
+            input,
+            out_layout: KLayout::from(&Layout::packed(out_shape)),
+            in_layout: KLayout::from(a.layout()),
+            size: out_shape.product() as i64,
+            op: op.code(),
+            contiguous: i64::from(a.shape() == &*out_shape && a.is_contiguous()),
+        }
+    }
+}
+
 /// Arguments of `zip_kernel`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +79,30 @@ pub struct ZipArgs {
     pub contiguous: i64,
 }
 
+impl ZipArgs {
+    /// `op` on `a` and `b` broadcast into the packed `out_shape`, given the device addresses
+    /// of the output and of both operands' whole storages.
+    pub fn new(
+        op: ZipOp,
+        [a, b]: [&TensorData; 2],
+        out_shape: Dims,
+        [out, pa, pb]: [*mut f64; 3],
+    ) -> ZipArgs {
+        let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
+        ZipArgs {
+            out,
+            a: pa,
+            b: pb,
+            out_layout: KLayout::from(&Layout::packed(out_shape)),
+            a_layout: KLayout::from(a.layout()),
+            b_layout: KLayout::from(b.layout()),
+            size: out_shape.product() as i64,
+            op: op.code(),
+            contiguous: i64::from(packed(a) && packed(b)),
+        }
+    }
+}
+
 /// Arguments of `reduce_kernel`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +114,28 @@ pub struct ReduceArgs {
     pub out_size: i64,
     pub dim: i64,
     pub op: i64,
+}
+
+impl ReduceArgs {
+    /// `op` folded along `dim` of `a` into the packed `out_shape` (`a`'s shape with `dim` set
+    /// to 1), given the device addresses of the output and of `a`'s whole storage.
+    pub fn new(
+        op: ReduceOp,
+        a: &TensorData,
+        dim: usize,
+        out_shape: Dims,
+        [out, input]: [*mut f64; 2],
+    ) -> ReduceArgs {
+        ReduceArgs {
+            out,
+            input,
+            out_layout: KLayout::from(&Layout::packed(out_shape)),
+            in_layout: KLayout::from(a.layout()),
+            out_size: out_shape.product() as i64,
+            dim: dim as i64,
+            op: op.code(),
+        }
+    }
 }
 
 /// Arguments of `matmul_kernel`.
@@ -141,6 +205,20 @@ pub struct AxpyArgs {
     pub x_layout: KLayout,
     pub size: i64,
     pub alpha: f64,
+}
+
+impl AxpyArgs {
+    /// `y += alpha · x` for `x` of `y`'s shape, given the device addresses of both storages.
+    pub fn new(y: &TensorData, alpha: f64, x: &TensorData, [py, px]: [*mut f64; 2]) -> AxpyArgs {
+        AxpyArgs {
+            y: py,
+            x: px,
+            y_layout: KLayout::from(y.layout()),
+            x_layout: KLayout::from(x.layout()),
+            size: y.size() as i64,
+            alpha,
+        }
+    }
 }
 
 /// Arguments of the practice kernels (`sum_practice`: out, a, size; `mm_practice`: all four).

@@ -11,7 +11,7 @@
 //! `Tensor::to`. Constants made on the host (the numbers in `x * 2.0`) are uploaded when an
 //! op uses them.
 
-use super::args::{AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
+use super::args::{AxpyArgs, Dim3, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
 use super::{launch, nvrtc};
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape,
@@ -237,15 +237,12 @@ impl TensorOps for CudaOps {
         let size = out_shape.product();
         let input = Operand::of(gpu, a)?;
         let out = gpu.alloc(size)?;
-        let args = MapArgs {
-            out: address(gpu, &out),
-            input: address(gpu, input.slice()?),
-            out_layout: KLayout::from(&Layout::packed(out_shape)),
-            in_layout: KLayout::from(a.layout()),
-            size: size as i64,
-            op: op.code(),
-            contiguous: i64::from(a.shape() == &*out_shape && a.is_contiguous()),
-        };
+        let args = MapArgs::new(
+            op,
+            a,
+            out_shape,
+            [address(gpu, &out), address(gpu, input.slice()?)],
+        );
         gpu.launch("map_kernel", &args, launch::elementwise(size))?;
         Ok(output(out, out_shape))
     }
@@ -256,18 +253,16 @@ impl TensorOps for CudaOps {
         let size = out_shape.product();
         let (da, db) = (Operand::of(gpu, a)?, Operand::of(gpu, b)?);
         let out = gpu.alloc(size)?;
-        let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
-        let args = ZipArgs {
-            out: address(gpu, &out),
-            a: address(gpu, da.slice()?),
-            b: address(gpu, db.slice()?),
-            out_layout: KLayout::from(&Layout::packed(out_shape)),
-            a_layout: KLayout::from(a.layout()),
-            b_layout: KLayout::from(b.layout()),
-            size: size as i64,
-            op: op.code(),
-            contiguous: i64::from(packed(a) && packed(b)),
-        };
+        let args = ZipArgs::new(
+            op,
+            [a, b],
+            out_shape,
+            [
+                address(gpu, &out),
+                address(gpu, da.slice()?),
+                address(gpu, db.slice()?),
+            ],
+        );
         gpu.launch("zip_kernel", &args, launch::elementwise(size))?;
         Ok(output(out, out_shape))
     }
@@ -278,15 +273,13 @@ impl TensorOps for CudaOps {
         let cells = out_shape.product();
         let input = Operand::of(gpu, a)?;
         let out = gpu.alloc(cells)?;
-        let args = ReduceArgs {
-            out: address(gpu, &out),
-            input: address(gpu, input.slice()?),
-            out_layout: KLayout::from(&Layout::packed(out_shape)),
-            in_layout: KLayout::from(a.layout()),
-            out_size: cells as i64,
-            dim: dim as i64,
-            op: op.code(),
-        };
+        let args = ReduceArgs::new(
+            op,
+            a,
+            dim,
+            out_shape,
+            [address(gpu, &out), address(gpu, input.slice()?)],
+        );
         gpu.launch(
             "reduce_kernel",
             &args,
@@ -319,14 +312,12 @@ impl TensorOps for CudaOps {
         })?;
         let dy = Operand::Resident(target);
         let dx = Operand::of(gpu, x)?;
-        let args = AxpyArgs {
-            y: address(gpu, dy.slice()?),
-            x: address(gpu, dx.slice()?),
-            y_layout: KLayout::from(y.layout()),
-            x_layout: KLayout::from(x.layout()),
-            size: y.size() as i64,
+        let args = AxpyArgs::new(
+            y,
             alpha,
-        };
+            x,
+            [address(gpu, dy.slice()?), address(gpu, dx.slice()?)],
+        );
         gpu.launch("axpy_kernel", &args, launch::elementwise(y.size()))
     }
 

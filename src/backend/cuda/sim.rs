@@ -45,7 +45,7 @@ impl DeviceBuf {
     /// machine cannot hold it).
     fn zeroed(op: &'static str, len: usize, shape: &[usize]) -> Result<DeviceBuf> {
         let canary = f64::from_bits(CANARY);
-        let total = len.checked_add(2 * GUARD).unwrap_or(usize::MAX);
+        let total = len.saturating_add(2 * GUARD);
         let mut buf = crate::tensor_data::filled(op, total, canary, shape)?;
         buf[GUARD..GUARD + len].fill(0.0);
         Ok(DeviceBuf(buf))
@@ -110,15 +110,7 @@ impl TensorOps for CudaSimOps {
         let size = out_shape.product();
         let mut input = upload(a)?;
         let mut out = DeviceBuf::zeroed("map", size, &out_shape)?;
-        let args = MapArgs {
-            out: out.ptr(),
-            input: input.ptr(),
-            out_layout: KLayout::from(&crate::layout::Layout::packed(out_shape)),
-            in_layout: KLayout::from(a.layout()),
-            size: size as i64,
-            op: op.code(),
-            contiguous: i64::from(a.shape() == &*out_shape && a.is_contiguous()),
-        };
+        let args = MapArgs::new(op, a, out_shape, [out.ptr(), input.ptr()]);
         let (grid, block) = launch::elementwise(size);
         // SAFETY: the pointers address live buffers sized for the layouts (the output holds
         // `size` values; the input is the whole storage the layout was validated against).
@@ -132,18 +124,7 @@ impl TensorOps for CudaSimOps {
         let size = out_shape.product();
         let (mut da, mut db) = (upload(a)?, upload(b)?);
         let mut out = DeviceBuf::zeroed(op.name(), size, &out_shape)?;
-        let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
-        let args = ZipArgs {
-            out: out.ptr(),
-            a: da.ptr(),
-            b: db.ptr(),
-            out_layout: KLayout::from(&crate::layout::Layout::packed(out_shape)),
-            a_layout: KLayout::from(a.layout()),
-            b_layout: KLayout::from(b.layout()),
-            size: size as i64,
-            op: op.code(),
-            contiguous: i64::from(packed(a) && packed(b)),
-        };
+        let args = ZipArgs::new(op, [a, b], out_shape, [out.ptr(), da.ptr(), db.ptr()]);
         let (grid, block) = launch::elementwise(size);
         // SAFETY: as in `map`.
         let status = unsafe { sim_zip_kernel(&args, grid, block) };
@@ -156,15 +137,7 @@ impl TensorOps for CudaSimOps {
         let cells = out_shape.product();
         let mut input = upload(a)?;
         let mut out = DeviceBuf::zeroed("reduce", cells, &out_shape)?;
-        let args = ReduceArgs {
-            out: out.ptr(),
-            input: input.ptr(),
-            out_layout: KLayout::from(&crate::layout::Layout::packed(out_shape)),
-            in_layout: KLayout::from(a.layout()),
-            out_size: cells as i64,
-            dim: dim as i64,
-            op: op.code(),
-        };
+        let args = ReduceArgs::new(op, a, dim, out_shape, [out.ptr(), input.ptr()]);
         let (grid, block) = launch::reduce(cells, a.shape()[dim]);
         // SAFETY: as in `map`.
         let status = unsafe { sim_reduce_kernel(&args, grid, block) };
@@ -181,14 +154,7 @@ impl TensorOps for CudaSimOps {
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         check_same_shape("add_scaled_", y, x)?;
         let (mut dy, mut dx) = (upload(y)?, upload(x)?);
-        let args = AxpyArgs {
-            y: dy.ptr(),
-            x: dx.ptr(),
-            y_layout: KLayout::from(y.layout()),
-            x_layout: KLayout::from(x.layout()),
-            size: y.size() as i64,
-            alpha,
-        };
+        let args = AxpyArgs::new(y, alpha, x, [dy.ptr(), dx.ptr()]);
         let (grid, block) = launch::elementwise(y.size());
         // SAFETY: as in `map`.
         let status = unsafe { sim_axpy_kernel(&args, grid, block) };

@@ -2,12 +2,12 @@
 
 use super::fill_chunks;
 use super::strided::Nest;
+use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::ops::{with_map_fn, with_zip_fn};
 use crate::backend::simple::{self, SimpleOps};
 use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
 use crate::layout::{broadcast_target, shape_broadcast_for};
-use crate::profile::{self, Path};
 use crate::tensor_data::{TensorData, zeroed};
 
 /// Outputs smaller than this skip the strided machinery (layout broadcasting, dimension

@@ -15,10 +15,10 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::small_gemm;
+use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::{ZipOp, matmul_shape};
 use crate::error::{Error, Result};
 use crate::layout::Dims;
-use crate::profile::{self, Path};
 use crate::tensor_data::{TensorData, filled, zeroed};
 use gemm::Parallelism;
 use rayon::prelude::*;

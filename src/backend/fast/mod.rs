@@ -23,8 +23,8 @@ mod small_gemm;
 mod strided;
 
 use super::{MapOp, ReduceOp, TensorOps, ZipOp};
+use crate::backend::diagnostics as profile;
 use crate::error::Result;
-use crate::profile;
 use crate::tensor_data::TensorData;
 use rayon::prelude::*;
 use std::sync::OnceLock;

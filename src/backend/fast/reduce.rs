@@ -3,10 +3,10 @@
 
 use super::fill_chunks;
 use super::strided::Nest;
+use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::ops::with_fold;
 use crate::backend::{ReduceOp, reduce_shape};
 use crate::error::Result;
-use crate::profile::{self, Path};
 use crate::tensor_data::{TensorData, filled};
 
 /// Folds `op` along `dim`, keeping it with size 1.

@@ -1,0 +1,171 @@
+//! Kernel diagnostics, the backend layer's half of the [profiler](crate::profile): kernels
+//! [`note`] which path they took, and [`Profiled`] times every call of a backend's kernels
+//! into a per-thread table when profiling is [`enabled`]. [`Backend::ops`] is the one place
+//! that chooses between the plain and the timed kernels.
+
+use super::{Backend, MapOp, ReduceOp, TensorOps, ZipOp};
+use crate::error::Result;
+use crate::tensor_data::TensorData;
+use std::cell::{Cell, RefCell};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How a kernel handled its operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// Every operand packed: plain slice loops.
+    Contiguous,
+    /// An operand broadcast (stride 0): scalar–vector or row-broadcast loops.
+    Broadcast,
+    /// Permuted or sliced operands: merged dims, odometer rows.
+    Strided,
+    /// A packed GEMM (matmul).
+    Gemm,
+    /// The packing-free kernels for small products (matmul).
+    SmallGemm,
+    /// The reference backend's per-element index arithmetic.
+    Reference,
+}
+
+impl Path {
+    /// The path's name in profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Contiguous => "contiguous",
+            Path::Broadcast => "broadcast",
+            Path::Strided => "strided",
+            Path::Gemm => "gemm",
+            Path::SmallGemm => "small gemm",
+            Path::Reference => "reference",
+        }
+    }
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static FROM_ENV: OnceLock<()> = OnceLock::new();
+
+/// True when profiling is on (first call reads `MINITORCH_PROFILE`).
+#[inline]
+pub fn enabled() -> bool {
+    FROM_ENV.get_or_init(|| {
+        if std::env::var("MINITORCH_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0") {
+            ENABLED.store(true, Ordering::Relaxed);
+        }
+    });
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Turns profiling on or off for the whole process.
+pub fn enable(on: bool) {
+    enabled();
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// The figures of one (backend, op, path, threads) combination.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) backend: &'static str,
+    pub(crate) op: &'static str,
+    pub(crate) path: Path,
+    pub(crate) parallel: bool,
+    pub(crate) calls: u64,
+    pub(crate) total: Duration,
+    pub(crate) elements: u64,
+}
+
+thread_local! {
+    static NOTED: Cell<(Path, bool)> = const { Cell::new((Path::Reference, false)) };
+    static TABLE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Kernels call this to say which path they took (ignored unless profiling).
+#[inline]
+pub(crate) fn note(path: Path, parallel: bool) {
+    if enabled() {
+        NOTED.with(|n| n.set((path, parallel)));
+    }
+}
+
+fn record(backend: Backend, op: &'static str, elements: usize, elapsed: Duration) {
+    let (path, parallel) = NOTED.with(|n| n.replace((Path::Reference, false)));
+    TABLE.with(|t| {
+        let mut table = t.borrow_mut();
+        let key = |e: &&mut Entry| {
+            e.backend == backend.name() && e.op == op && e.path == path && e.parallel == parallel
+        };
+        match table.iter_mut().find(key) {
+            Some(e) => {
+                e.calls += 1;
+                e.total += elapsed;
+                e.elements += elements as u64;
+            }
+            None => table.push(Entry {
+                backend: backend.name(),
+                op,
+                path,
+                parallel,
+                calls: 1,
+                total: elapsed,
+                elements: elements as u64,
+            }),
+        }
+    });
+}
+
+/// Clears the collected figures (of this thread).
+pub fn reset() {
+    TABLE.with(|t| t.borrow_mut().clear());
+}
+
+/// The collected figures (of this thread).
+pub(crate) fn entries() -> Vec<Entry> {
+    TABLE.with(|t| t.borrow().clone())
+}
+
+/// A backend's kernels wrapped with timing.
+pub(crate) struct Profiled(pub(crate) Backend);
+
+impl Profiled {
+    fn time(
+        &self,
+        op: &'static str,
+        run: impl FnOnce(&dyn TensorOps) -> Result<TensorData>,
+    ) -> Result<TensorData> {
+        NOTED.with(|n| n.set((Path::Reference, false)));
+        let start = Instant::now();
+        let out = run(self.0.kernels());
+        let elapsed = start.elapsed();
+        record(
+            self.0,
+            op,
+            out.as_ref().map_or(0, TensorData::size),
+            elapsed,
+        );
+        out
+    }
+}
+
+impl TensorOps for Profiled {
+    fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+        self.time(op.label(), |k| k.map(op, a, out_shape))
+    }
+    fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        self.time(op.label(), |k| k.zip(op, a, b))
+    }
+    fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
+        self.time(op.label(), |k| k.reduce(op, a, dim))
+    }
+    fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        self.time("matmul", |k| k.matmul(a, b))
+    }
+    fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
+        self.time("matmul_add", |k| k.matmul_add(a, b, bias))
+    }
+    fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
+        self.time("add_scaled_", |k| {
+            k.add_scaled_(y, alpha, x).map(|()| y.clone())
+        })
+        .map(|_| ())
+    }
+}
