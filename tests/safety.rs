@@ -45,7 +45,9 @@ fn layouts_whose_positions_overflow_are_refused() {
     assert_eq!(l.span(), usize::MAX);
     // ... but no storage is that long.
     assert!(TensorData::from_parts(Storage::new(vec![0.0; 19]), l).is_err());
-    let narrow = Layout::contiguous(&[4, 3]).unwrap().narrow(0, usize::MAX, 2);
+    let narrow = Layout::contiguous(&[4, 3])
+        .unwrap()
+        .narrow(0, usize::MAX, 2);
     assert!(msg(narrow).contains("narrow: index [18446744073709551615, 18446744073709551617]"));
 }
 
@@ -64,7 +66,10 @@ fn products_and_broadcasts_whose_size_overflows_are_errors_on_every_backend() {
         let a = broadcast_view(&[1 << 33, 1], backend);
         let b = broadcast_view(&[1, 1 << 33], backend);
         assert!(msg(a.add(&b)).contains("more than usize::MAX"), "{backend}");
-        assert!(msg(a.matmul(&b)).contains("more than usize::MAX"), "{backend}");
+        assert!(
+            msg(a.matmul(&b)).contains("more than usize::MAX"),
+            "{backend}"
+        );
     }
 }
 
@@ -84,8 +89,14 @@ fn allocations_the_machine_cannot_hold_are_errors_not_aborts() {
     for backend in [Backend::Simple, Backend::Fast, Backend::CudaSim] {
         let big = broadcast_view(&[1 << 21, 1 << 21], backend);
         assert!(msg(big.exp()).contains("cannot allocate"), "{backend}");
-        assert!(msg(big.contiguous()).contains("cannot allocate"), "{backend}");
-        assert!(msg(big.try_to_vec()).contains("cannot allocate"), "{backend}");
+        assert!(
+            msg(big.contiguous()).contains("cannot allocate"),
+            "{backend}"
+        );
+        assert!(
+            msg(big.try_to_vec()).contains("cannot allocate"),
+            "{backend}"
+        );
     }
 }
 
@@ -127,9 +138,7 @@ fn index_errors_print_huge_entries_exactly() {
 fn too_many_dims_errors_name_the_function_called() {
     assert!(msg(Tensor::zeros(&[1; 9])).starts_with("zeros: invalid shape"));
     assert!(msg(Tensor::from_vec(vec![1.0], &[1; 9])).starts_with("tensor: invalid shape"));
-    assert!(
-        msg(Tensor::zeros(&[1]).unwrap().view(&[1; 9])).starts_with("view: invalid shape")
-    );
+    assert!(msg(Tensor::zeros(&[1]).unwrap().view(&[1; 9])).starts_with("view: invalid shape"));
 }
 
 #[test]
@@ -139,10 +148,16 @@ fn printing_a_huge_broadcast_view_is_summarised() {
     assert!(text.len() < 400, "{} characters", text.len());
     assert!(text.contains("..."));
     let debug = format!("{big:?}");
-    assert!(debug.contains("4398046511104 elements, summarised"), "{debug}");
+    assert!(
+        debug.contains("4398046511104 elements, summarised"),
+        "{debug}"
+    );
     // Small tensors print in full, as the original does.
     let small = Tensor::from_vec((0..6).map(f64::from).collect(), &[2, 3]).unwrap();
-    assert_eq!(small.to_string(), "\n[\n\t[0.00 1.00 2.00]\n\t[3.00 4.00 5.00]]");
+    assert_eq!(
+        small.to_string(),
+        "\n[\n\t[0.00 1.00 2.00]\n\t[3.00 4.00 5.00]]"
+    );
 }
 
 #[test]
@@ -154,7 +169,10 @@ fn summarised_printing_keeps_both_ends_of_each_dimension() {
         "\n[\n\t[0.00 1.00 2.00 ... 997.00 998.00 999.00]\n\t[1000.00 1001.00 1002.00 ... 1997.00 1998.00 1999.00]]"
     );
     let t = Tensor::from_vec((0..1100).map(f64::from).collect(), &[1100]).unwrap();
-    assert_eq!(t.to_string(), "\n[0.00 1.00 2.00 ... 1097.00 1098.00 1099.00]");
+    assert_eq!(
+        t.to_string(),
+        "\n[0.00 1.00 2.00 ... 1097.00 1098.00 1099.00]"
+    );
     let t = Tensor::from_vec((0..1400).map(f64::from).collect(), &[7, 200]).unwrap();
     let text = t.to_string();
     assert_eq!(text.matches("...").count(), 7, "{text}");
