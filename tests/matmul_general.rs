@@ -151,7 +151,7 @@ fn matmul_add_matches_reference() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 30, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
 
     /// Random sizes reach every tile edge of the small-product kernels (and the 8-wide tail
     /// along k): each operand row-major or transposed, with and without a per-column bias.

@@ -2,13 +2,59 @@
 
 mod common;
 
-use common::{permutation, shapes};
+use common::{factorisations, permutation, shapes, small_floats, tensors};
 use minitorch::layout::{
     broadcast_index, index_to_position, shape_broadcast, strides_from_shape, to_index,
 };
 use minitorch::{Layout, Rng, TensorData};
 use proptest::prelude::*;
 use std::collections::HashSet;
+
+/// The original's `tensor_data` strategy: values in [−100, 100], stored in a random permuted
+/// layout (so usually non-contiguous).
+fn tensor_data() -> impl Strategy<Value = TensorData> {
+    tensors().prop_map(|t| t.data().clone())
+}
+
+/// A random shape and as many random values.
+fn shaped_values() -> impl Strategy<Value = (Vec<usize>, Vec<f64>)> {
+    shapes().prop_flat_map(|shape| {
+        let n: usize = shape.iter().product();
+        (Just(shape), prop::collection::vec(small_floats(), n))
+    })
+}
+
+/// The original's `to_string`, transcribed: for each index in row-major order, a newline,
+/// `d` tabs and `[` for each trailing dim `d` at 0; the value as `%3.2f`; `]` for each
+/// trailing dim at its end, else a space.
+fn original_to_string(t: &TensorData) -> String {
+    let shape = t.shape();
+    let mut s = String::new();
+    for index in t.indices() {
+        let mut open = String::new();
+        for i in (0..index.len()).rev() {
+            if index[i] != 0 {
+                break;
+            }
+            open = format!("\n{}[{open}", "\t".repeat(i));
+        }
+        s += &open;
+        s += &format!("{:3.2}", t.get(&index).unwrap());
+        let mut close = String::new();
+        for i in (0..index.len()).rev() {
+            if index[i] != shape[i] - 1 {
+                break;
+            }
+            close.push(']');
+        }
+        if close.is_empty() {
+            s.push(' ');
+        } else {
+            s += &close;
+        }
+    }
+    s
+}
 
 #[test]
 fn test_layout() {
@@ -90,10 +136,13 @@ proptest! {
         }
     }
 
+    /// Applying a permutation and then its inverse keeps every position (the original's
+    /// round trip), and the permuted tensor reaches, at each of its indices, the storage
+    /// position the un-permuted index reaches in the original: for a random tensor (itself
+    /// stored permuted, as the original's strategy builds it) and a random permutation.
     #[test]
-    fn test_permute(shape in shapes().prop_flat_map(|s| { let n = s.len(); (Just(s), permutation(n)) })) {
-        let (shape, perm) = shape;
-        let t = TensorData::new((0..shape.iter().product::<usize>()).map(|v| v as f64).collect(), &shape).unwrap();
+    fn test_permute((t, perm) in tensor_data().prop_flat_map(|t| { let n = t.dims(); (Just(t), permutation(n)) })) {
+        let shape = t.shape().to_vec();
         let mut inverse = vec![0; perm.len()];
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
@@ -104,8 +153,92 @@ proptest! {
             prop_assert_eq!(t.index(&signed).unwrap(), back.index(&signed).unwrap());
         }
         let permuted = t.permute(&perm).unwrap();
+        prop_assert!(permuted.storage().same_buffer(t.storage()));
         for (i, &p) in perm.iter().enumerate() {
             prop_assert_eq!(permuted.shape()[i], shape[p]);
+        }
+        let mut seen = HashSet::new();
+        for idx in permuted.indices() {
+            // Dim k of the permuted tensor is dim perm[k] of the original.
+            let mut original = vec![0i64; idx.len()];
+            for (k, &i) in idx.iter().enumerate() {
+                original[perm[k]] = i as i64;
+            }
+            let signed: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+            let pos = permuted.index(&signed).unwrap();
+            prop_assert_eq!(pos, t.index(&original).unwrap(), "index {:?}", idx.to_vec());
+            let unsigned: Vec<usize> = original.iter().map(|&i| i as usize).collect();
+            prop_assert_eq!(permuted.get(&idx).unwrap(), t.get(&unsigned).unwrap());
+            seen.insert(pos);
+        }
+        prop_assert_eq!(seen.len(), t.size());
+    }
+
+    /// Creation from random values and a random shape: shape, packed strides, size, and the
+    /// values read back by index (row-major) and as a whole.
+    #[test]
+    fn test_create((shape, values) in shaped_values()) {
+        let t = TensorData::new(values.clone(), &shape).unwrap();
+        prop_assert_eq!(t.shape(), &shape[..]);
+        prop_assert_eq!(t.strides(), &*strides_from_shape(&shape));
+        prop_assert_eq!(t.size(), values.len());
+        prop_assert_eq!(t.dims(), shape.len());
+        prop_assert!(t.is_contiguous());
+        prop_assert_eq!(t.to_vec().unwrap(), values.clone());
+        for (ordinal, idx) in t.indices().enumerate() {
+            let signed: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+            prop_assert_eq!(t.index(&signed).unwrap(), ordinal);
+            prop_assert_eq!(t.get(&idx).unwrap(), values[ordinal]);
+        }
+        // A value count that does not match the shape is refused.
+        let mut wrong = values.clone();
+        wrong.push(0.0);
+        prop_assert!(TensorData::new(wrong, &shape).is_err());
+    }
+
+    /// A contiguous tensor views as any shape of its size (a random factorisation), over the
+    /// same storage, with the k-th index (row-major) of the view at the k-th index's position
+    /// in the original; a non-contiguous one refuses.
+    #[test]
+    fn test_view((t, new_shape) in tensor_data().prop_flat_map(|t| { let n = t.size(); (Just(t), factorisations(n)) })) {
+        prop_assert_eq!(new_shape.iter().product::<usize>(), t.size());
+        if !t.is_contiguous() {
+            prop_assert!(t.view(&new_shape).is_err());
+        }
+        let packed = TensorData::new(t.to_vec().unwrap(), t.shape()).unwrap();
+        let v = packed.view(&new_shape).unwrap();
+        prop_assert_eq!(v.shape(), &new_shape[..]);
+        prop_assert!(v.storage().same_buffer(packed.storage()));
+        for (i, j) in v.indices().zip(packed.indices()) {
+            prop_assert_eq!(v.layout().position(&i), packed.layout().position(&j));
+            prop_assert_eq!(v.get(&i).unwrap(), t.get(&j).unwrap());
+        }
+    }
+
+    /// to_string of random small tensors (any layout) equals the original's algorithm, and
+    /// has its structure: one `[` and one newline per sub-list opened, as many `]`, and the
+    /// values in row-major order, each rounded to two decimals.
+    #[test]
+    fn test_string(t in tensor_data()) {
+        let s = t.to_string();
+        prop_assert_eq!(&s, &original_to_string(&t));
+        let shape = t.shape();
+        // A list opens at every index whose trailing dims from some dim d on are all 0.
+        let lists: usize = (0..shape.len()).map(|d| shape[..d].iter().product::<usize>()).sum();
+        prop_assert_eq!(s.matches('[').count(), lists);
+        prop_assert_eq!(s.matches(']').count(), lists);
+        prop_assert_eq!(s.matches('\n').count(), lists);
+        let numbers: Vec<&str> = s
+            .split(|c: char| c.is_whitespace() || c == '[' || c == ']')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let values = t.to_vec().unwrap();
+        prop_assert_eq!(numbers.len(), values.len());
+        for (word, v) in numbers.iter().zip(&values) {
+            let decimals = word.split('.').nth(1).map(str::len);
+            prop_assert_eq!(decimals, Some(2), "{}", word);
+            let parsed: f64 = word.parse().unwrap();
+            prop_assert!((parsed - v).abs() <= 0.005 + 1e-9, "{} for {}", word, v);
         }
     }
 
@@ -154,13 +287,39 @@ fn index_to_position_ignores_extra_entries() {
 }
 
 #[test]
-fn test_string() {
+fn test_string_goldens() {
     let t = TensorData::new(vec![0.0, 1.0, 2.0, 3.0], &[2, 2]).unwrap();
     assert_eq!(t.to_string(), "\n[\n\t[0.00 1.00]\n\t[2.00 3.00]]");
     let v = TensorData::new(vec![0.0, 1.5, -2.0], &[3]).unwrap();
     assert_eq!(v.to_string(), "\n[0.00 1.50 -2.00]");
+    // The expected strings below are what the original (Python, `%3.2f`) prints.
     let cube = TensorData::new((0..8).map(f64::from).collect(), &[2, 2, 2]).unwrap();
-    assert!(cube.to_string().starts_with("\n[\n\t[\n\t\t[0.00 1.00]"));
+    assert_eq!(
+        cube.to_string(),
+        "\n[\n\t[\n\t\t[0.00 1.00]\n\t\t[2.00 3.00]]\n\t[\n\t\t[4.00 5.00]\n\t\t[6.00 7.00]]]"
+    );
+    let one = TensorData::new(vec![5.0], &[1]).unwrap();
+    assert_eq!(one.to_string(), "\n[5.00]");
+    let column = TensorData::new(vec![1.0, -2.0, 3.456], &[3, 1]).unwrap();
+    assert_eq!(column.to_string(), "\n[\n\t[1.00]\n\t[-2.00]\n\t[3.46]]");
+    // Rounding as `%3.2f` does (half to even on the exact binary value, signed zero).
+    let rounding =
+        TensorData::new(vec![0.125, -0.001, 2.675, 99.995, -100.0, 0.375], &[2, 3]).unwrap();
+    assert_eq!(
+        rounding.to_string(),
+        "\n[\n\t[0.12 -0.00 2.67]\n\t[100.00 -100.00 0.38]]"
+    );
+    let ones = TensorData::new(vec![0.5, -1.5, 2.0, 7.25], &[1, 2, 1, 2]).unwrap();
+    assert_eq!(
+        ones.to_string(),
+        "\n[\n\t[\n\t\t[\n\t\t\t[0.50 -1.50]]\n\t\t[\n\t\t\t[2.00 7.25]]]]"
+    );
+    // A permuted layout prints in its own (logical) order.
+    let t = TensorData::new(vec![0.0, 1.0, 2.0, 3.0], &[2, 2])
+        .unwrap()
+        .permute(&[1, 0])
+        .unwrap();
+    assert_eq!(t.to_string(), "\n[\n\t[0.00 2.00]\n\t[1.00 3.00]]");
 }
 
 #[test]

@@ -27,7 +27,9 @@ pub fn make(values: &[f64], shape: &[usize], kind: Kind, backend: Backend) -> Te
             // Reverse the dims in storage: the logical tensor is a full permutation of it.
             let n = shape.len();
             let perm: Vec<usize> = (0..n).rev().collect();
-            super::permuted_tensor(shape, values, &perm).data().clone()
+            super::permuted_tensor(shape, values, &perm, backend)
+                .data()
+                .clone()
         }
         Kind::Offset => {
             let mut storage = vec![f64::NAN; 3];

@@ -109,7 +109,8 @@ pub fn shapes() -> impl Strategy<Value = Vec<usize>> {
 
 /// Builds a tensor of `shape` holding `data` in row-major order, but stored in the layout of
 /// the permutation `perm` (so it is usually non-contiguous), as the original's strategy does.
-pub fn permuted_tensor(shape: &[usize], data: &[f64], perm: &[usize]) -> Tensor {
+/// It is on `backend`: never on the thread's default, which a test may not have set yet.
+pub fn permuted_tensor(shape: &[usize], data: &[f64], perm: &[usize], backend: Backend) -> Tensor {
     let stored_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let mut inverse = vec![0; perm.len()];
     for (i, &p) in perm.iter().enumerate() {
@@ -122,7 +123,7 @@ pub fn permuted_tensor(shape: &[usize], data: &[f64], perm: &[usize]) -> Tensor 
     for idx in logical.indices() {
         view.set(&idx, logical.get(&idx).unwrap()).unwrap();
     }
-    Tensor::from_data(view, Default::default())
+    Tensor::from_data(view, backend)
 }
 
 /// A random permutation of `0..n`.
@@ -131,26 +132,34 @@ pub fn permutation(n: usize) -> impl Strategy<Value = Vec<usize>> {
 }
 
 /// Floats in the original's range.
-pub fn small_floats() -> impl Strategy<Value = f64> {
+pub fn small_floats() -> impl Strategy<Value = f64> + Clone {
     -100.0..100.0f64
 }
 
-/// One tensor with values in [−100, 100] and a random storage permutation.
+/// One tensor with values in [−100, 100] and a random storage permutation, on the reference
+/// backend (whatever the thread's default; move it with `.to(backend)`).
 pub fn tensors() -> impl Strategy<Value = Tensor> {
+    tensors_of(small_floats())
+}
+
+/// One tensor of values drawn from `values`, with a random storage permutation, on the
+/// reference backend.
+pub fn tensors_of(values: impl Strategy<Value = f64> + Clone) -> impl Strategy<Value = Tensor> {
     shapes()
-        .prop_flat_map(|shape| {
+        .prop_flat_map(move |shape| {
             let n: usize = shape.iter().product();
             let d = shape.len();
             (
                 Just(shape),
-                prop::collection::vec(small_floats(), n),
+                prop::collection::vec(values.clone(), n),
                 permutation(d),
             )
         })
-        .prop_map(|(shape, data, perm)| permuted_tensor(&shape, &data, &perm))
+        .prop_map(|(shape, data, perm)| permuted_tensor(&shape, &data, &perm, Backend::Simple))
 }
 
-/// `n` tensors with one shape and one storage layout, independent values.
+/// `n` tensors with one shape and one storage layout, independent values, on the reference
+/// backend.
 pub fn shaped_tensors(n: usize) -> impl Strategy<Value = Vec<Tensor>> {
     shapes()
         .prop_flat_map(move |shape| {
@@ -165,9 +174,133 @@ pub fn shaped_tensors(n: usize) -> impl Strategy<Value = Vec<Tensor>> {
         .prop_map(|(shape, datas, perm)| {
             datas
                 .iter()
-                .map(|data| permuted_tensor(&shape, data, &perm))
+                .map(|data| permuted_tensor(&shape, data, &perm, Backend::Simple))
                 .collect()
         })
+}
+
+/// How far inputs stay from a kink or jump (relu, the comparisons) in the gradient tests:
+/// a thousand times grad_check's ε (1e-6), so `x ± ε` never crosses it, even after rounding.
+pub const KINK_MARGIN: f64 = 1e3 * minitorch::GRAD_CHECK_EPS;
+/// How far a divisor stays from 0 (inv, div2) in the gradient tests: the derivatives stay
+/// below 100 / 0.5² = 400 and the central differences' truncation error negligible.
+pub const POLE_MARGIN: f64 = 0.5;
+
+/// Whether every one-argument MathTest is smooth around `a`: relu(a + 5.5) has a kink at
+/// −5.5, complex's relu(10a + 7) one at −0.7 and inv = 1/(a + 3.5) a pole at −3.5.
+pub fn one_arg_smooth_at(a: f64) -> bool {
+    (a + 5.5).abs() > KINK_MARGIN && (a + 0.7).abs() > KINK_MARGIN && (a + 3.5).abs() > POLE_MARGIN
+}
+
+/// Floats in the original's range, away from the one-argument MathTests' kinks and poles.
+pub fn smooth_floats() -> impl Strategy<Value = f64> + Clone {
+    small_floats().prop_filter("near a kink or pole of a one-argument MathTest", |&a| {
+        one_arg_smooth_at(a)
+    })
+}
+
+/// [`tensors`] whose values keep away from the one-argument MathTests' kinks and poles.
+pub fn smooth_tensors() -> impl Strategy<Value = Tensor> {
+    tensors_of(smooth_floats())
+}
+
+/// The value pairs `(a[i], b[i])` a broadcasting zip combines: the shapes have equal rank and
+/// each dim is equal or 1 on one side (as `t.sum(0)` against `t`). Paired here, not by the
+/// library's broadcasting, so a broadcasting bug cannot hide in the choice of inputs.
+pub fn broadcast_pairs(a: &Tensor, b: &Tensor) -> Vec<(f64, f64)> {
+    assert_eq!(a.dims(), b.dims(), "broadcast_pairs takes equal ranks");
+    let shape: Vec<usize> = a
+        .shape()
+        .iter()
+        .zip(b.shape())
+        .map(|(&x, &y)| x.max(y))
+        .collect();
+    let pin = |idx: &[usize], t: &Tensor| -> Vec<usize> {
+        idx.iter()
+            .zip(t.shape())
+            .map(|(&i, &n)| if n == 1 { 0 } else { i })
+            .collect()
+    };
+    let big = TensorData::new(vec![0.0; shape.iter().product()], &shape).unwrap();
+    big.indices()
+        .map(|idx| (a.get(&pin(&idx, a)).unwrap(), b.get(&pin(&idx, b)).unwrap()))
+        .collect()
+}
+
+/// Whether every two-argument MathTest is smooth around `(a, b)` broadcast together: lt2 and
+/// gt2 jump where a + 1.2 = b, eq2 where a = b + 5.5, and div2 = a/(b + 5.5) has a pole at
+/// b = −5.5.
+pub fn two_arg_smooth_at(a: &Tensor, b: &Tensor) -> bool {
+    broadcast_pairs(a, b).iter().all(|&(x, y)| {
+        (x + 1.2 - y).abs() > KINK_MARGIN
+            && (x - (y + 5.5)).abs() > KINK_MARGIN
+            && (y + 5.5).abs() > POLE_MARGIN
+    })
+}
+
+/// Two tensors as [`shaped_tensors`]`(2)`, `[t1, t2]`, at which every two-argument MathTest is
+/// smooth, and also at `(t1.sum(0), t2)` and `(t1, t2.sum(0))` (the broadcast checks).
+pub fn smooth_pairs() -> impl Strategy<Value = Vec<Tensor>> {
+    shaped_tensors(2).prop_filter("near a jump or pole of a two-argument MathTest", |ts| {
+        let (t1, t2) = (&ts[0], &ts[1]);
+        let (s1, s2) = (t1.sum(0).unwrap(), t2.sum(0).unwrap());
+        two_arg_smooth_at(t1, t2) && two_arg_smooth_at(&s1, t2) && two_arg_smooth_at(t1, &s2)
+    })
+}
+
+/// A random tensor (as [`tensors`]) and a random permutation of its dims.
+pub fn tensor_and_permutation(
+    values: impl Strategy<Value = f64> + Clone,
+) -> impl Strategy<Value = (Tensor, Vec<usize>)> {
+    tensors_of(values).prop_flat_map(|t| {
+        let n = t.dims();
+        (Just(t), permutation(n))
+    })
+}
+
+/// A random shape of 1–4 dims whose sizes multiply to `size`: its prime factors dealt out
+/// to random dims (dims that get none have size 1).
+pub fn factorisations(size: usize) -> impl Strategy<Value = Vec<usize>> {
+    let mut primes = vec![];
+    let (mut rest, mut p) = (size, 2);
+    while rest > 1 {
+        while rest % p == 0 {
+            primes.push(p);
+            rest /= p;
+        }
+        p += 1;
+    }
+    let count = primes.len();
+    (1usize..=4, prop::collection::vec(0usize..4, count)).prop_map(move |(dims, slots)| {
+        let mut shape = vec![1; dims];
+        for (&prime, &slot) in primes.iter().zip(&slots) {
+            shape[slot % dims] *= prime;
+        }
+        shape
+    })
+}
+
+/// A random tensor (as [`tensors`]) and a random shape of the same size to view it as.
+pub fn tensor_and_view_shape() -> impl Strategy<Value = (Tensor, Vec<usize>)> {
+    tensors().prop_flat_map(|t| {
+        let size = t.size();
+        (Just(t), factorisations(size))
+    })
+}
+
+/// Fixed, distinct, non-uniform weights of `shape` on `backend`: multiplying an output by them
+/// makes each input's gradient depend on where it went (a plain sum's gradient is all ones,
+/// whatever the mapping).
+pub fn weights(shape: &[usize], backend: Backend) -> Tensor {
+    let n: usize = shape.iter().product();
+    // 1, −1, 3, −2, 5, −3, …
+    let values = (0..n)
+        .map(|k| match k % 2 {
+            0 => k as f64 + 1.0,
+            _ => -(k as f64 + 1.0) / 2.0,
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, shape).unwrap(), Backend::Simple).to(backend)
 }
 
 /// The backends under test (the reference backend is the oracle): the CPU ones always; the
