@@ -36,7 +36,6 @@
 
 pub mod autodiff;
 pub mod backend;
-pub mod bench;
 pub mod checkpoint;
 pub mod datasets;
 pub mod error;
@@ -46,7 +45,6 @@ pub mod module;
 pub mod nn;
 pub mod operators;
 pub mod optim;
-pub mod plot;
 pub mod profile;
 pub mod random;
 pub mod scalar;

@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch.
 
 mod bench;
+pub(crate) mod plot;
+pub(crate) mod timing;
 mod limits;
 mod paths;
 mod train;

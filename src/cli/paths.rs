@@ -12,7 +12,7 @@ pub fn save_target(flag: &'static str, path: &Path) -> Result<()> {
 
 /// `--plot PATH`: a supported image extension, and the checks of [`save_target`].
 pub fn plot_target(flag: &'static str, path: &Path) -> Result<()> {
-    minitorch::plot::check_path(path).map_err(|e| as_flag(flag, path, e))
+    crate::cli::plot::check_path(path).map_err(|e| as_flag(flag, path, e))
 }
 
 /// `--load PATH`: a regular file (a link to one is fine) that can be opened for reading; its

@@ -9,7 +9,7 @@ use super::{CliError, Result, paths};
 use indicatif::{ProgressBar, ProgressStyle};
 use minitorch::Rng;
 use minitorch::datasets::Dataset;
-use minitorch::plot::{datasets_plot, training_plot};
+use crate::cli::plot::{datasets_plot, training_plot};
 use minitorch::train::{
     Engine, Model, TrainConfig, checkpoint_hidden, count_correct, total_loss, train,
 };

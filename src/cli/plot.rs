@@ -1,16 +1,16 @@
 //! Charts as PNG (or JPEG, BMP) images: plotters with a bundled font, so nothing depends on
 //! system font libraries.
 
-use crate::checkpoint;
-use crate::datasets::{Dataset, Graph};
-use crate::error::{Error, Result};
-use crate::train::{EpochReport, Model};
+use minitorch::checkpoint;
+use minitorch::datasets::{Dataset, Graph};
+use minitorch::error::{Error, Result};
+use minitorch::train::{EpochReport, Model};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;
 use std::sync::Once;
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 /// Registers the bundled DejaVu Sans as plotters' "sans-serif" (once per process).

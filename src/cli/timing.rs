@@ -1,10 +1,10 @@
 //! Kernel benchmarks behind `minitorch bench`: the course's matmul timing script and
 //! map/zip/reduce timings, per backend.
 
-use crate::backend::{Backend, MapOp, ReduceOp, ZipOp};
-use crate::error::Result;
-use crate::random::Rng;
-use crate::tensor::Tensor;
+use minitorch::backend::{Backend, MapOp, ReduceOp, ZipOp};
+use minitorch::error::Result;
+use minitorch::random::Rng;
+use minitorch::tensor::Tensor;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -98,8 +98,6 @@ pub fn warm_up(backend: Backend) -> Result<()> {
 /// A map/zip/reduce measurement.
 #[derive(Clone, Debug)]
 pub struct OpTiming {
-    /// Backend.
-    pub backend: Backend,
     /// What ran, e.g. `zip add (1000,1000)+(1000,)`.
     pub label: String,
     /// Elements in the output.
@@ -200,7 +198,6 @@ pub fn time_op(backend: Backend, label: &str, kind: OpKind, reps: usize) -> Resu
         times.push(start.elapsed().as_secs_f64());
     }
     Ok(OpTiming {
-        backend,
         label: label.to_string(),
         elements,
         median: Duration::from_secs_f64(median(times)),
