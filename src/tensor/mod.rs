@@ -201,11 +201,6 @@ impl Tensor {
         &self.0.data
     }
 
-    /// The creation-ordered unique id.
-    pub fn id(&self) -> u64 {
-        self.0.id
-    }
-
     /// The shape.
     pub fn shape(&self) -> &[usize] {
         self.0.data.shape()

@@ -3,7 +3,7 @@
 //! ([`args`]) a GPU would get, [`nvrtc`] compiles them for a GPU, and [`device`] runs them
 //! there.
 
-pub mod args;
+pub(crate) mod args;
 pub mod device;
 pub mod launch;
 pub mod nvrtc;
