@@ -79,6 +79,17 @@ struct AxpyArgs {
     double alpha;
 };
 
+struct ConvArgs {
+    double* out;         // (B, Cout, OH, OW), packed
+    const double* in;    // (B, Cin, H, W)
+    const double* weight; // (Cout, Cin, KH, KW)
+    Layout out_layout;
+    Layout in_layout;
+    Layout w_layout;
+    long long size;      // elements of out
+    long long reverse;   // 1: read in[y - i][x - j]
+};
+
 // The practice kernels' and the simulator's planted kernels' arguments (sum_practice and the
 // planted block-sum use out, a, size; mm_practice all four).
 struct PracticeArgs {
@@ -96,6 +107,7 @@ static_assert(sizeof(ReduceArgs) == 328, "ReduceArgs size");
 static_assert(sizeof(MatmulArgs) == 120, "MatmulArgs size");
 static_assert(sizeof(AxpyArgs) == 320, "AxpyArgs size");
 static_assert(sizeof(PracticeArgs) == 32, "PracticeArgs size");
+static_assert(sizeof(ConvArgs) == 472, "ConvArgs size");
 
 // Map op codes (the MapOp table of src/backend/ops.rs).
 #define OP_NEG 0
@@ -121,6 +133,7 @@ static_assert(sizeof(PracticeArgs) == 32, "PracticeArgs size");
 #define OP_SUM 0
 #define OP_PROD 1
 #define OP_ALL 2
+#define OP_MAX 3
 
 // ordinal -> row-major index of `shape` (last dim fastest).
 __device__ inline void to_index(long long ordinal, const Layout& l, long long* index) {
@@ -182,8 +195,19 @@ __device__ inline double apply_zip(long long op, double a, double b) {
     }
 }
 
+// -infinity without math headers (NVRTC has none): the IEEE bit pattern.
+__device__ inline double negative_infinity() {
+    union { long long bits; double value; } u;
+    u.bits = (long long)0xFFF0000000000000ULL;
+    return u.value;
+}
+
 __device__ inline double reduce_start(long long op) {
-    return op == OP_SUM ? 0.0 : 1.0;
+    switch (op) {
+        case OP_SUM: return 0.0;
+        case OP_MAX: return negative_infinity();
+        default: return 1.0;
+    }
 }
 
 __device__ inline double apply_fold(long long op, double acc, double x) {
@@ -191,6 +215,7 @@ __device__ inline double apply_fold(long long op, double acc, double x) {
         case OP_SUM: return acc + x;
         case OP_PROD: return acc * x;
         case OP_ALL: return (acc != 0.0 && x != 0.0) ? 1.0 : 0.0;
+        case OP_MAX: return acc > x ? acc : x;
         default: return nan("");
     }
 }

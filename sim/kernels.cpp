@@ -2,6 +2,7 @@
 // exported launcher per kernel for the Rust cuda-sim backend.
 #include "cuda_sim.h"
 
+#include "../kernels/conv.cu"
 #include "../kernels/elementwise.cu"
 #include "../kernels/matmul.cu"
 #include "../kernels/practice.cu"
@@ -18,6 +19,7 @@ SIM_EXPORT(zip_kernel, ZipArgs)
 SIM_EXPORT(axpy_kernel, AxpyArgs)
 SIM_EXPORT(reduce_kernel, ReduceArgs)
 SIM_EXPORT(matmul_kernel, MatmulArgs)
+SIM_EXPORT(conv2d_kernel, ConvArgs)
 
 extern "C" int sim_sum_practice(const PracticeArgs* args, dim3 grid, dim3 block) {
     return sim::launch([](const void* p) {

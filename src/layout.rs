@@ -567,6 +567,35 @@ impl Layout {
         out
     }
 
+    /// A size-1 dimension inserted before `dim` (stride 0): the same elements with one more
+    /// dimension, reaching no further. `dim ≤ dims()`; fails past MAX_DIMS.
+    pub(crate) fn unsqueeze(&self, dim: usize) -> Result<Layout> {
+        debug_assert!(dim <= self.dims());
+        let mut shape = self.shape.to_vec();
+        let mut strides = self.strides.to_vec();
+        shape.insert(dim, 1);
+        strides.insert(dim, 0);
+        Ok(Layout {
+            shape: Dims::new_for("unsqueeze", &shape)?,
+            strides: Dims::new_for("unsqueeze", &strides)?,
+            ..*self
+        })
+    }
+
+    /// Dimension `dim`, of size 1, removed (`dims() ≥ 2`).
+    pub(crate) fn squeeze(&self, dim: usize) -> Layout {
+        debug_assert!(self.shape[dim] == 1 && self.dims() >= 2);
+        let mut out = *self;
+        let n = self.dims();
+        out.shape = Dims::filled(n - 1, 0);
+        out.strides = Dims::filled(n - 1, 0);
+        for (k, d) in (0..n).filter(|&d| d != dim).enumerate() {
+            out.shape[k] = self.shape[d];
+            out.strides[k] = self.strides[d];
+        }
+        out
+    }
+
     /// Every index of the shape, in row-major order.
     pub fn indices(&self) -> Indices {
         Indices {

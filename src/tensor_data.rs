@@ -353,6 +353,16 @@ impl TensorData {
         Ok(self.relayout(self.layout.permute(order)?))
     }
 
+    /// Same storage with a size-1 dimension inserted before `dim` (no copy).
+    pub(crate) fn unsqueeze(&self, dim: usize) -> Result<TensorData> {
+        Ok(self.relayout(self.layout.unsqueeze(dim)?))
+    }
+
+    /// Same storage with the size-1 dimension `dim` removed (no copy).
+    pub(crate) fn squeeze(&self, dim: usize) -> TensorData {
+        self.relayout(self.layout.squeeze(dim))
+    }
+
     /// Same storage, another shape (see [`Layout::view`]).
     pub fn view(&self, shape: &[usize]) -> Result<TensorData> {
         Ok(self.relayout(self.layout.view(shape)?))

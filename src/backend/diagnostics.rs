@@ -162,6 +162,17 @@ impl TensorOps for Profiled {
     fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
         self.time("matmul_add", |k| k.matmul_add(a, b, bias))
     }
+    fn conv2d(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out_hw: [usize; 2],
+        reverse: bool,
+    ) -> Result<TensorData> {
+        self.time(if reverse { "conv2d reverse" } else { "conv2d" }, |k| {
+            k.conv2d(input, weight, out_hw, reverse)
+        })
+    }
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         self.time("add_scaled_", |k| {
             k.add_scaled_(y, alpha, x).map(|()| y.clone())

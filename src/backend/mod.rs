@@ -52,6 +52,20 @@ pub trait TensorOps {
         self.zip(ZipOp::Add, &product, bias)
     }
 
+    /// 2-D cross-correlation (MiniTorch's `tensor_conv2d`, which also serves 1-D through a
+    /// height of 1): `input` (B, Cin, H, W) with `weight` (Cout, Cin, KH, KW) gives
+    /// (B, Cout, OH, OW) for `out_hw` = (OH, OW), where
+    /// `out[b,o,y,x] = Σ_c Σ_i Σ_j weight[o,c,i,j] · input[b,c,y+i,x+j]` — or `y−i, x−j` when
+    /// `reverse` — and reads outside the input count as 0. Forward passes use `out_hw` =
+    /// (H, W); backward passes use it for the weight's gradient (out_hw = (KH, KW)).
+    fn conv2d(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out_hw: [usize; 2],
+        reverse: bool,
+    ) -> Result<TensorData>;
+
     /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every
     /// tensor sharing `y`'s storage sees the change.
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()>;
@@ -183,6 +197,28 @@ impl FromStr for Backend {
                 ),
             })
     }
+}
+
+/// Checks the operands of [`TensorOps::conv2d`] and returns the output shape
+/// (B, Cout, OH, OW).
+pub fn conv2d_shape(input: &[usize], weight: &[usize], out_hw: [usize; 2]) -> Result<Dims> {
+    let err = |reason: String| Error::Invalid {
+        what: "conv2d",
+        message: format!("input {input:?}, weight {weight:?}: {reason}"),
+    };
+    if input.len() != 4 || weight.len() != 4 {
+        return Err(err(
+            "the kernel takes a 4-D input (B, Cin, H, W) and a 4-D weight (Cout, Cin, KH, KW)"
+                .into(),
+        ));
+    }
+    if input[1] != weight[1] {
+        return Err(err(format!(
+            "the input has {} channels, the weight expects {}",
+            input[1], weight[1]
+        )));
+    }
+    crate::layout::check_shape("conv2d", &[input[0], weight[0], out_hw[0], out_hw[1]])
 }
 
 /// Checks a reduction's dimension and returns the output shape: the input's with `dim` set to 1.

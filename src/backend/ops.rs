@@ -154,6 +154,8 @@ op_table! {
         Prod = 1, "prod" => crate::operators::mul;
         /// Logical all: 1.0 when every value is non-zero, starting from 1.
         All = 2, "all" => crate::operators::all_step;
+        /// Maximum, starting from −∞ (MiniTorch's `max` reduction, Module 4).
+        Max = 3, "max" => crate::operators::max;
     }
 }
 
@@ -163,6 +165,7 @@ impl ReduceOp {
         match self {
             ReduceOp::Sum => 0.0,
             ReduceOp::Prod | ReduceOp::All => 1.0,
+            ReduceOp::Max => f64::NEG_INFINITY,
         }
     }
 

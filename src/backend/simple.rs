@@ -4,7 +4,9 @@
 //!
 //! Deliberately simple and slow: it is the oracle the fast and CUDA backends are tested against.
 
-use super::{MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape};
+use super::{
+    MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
+};
 use crate::error::Result;
 use crate::layout::{
     Dims, Layout, MAX_DIMS, broadcast_index, broadcast_target, index_to_position,
@@ -77,6 +79,48 @@ impl TensorOps for SimpleOps {
                     out[(batch * rows + i) * cols + j] = acc;
                 }
             }
+        }
+        Ok(TensorData::packed(out, out_shape))
+    }
+
+    fn conv2d(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out_hw: [usize; 2],
+        reverse: bool,
+    ) -> Result<TensorData> {
+        let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
+        let [_, cin, h, w] = [0, 1, 2, 3].map(|d| input.shape()[d]);
+        let [_, _, kh, kw] = [0, 1, 2, 3].map(|d| weight.shape()[d]);
+        let (si, sw) = (input.storage().read()?, weight.storage().read()?);
+        let mut out = zeroed("conv2d", out_shape.product(), &out_shape)?;
+        let mut index = [0; MAX_DIMS];
+        for (ordinal, slot) in out.iter_mut().enumerate() {
+            to_index(ordinal, &out_shape, &mut index);
+            let [b, o, y, x] = [index[0], index[1], index[2], index[3]];
+            let mut acc = 0.0;
+            for c in 0..cin {
+                for i in 0..kh {
+                    for j in 0..kw {
+                        // The input cell this tap reads, if inside the input.
+                        let (row, col) = if reverse {
+                            (y.checked_sub(i), x.checked_sub(j))
+                        } else {
+                            (Some(y + i), Some(x + j))
+                        };
+                        let (Some(row), Some(col)) = (row, col) else {
+                            continue;
+                        };
+                        if row >= h || col >= w {
+                            continue;
+                        }
+                        let wv = sw[weight.layout().position(&[o, c, i, j])];
+                        acc += wv * si[input.layout().position(&[b, c, row, col])];
+                    }
+                }
+            }
+            *slot = acc;
         }
         Ok(TensorData::packed(out, out_shape))
     }

@@ -1,10 +1,10 @@
 //! Command-line parsing and dispatch.
 
 mod bench;
-pub(crate) mod plot;
-pub(crate) mod timing;
 mod limits;
 mod paths;
+pub(crate) mod plot;
+pub(crate) mod timing;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -184,6 +184,71 @@ impl Tensor {
         Tensor::apply(Function::MatMulAdd, &[self, other, bias])
     }
 
+    /// Maximum along `dim`, which is kept with size 1. The gradient flows to every position
+    /// that equals the maximum (ties each receive the whole gradient, as in MiniTorch; PyTorch
+    /// picks one).
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let t = Tensor::from_nested(vec![vec![1.0, 5.0, 2.0], vec![7.0, 0.0, 3.0]]).unwrap();
+    /// assert_eq!(t.max(1).unwrap().to_vec(), vec![5.0, 7.0]);
+    /// ```
+    pub fn max(&self, dim: usize) -> Result<Tensor> {
+        self.check_dim("max", dim)?;
+        Tensor::apply(Function::Max(dim), &[self])
+    }
+
+    /// 1-D cross-correlation (MiniTorch task 4.1): `self` (B, Cin, W) with `weight`
+    /// (Cout, Cin, K) gives (B, Cout, W), `out[b,o,w] = Σ_c Σ_k weight[o,c,k] · self[b,c,w+k]`,
+    /// reads past the end counting as 0 (width kept, window anchored left; any K ≥ 1).
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[1, 1, 4]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 1, 3]).unwrap();
+    /// assert_eq!(x.conv1d(&w).unwrap().to_vec(), vec![8.0, 14.0, 8.0, 3.0]);
+    /// ```
+    pub fn conv1d(&self, weight: &Tensor) -> Result<Tensor> {
+        self.check_conv("conv1d", weight, 3)?;
+        Tensor::apply(Function::Conv, &[self, weight])
+    }
+
+    /// 2-D cross-correlation (MiniTorch task 4.2): `self` (B, Cin, H, W) with `weight`
+    /// (Cout, Cin, KH, KW) gives (B, Cout, H, W), the window anchored top-left, reads past the
+    /// bottom and right edges counting as 0. (PyTorch's `conv2d` with padding only on the
+    /// bottom and right computes the same.)
+    pub fn conv2d(&self, weight: &Tensor) -> Result<Tensor> {
+        self.check_conv("conv2d", weight, 4)?;
+        Tensor::apply(Function::Conv, &[self, weight])
+    }
+
+    fn check_conv(&self, op: &'static str, weight: &Tensor, rank: usize) -> Result<()> {
+        let err = |reason: String| Error::Invalid {
+            what: op,
+            message: format!(
+                "input {:?}, weight {:?}: {reason}",
+                self.shape(),
+                weight.shape()
+            ),
+        };
+        let names = if rank == 3 {
+            "(B, Cin, W) and (Cout, Cin, K)"
+        } else {
+            "(B, Cin, H, W) and (Cout, Cin, KH, KW)"
+        };
+        if self.dims() != rank || weight.dims() != rank {
+            return Err(err(format!("expected {rank}-D operands {names}")));
+        }
+        if self.shape()[1] != weight.shape()[1] {
+            return Err(err(format!(
+                "the input has {} channels but the weight expects {}",
+                self.shape()[1],
+                weight.shape()[1]
+            )));
+        }
+        Ok(())
+    }
+
     /// The elements as one dimension.
     fn flat(&self) -> Result<Tensor> {
         self.contiguous()?.view(&[self.size()])

@@ -19,6 +19,8 @@
 //! | Copy | packed copy | g |
 //! | MatMul | a @ b, saves a, b | (g @ bᵀ, aᵀ @ g), ᵀ over the last two dims |
 //! | MatMulAdd | a @ b + c in one op (one kernel on the fast backend), saves a, b | (g @ bᵀ, aᵀ @ g, g) |
+//! | Max(dim) | max along dim (kept, size 1), saves a and the max | g where a equals the max (every tied position gets all of g, as in MiniTorch) |
+//! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.
@@ -51,6 +53,8 @@ pub(crate) enum Function {
     Copy,
     MatMul,
     MatMulAdd,
+    Max(usize),
+    Conv,
 }
 
 /// Gradients for each input, in input order (`None` where not needed).
@@ -78,6 +82,8 @@ impl Function {
             Function::Copy => "Copy",
             Function::MatMul => "MatMul",
             Function::MatMulAdd => "MatMulAdd",
+            Function::Max(_) => "Max",
+            Function::Conv => "Conv",
         }
     }
 
@@ -139,6 +145,15 @@ impl Function {
             Function::MatMulAdd => {
                 ctx.save_for_backward([a.clone(), x[1].clone()]);
                 matmul(ops, a, x[1], Some(x[2]))?
+            }
+            Function::Max(dim) => {
+                let out = ops.reduce(ReduceOp::Max, a, *dim)?;
+                ctx.save_for_backward([a.clone(), out.clone()]);
+                out
+            }
+            Function::Conv => {
+                ctx.save_for_backward([a.clone(), x[1].clone()]);
+                conv(ops, a, x[1])?
             }
         })
     }
@@ -207,8 +222,48 @@ impl Function {
                 grads.push(needs[2].then(|| g.clone()));
                 Ok(grads)
             }
+            Function::Max(_) => {
+                let mask = ops.zip(ZipOp::Eq, &saved[0], &saved[1])?;
+                one(ops.zip(ZipOp::Mul, &mask, g))
+            }
+            Function::Conv => {
+                let (input, weight) = (&saved[0], &saved[1]);
+                let (lifted, [i4, w4, g4]) = lift_conv([input, weight, g])?;
+                let swap = [1, 0, 2, 3];
+                let [h, w] = [i4.shape()[2], i4.shape()[3]];
+                let [kh, kw] = [w4.shape()[2], w4.shape()[3]];
+                let drop = |t: TensorData| if lifted { t.squeeze(2) } else { t };
+                two(
+                    &|| Ok(drop(ops.conv2d(&g4, &w4.permute(&swap)?, [h, w], true)?)),
+                    &|| {
+                        let gw =
+                            ops.conv2d(&i4.permute(&swap)?, &g4.permute(&swap)?, [kh, kw], false)?;
+                        Ok(drop(gw.permute(&swap)?))
+                    },
+                )
+            }
         }
     }
+}
+
+/// 1-D operands (B, C, W) and (O, C, K) seen as 2-D ones of height 1 (no copy); 2-D ones
+/// unchanged. Returns whether they were lifted.
+fn lift_conv<const N: usize>(t: [&TensorData; N]) -> Result<(bool, [TensorData; N])> {
+    let lifted = t[0].dims() == 3;
+    let mut out = t.map(|x| x.clone());
+    if lifted {
+        for x in out.iter_mut() {
+            *x = x.unsqueeze(2)?;
+        }
+    }
+    Ok((lifted, out))
+}
+
+/// The forward cross-correlation: output width (and height) kept.
+fn conv(ops: &dyn TensorOps, input: &TensorData, weight: &TensorData) -> Result<TensorData> {
+    let (lifted, [i4, w4]) = lift_conv([input, weight])?;
+    let out = ops.conv2d(&i4, &w4, [i4.shape()[2], i4.shape()[3]], false)?;
+    Ok(if lifted { out.squeeze(2) } else { out })
 }
 
 /// A packed tensor of zeros.

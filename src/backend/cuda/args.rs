@@ -221,6 +221,42 @@ impl AxpyArgs {
     }
 }
 
+/// Arguments of `conv2d_kernel`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ConvArgs {
+    pub out: *mut f64,
+    pub input: *const f64,
+    pub weight: *const f64,
+    pub out_layout: KLayout,
+    pub in_layout: KLayout,
+    pub w_layout: KLayout,
+    pub size: i64,
+    pub reverse: i64,
+}
+
+impl ConvArgs {
+    /// The cross-correlation of `input` with `weight` into the packed `out_shape`, given the
+    /// device addresses of the output and of both operands' whole storages.
+    pub fn new(
+        [input, weight]: [&TensorData; 2],
+        out_shape: Dims,
+        reverse: bool,
+        [out, pi, pw]: [*mut f64; 3],
+    ) -> ConvArgs {
+        ConvArgs {
+            out,
+            input: pi,
+            weight: pw,
+            out_layout: KLayout::from(&Layout::packed(out_shape)),
+            in_layout: KLayout::from(input.layout()),
+            w_layout: KLayout::from(weight.layout()),
+            size: out_shape.product() as i64,
+            reverse: i64::from(reverse),
+        }
+    }
+}
+
 /// Arguments of the practice kernels (`sum_practice`: out, a, size; `mm_practice`: all four).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -263,6 +299,7 @@ const _: () = assert!(std::mem::size_of::<ReduceArgs>() == 328);
 const _: () = assert!(std::mem::size_of::<MatmulArgs>() == 120);
 const _: () = assert!(std::mem::size_of::<AxpyArgs>() == 320);
 const _: () = assert!(std::mem::size_of::<PracticeArgs>() == 32);
+const _: () = assert!(std::mem::size_of::<ConvArgs>() == 472);
 
 #[cfg(test)]
 mod tests {
@@ -363,6 +400,7 @@ mod tests {
             ("MatmulArgs", size_of::<MatmulArgs>()),
             ("AxpyArgs", size_of::<AxpyArgs>()),
             ("PracticeArgs", size_of::<PracticeArgs>()),
+            ("ConvArgs", size_of::<ConvArgs>()),
         ];
         let sizes = sizes();
         assert_eq!(sizes.len(), expected.len());

@@ -11,10 +11,10 @@
 //! `Tensor::to`. Constants made on the host (the numbers in `x * 2.0`) are uploaded when an
 //! op uses them.
 
-use super::args::{AxpyArgs, Dim3, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
+use super::args::{AxpyArgs, ConvArgs, Dim3, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
 use super::{launch, nvrtc};
 use crate::backend::{
-    MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape,
+    MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
 };
 use crate::error::{Error, Result};
 use crate::layout::{Dims, Layout, broadcast_target, shape_broadcast_for};
@@ -37,6 +37,8 @@ unsafe impl DeviceRepr for ReduceArgs {}
 unsafe impl DeviceRepr for MatmulArgs {}
 // SAFETY: as above.
 unsafe impl DeviceRepr for AxpyArgs {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for ConvArgs {}
 
 /// The device, its stream and the compiled kernels.
 pub struct Gpu {
@@ -301,6 +303,32 @@ impl TensorOps for CudaOps {
         let args = MatmulArgs::new(a.layout(), b.layout(), pointers, [n, rows, cols]);
         gpu.launch("matmul_kernel", &args, launch::matmul(n, rows, cols))?;
         Ok(output(out, Dims::new(&[n, rows, cols])?))
+    }
+
+    fn conv2d(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out_hw: [usize; 2],
+        reverse: bool,
+    ) -> Result<TensorData> {
+        let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
+        let gpu = gpu()?;
+        let size = out_shape.product();
+        let (di, dw) = (Operand::of(gpu, input)?, Operand::of(gpu, weight)?);
+        let out = gpu.alloc(size)?;
+        let args = ConvArgs::new(
+            [input, weight],
+            out_shape,
+            reverse,
+            [
+                address(gpu, &out),
+                address(gpu, di.slice()?),
+                address(gpu, dw.slice()?),
+            ],
+        );
+        gpu.launch("conv2d_kernel", &args, launch::elementwise(size))?;
+        Ok(output(out, out_shape))
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {

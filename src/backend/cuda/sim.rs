@@ -9,11 +9,11 @@
 //! not every thread of a block reaches is reported too.
 
 use super::args::{
-    AxpyArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs,
+    AxpyArgs, ConvArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs,
 };
 use super::launch;
 use crate::backend::{
-    MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, matmul_shape, reduce_shape,
+    MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
 };
 use crate::error::{Error, Result};
 use crate::layout::{Dims, broadcast_target, shape_broadcast_for};
@@ -25,6 +25,7 @@ unsafe extern "C" {
     fn sim_axpy_kernel(args: *const AxpyArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_reduce_kernel(args: *const ReduceArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_matmul_kernel(args: *const MatmulArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_conv2d_kernel(args: *const ConvArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_sum_practice(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_mm_practice(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_planted_matmul_missing_barrier(args: *const MatmulArgs, grid: Dim3, block: Dim3) -> i32;
@@ -149,6 +150,31 @@ impl TensorOps for CudaSimOps {
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
         let out = run_matmul("matmul_kernel", sim_matmul_kernel, a, b)?;
         Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
+    }
+
+    fn conv2d(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out_hw: [usize; 2],
+        reverse: bool,
+    ) -> Result<TensorData> {
+        let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
+        let size = out_shape.product();
+        let (mut di, mut dw) = (upload(input)?, upload(weight)?);
+        let mut out = DeviceBuf::zeroed("conv2d", size, &out_shape)?;
+        let args = ConvArgs::new(
+            [input, weight],
+            out_shape,
+            reverse,
+            [out.ptr(), di.ptr(), dw.ptr()],
+        );
+        let (grid, block) = launch::elementwise(size);
+        // SAFETY: as in `map`: the output holds `size` values, the operands are whole storages
+        // their (validated) layouts index into.
+        let status = unsafe { sim_conv2d_kernel(&args, grid, block) };
+        finish("conv2d_kernel", status, &[&out, &di, &dw])?;
+        Ok(TensorData::packed(out.values().to_vec(), out_shape))
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {

@@ -15,6 +15,7 @@
 //! to it except matmul and matmul_add, which sum in tiled order (and start from the bias), so
 //! tests compare them to a 1e-9 relative tolerance.
 
+mod conv;
 mod elementwise;
 mod matmul;
 mod reduce;
@@ -52,6 +53,16 @@ impl TensorOps for FastOps {
 
     fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
         matmul::matmul(a, b, Some(bias))
+    }
+
+    fn conv2d(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out_hw: [usize; 2],
+        reverse: bool,
+    ) -> Result<TensorData> {
+        conv::conv2d(input, weight, out_hw, reverse)
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {

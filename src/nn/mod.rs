@@ -1,4 +1,11 @@
-//! Layers and the course's classification network (MiniTorch task 3.5).
+//! Layers and networks: the linear layer and the course's classification network (MiniTorch
+//! task 3.5), the convolution layers ([`conv`], task 4.5) and the functional operations of
+//! Module 4 ([`functional`]: pooling, softmax, dropout, …).
+
+pub mod conv;
+pub mod functional;
+
+pub use conv::{Conv1d, Conv2d};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -30,6 +37,16 @@ impl Linear {
         })
     }
 
+    /// A layer initialised as Module 4's networks are: weights and bias both
+    /// `0.1 · (rand − 0.5)` (MiniTorch's `RParam`).
+    pub fn small(inputs: usize, outputs: usize, backend: Backend, rng: &mut Rng) -> Result<Linear> {
+        Ok(Linear {
+            mode: Mode::default(),
+            weights: Parameter::new(rparam(&[inputs, outputs], backend, rng)?),
+            bias: Parameter::new(rparam(&[outputs], backend, rng)?),
+        })
+    }
+
     /// The backend the weights live on.
     pub fn backend(&self) -> Backend {
         self.weights
@@ -52,7 +69,17 @@ impl Module for Linear {
     }
 }
 
-fn tensor_of(p: &Parameter) -> Result<Tensor> {
+/// `0.1 · (rand − 0.5)` of `shape` on `backend` (MiniTorch's `RParam`).
+pub(crate) fn rparam(shape: &[usize], backend: Backend, rng: &mut Rng) -> Result<Tensor> {
+    let values: Vec<f64> = Tensor::rand(shape, rng)?
+        .to_vec()
+        .into_iter()
+        .map(|v| 0.1 * (v - 0.5))
+        .collect();
+    Tensor::from_vec(values, shape)?.try_to(backend)
+}
+
+pub(crate) fn tensor_of(p: &Parameter) -> Result<Tensor> {
     p.tensor().ok_or_else(|| Error::Invalid {
         what: "Linear",
         message: "parameter does not hold a tensor".into(),

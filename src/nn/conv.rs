@@ -1,0 +1,107 @@
+//! Convolution layers (MiniTorch task 4.5): `conv(x, W) + b` with weights
+//! (Cout, Cin, K…) and a bias per output channel, both initialised `0.1 · (rand − 0.5)`.
+
+use super::{rparam, tensor_of};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::module::{Mode, Module, Parameter};
+use crate::random::Rng;
+use crate::tensor::Tensor;
+
+fn check_channels(what: &'static str, sizes: &[usize]) -> Result<()> {
+    if sizes.contains(&0) {
+        return Err(Error::Invalid {
+            what,
+            message: format!("channel and kernel sizes must be at least 1, got {sizes:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// A 1-D convolution layer: input (B, Cin, W) → (B, Cout, W).
+pub struct Conv1d {
+    mode: Mode,
+    /// The (Cout, Cin, K) kernel.
+    pub weights: Parameter,
+    /// The (Cout, 1) bias.
+    pub bias: Parameter,
+}
+
+impl Conv1d {
+    /// A layer of `outputs` kernels of width `kernel` over `inputs` channels.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        backend: Backend,
+        rng: &mut Rng,
+    ) -> Result<Conv1d> {
+        check_channels("Conv1d", &[inputs, outputs, kernel])?;
+        Ok(Conv1d {
+            mode: Mode::default(),
+            weights: Parameter::new(rparam(&[outputs, inputs, kernel], backend, rng)?),
+            bias: Parameter::new(rparam(&[outputs, 1], backend, rng)?),
+        })
+    }
+
+    /// `conv1d(x, W) + b`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv1d(&tensor_of(&self.weights)?)?
+            .add(&tensor_of(&self.bias)?)
+    }
+}
+
+impl Module for Conv1d {
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+    fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
+        vec![("weights", &self.weights), ("bias", &self.bias)]
+    }
+}
+
+/// A 2-D convolution layer: input (B, Cin, H, W) → (B, Cout, H, W).
+pub struct Conv2d {
+    mode: Mode,
+    /// The (Cout, Cin, KH, KW) kernel.
+    pub weights: Parameter,
+    /// The (Cout, 1, 1) bias.
+    pub bias: Parameter,
+}
+
+impl Conv2d {
+    /// A layer of `outputs` kernels of size `kernel` = (KH, KW) over `inputs` channels.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        kernel: (usize, usize),
+        backend: Backend,
+        rng: &mut Rng,
+    ) -> Result<Conv2d> {
+        check_channels("Conv2d", &[inputs, outputs, kernel.0, kernel.1])?;
+        Ok(Conv2d {
+            mode: Mode::default(),
+            weights: Parameter::new(rparam(
+                &[outputs, inputs, kernel.0, kernel.1],
+                backend,
+                rng,
+            )?),
+            bias: Parameter::new(rparam(&[outputs, 1, 1], backend, rng)?),
+        })
+    }
+
+    /// `conv2d(x, W) + b`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv2d(&tensor_of(&self.weights)?)?
+            .add(&tensor_of(&self.bias)?)
+    }
+}
+
+impl Module for Conv2d {
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+    fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
+        vec![("weights", &self.weights), ("bias", &self.bias)]
+    }
+}

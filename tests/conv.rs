@@ -1,0 +1,258 @@
+//! MiniTorch's `test_conv.py` (tasks 4.1 and 4.2) and more: convolution forward against an
+//! independent loop, the golden `[0,1,2,3] ⊛ [1,2,3]`, gradients against central differences
+//! on every backend, every backend against the reference on permuted, offset, sliced and
+//! broadcast layouts, and bad input.
+
+mod common;
+
+use common::layouts::{KINDS, make, values};
+use common::{BACKENDS, assert_near};
+use minitorch::{Backend, Rng, Tensor, grad_check};
+
+fn all_backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Simple];
+    b.extend(BACKENDS.iter().copied());
+    b
+}
+
+fn rand_on(shape: &[usize], seed: u64, backend: Backend) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_vec(
+        values(n, seed).iter().map(|v| v.clamp(-3.0, 3.0)).collect(),
+        shape,
+    )
+    .unwrap()
+    .to(backend)
+}
+
+/// The 2-D cross-correlation computed independently of the library: plain loops over packed
+/// row-major values (1-D as height 1).
+fn naive(input: &[f64], is: [usize; 4], weight: &[f64], ws: [usize; 4]) -> Vec<f64> {
+    let [b, cin, h, w] = is;
+    let [cout, _, kh, kw] = ws;
+    let mut out = vec![0.0; b * cout * h * w];
+    for bi in 0..b {
+        for o in 0..cout {
+            for y in 0..h {
+                for x in 0..w {
+                    let mut acc = 0.0;
+                    for c in 0..cin {
+                        for i in 0..kh {
+                            for j in 0..kw {
+                                if y + i < h && x + j < w {
+                                    acc += weight[((o * cin + c) * kh + i) * kw + j]
+                                        * input[((bi * cin + c) * h + y + i) * w + x + j];
+                                }
+                            }
+                        }
+                    }
+                    out[((bi * cout + o) * h + y) * w + x] = acc;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn test_conv1d_simple() {
+    for backend in all_backends() {
+        let t = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[1, 1, 4])
+            .unwrap()
+            .to(backend);
+        let w = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 1, 3])
+            .unwrap()
+            .to(backend);
+        let out = t.conv1d(&w).unwrap();
+        assert_eq!(out.shape(), &[1, 1, 4]);
+        assert_eq!(out.to_vec(), vec![8.0, 14.0, 8.0, 3.0], "{backend}");
+    }
+}
+
+/// A fixed 2-D case worked by hand: a 3×3 image against a 2×2 kernel, zero past the
+/// bottom-right edges (PyTorch's `conv2d` with padding (0, 1, 0, 1) gives the same).
+#[test]
+fn conv2d_fixed_case_worked_by_hand() {
+    let image: Vec<f64> = (1..=9).map(f64::from).collect();
+    let kernel = vec![1.0, -1.0, 2.0, 0.5];
+    // out[y][x] = in[y][x] - in[y][x+1] + 2 in[y+1][x] + 0.5 in[y+1][x+1]
+    let want = vec![
+        1.0 - 2.0 + 8.0 + 2.5,
+        2.0 - 3.0 + 10.0 + 3.0,
+        3.0 + 12.0,
+        4.0 - 5.0 + 14.0 + 4.0,
+        5.0 - 6.0 + 16.0 + 4.5,
+        6.0 + 18.0,
+        7.0 - 8.0,
+        8.0 - 9.0,
+        9.0,
+    ];
+    for backend in all_backends() {
+        let x = Tensor::from_vec(image.clone(), &[1, 1, 3, 3])
+            .unwrap()
+            .to(backend);
+        let w = Tensor::from_vec(kernel.clone(), &[1, 1, 2, 2])
+            .unwrap()
+            .to(backend);
+        assert_eq!(x.conv2d(&w).unwrap().to_vec(), want, "{backend}");
+    }
+}
+
+#[test]
+fn conv_forward_matches_an_independent_loop() {
+    let cases: [([usize; 4], [usize; 4]); 6] = [
+        ([2, 3, 1, 7], [4, 3, 1, 3]), // 1-D shapes as height 1
+        ([1, 1, 1, 3], [1, 1, 1, 5]), // kernel wider than the input
+        ([2, 2, 5, 6], [3, 2, 3, 3]), // channels and batch > 1
+        ([1, 3, 4, 4], [2, 3, 2, 3]), // non-square kernel
+        ([3, 1, 6, 5], [2, 1, 4, 1]), // a column kernel
+        ([1, 2, 2, 2], [1, 2, 3, 3]), // kernel bigger than the image both ways
+    ];
+    for (seed, (is, ws)) in cases.into_iter().enumerate() {
+        let xv = values(is.iter().product(), seed as u64);
+        let wv = values(ws.iter().product(), 100 + seed as u64);
+        let want = naive(&xv, is, &wv, ws);
+        for backend in all_backends() {
+            let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
+            let w = Tensor::from_vec(wv.clone(), &ws).unwrap().to(backend);
+            let out = x.conv2d(&w).unwrap();
+            let expected = Tensor::from_vec(want.clone(), &[is[0], ws[0], is[2], is[3]]).unwrap();
+            assert_near(
+                &out,
+                &expected,
+                &format!("conv2d {is:?} {ws:?} on {backend}"),
+            );
+            if is[2] == 1 && ws[2] == 1 {
+                let x1 = x.view(&[is[0], is[1], is[3]]).unwrap();
+                let w1 = w
+                    .contiguous()
+                    .unwrap()
+                    .view(&[ws[0], ws[1], ws[3]])
+                    .unwrap();
+                let out1 = x1.conv1d(&w1).unwrap();
+                let e1 = expected.view(&[is[0], ws[0], is[3]]).unwrap();
+                assert_near(&out1, &e1, &format!("conv1d {is:?} {ws:?} on {backend}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn test_conv1d_grad_every_backend() {
+    let cases: [([usize; 3], [usize; 3]); 4] = [
+        ([1, 1, 6], [1, 1, 4]),
+        ([2, 2, 6], [3, 2, 2]),
+        ([2, 3, 4], [2, 3, 6]), // kernel wider than the input
+        ([3, 1, 5], [2, 1, 1]),
+    ];
+    for backend in all_backends() {
+        for (seed, (is, ws)) in cases.into_iter().enumerate() {
+            let x = rand_on(&is, seed as u64, backend);
+            let w = rand_on(&ws, 50 + seed as u64, backend);
+            grad_check(|v| v[0].conv1d(&v[1]), &[x, w])
+                .unwrap_or_else(|e| panic!("conv1d {is:?} {ws:?} on {backend}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn test_conv2d_grad_every_backend() {
+    let cases: [([usize; 4], [usize; 4]); 4] = [
+        ([1, 1, 4, 4], [1, 1, 2, 2]),
+        ([2, 2, 4, 5], [3, 2, 3, 2]), // non-square kernel, channels and batch > 1
+        ([1, 2, 3, 3], [2, 2, 4, 4]), // kernel bigger than the image
+        ([2, 1, 5, 3], [1, 1, 1, 3]),
+    ];
+    for backend in all_backends() {
+        for (seed, (is, ws)) in cases.into_iter().enumerate() {
+            let x = rand_on(&is, seed as u64, backend);
+            let w = rand_on(&ws, 70 + seed as u64, backend);
+            // Several checked indices per case (grad_check draws one per input).
+            for _ in 0..3 {
+                grad_check(|v| v[0].conv2d(&v[1]), &[x.clone(), w.clone()])
+                    .unwrap_or_else(|e| panic!("conv2d {is:?} {ws:?} on {backend}: {e}"));
+            }
+        }
+    }
+}
+
+/// The whole gradient (not one checked index) of every backend equals the reference's, for
+/// inputs stored contiguous, permuted, offset and sliced, with an uneven upstream gradient.
+#[test]
+fn conv_gradients_match_the_reference_on_every_layout() {
+    let (is, ws) = ([2, 3, 4, 5], [2, 3, 3, 2]);
+    let (xv, wv) = (values(120, 1), values(36, 2));
+    let gv = values(2 * 2 * 4 * 5, 3);
+    let run = |backend: Backend, kind| {
+        let x = make(&xv, &is, kind, backend).requires_grad_(true);
+        let w = make(&wv, &ws, kind, backend).requires_grad_(true);
+        let out = x.conv2d(&w).unwrap();
+        let g = Tensor::from_vec(gv.clone(), out.shape())
+            .unwrap()
+            .to(backend);
+        out.backward_with(&g).unwrap();
+        (out, x.grad().unwrap(), w.grad().unwrap())
+    };
+    for kind in KINDS {
+        let (o, gx, gw) = run(Backend::Simple, common::layouts::Kind::Contiguous);
+        for backend in BACKENDS.iter().copied() {
+            let (o2, gx2, gw2) = run(backend, kind);
+            let what = format!("{backend} {kind:?}");
+            assert_near(&o2, &o, &format!("{what} forward"));
+            assert_near(&gx2, &gx, &format!("{what} grad input"));
+            assert_near(&gw2, &gw, &format!("{what} grad weight"));
+        }
+    }
+}
+
+#[test]
+fn conv_reads_broadcast_inputs() {
+    // A batch made by broadcasting one image (stride 0 on the batch dim).
+    let image = values(12, 9);
+    let x = common::layouts::broadcast(&image, &[3, 1, 3, 4], 0, Backend::Simple);
+    let w = Tensor::from_vec(values(4, 10), &[1, 1, 2, 2])
+        .unwrap()
+        .to(Backend::Simple);
+    let want = x.conv2d(&w).unwrap();
+    for backend in BACKENDS.iter().copied() {
+        let xb = common::layouts::broadcast(&image, &[3, 1, 3, 4], 0, backend);
+        assert_near(
+            &xb.conv2d(&w.to(backend)).unwrap(),
+            &want,
+            &format!("{backend}"),
+        );
+    }
+}
+
+#[test]
+fn conv_layers_have_the_course_shapes() {
+    let mut rng = Rng::seed(1);
+    let c1 = minitorch::nn::Conv1d::new(50, 100, 3, Backend::Fast, &mut rng).unwrap();
+    let x = Tensor::rand(&[2, 50, 7], &mut rng).unwrap();
+    assert_eq!(c1.forward(&x).unwrap().shape(), &[2, 100, 7]);
+    let c2 = minitorch::nn::Conv2d::new(1, 4, (3, 3), Backend::Fast, &mut rng).unwrap();
+    let x = Tensor::rand(&[2, 1, 28, 28], &mut rng).unwrap();
+    assert_eq!(c2.forward(&x).unwrap().shape(), &[2, 4, 28, 28]);
+    let w = c2.weights.tensor().unwrap().to_vec();
+    assert!(w.iter().all(|v| (-0.05..0.05).contains(v)));
+    assert!(minitorch::nn::Conv2d::new(0, 4, (3, 3), Backend::Fast, &mut rng).is_err());
+}
+
+#[test]
+fn bad_convolutions_are_errors_naming_the_op_and_shapes() {
+    let x = Tensor::zeros(&[2, 3, 5]).unwrap();
+    let msg = |r: minitorch::Result<Tensor>| r.unwrap_err().to_string();
+    assert_eq!(
+        msg(x.conv1d(&Tensor::zeros(&[4, 2, 3]).unwrap())),
+        "conv1d: input [2, 3, 5], weight [4, 2, 3]: the input has 3 channels but the weight expects 2"
+    );
+    assert_eq!(
+        msg(x.conv1d(&Tensor::zeros(&[4, 3, 3, 1]).unwrap())),
+        "conv1d: input [2, 3, 5], weight [4, 3, 3, 1]: expected 3-D operands (B, Cin, W) and (Cout, Cin, K)"
+    );
+    assert!(
+        msg(x.conv2d(&Tensor::zeros(&[4, 3, 3]).unwrap())).starts_with("conv2d: input [2, 3, 5]")
+    );
+    let s = Tensor::zeros(&[4, 3, 3]).unwrap().to(Backend::Simple);
+    assert!(msg(x.conv1d(&s)).contains("different backends"));
+}
