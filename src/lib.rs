@@ -41,6 +41,7 @@ pub mod datasets;
 pub mod error;
 mod grad_check;
 pub mod layout;
+pub mod models;
 pub mod module;
 pub mod nn;
 pub mod operators;

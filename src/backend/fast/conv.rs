@@ -1,23 +1,26 @@
 //! Fast 2-D cross-correlation (MiniTorch tasks 4.1 and 4.2; 1-D convolutions arrive as a
-//! height of 1): a direct kernel over packed copies of the operands, one output plane
-//! (batch b, output channel o) at a time, planes spread over the threads when the work pays.
+//! height of 1), as im2col + the fast batched matmul.
 //!
-//! Each plane accumulates, for every input channel and kernel tap, one of two loop shapes,
-//! chosen by which is longer:
+//! For each batch entry the input cells every output cell reads are gathered into a matrix
+//! ("im2col"): row (c, i, j) — one kernel tap of one input channel — holds, for every output
+//! cell (y, x), the input value at (y ± i, x ± j), or 0 outside the input. The convolution is
+//! then one product per batch entry, `weight (Cout, Cin·KH·KW) @ cols (Cin·KH·KW, OH·OW)`,
+//! with the weight shared by every batch entry (batch stride 0): the fast matmul's
+//! register-tiled kernels do the arithmetic, and the result is already (B, Cout, OH, OW).
 //!
-//! - *axpy*: the output row is at least as wide as the kernel (forward passes, the input's
-//!   gradient): `out[y][x..] += w[i][j] · in[y±i][x±j..]`, a vectorised row update per tap;
-//! - *dot*: the kernel is wider than the output row (the weight's gradient, whose "kernel" is
-//!   a whole image): `out[y][x] += Σ_j w[i][j] · in[y+i][x+j]`, a vectorised dot product.
-//!
-//! im2col + GEMM was measured against this on the MNIST network's shapes: the channel counts
-//! (1–8) make its matrices too thin for GEMM to pay for the copy (`docs/performance.md`).
+//! The gather copies whole runs of cells. When output rows are at least as wide as the kernel
+//! (forward passes, the input's gradient) the runs go along the output's x; when the kernel is
+//! wider (the weight's gradient, whose "kernel" is a whole image) the matrix is built
+//! transposed, (OH·OW, Cin·KH·KW), with runs along the kernel's j, and the product reads it
+//! through transposed strides (no copy). Measurements: `docs/performance.md`.
 
-use super::fill_chunks;
+use super::matmul::matmul;
+use super::parallel_threshold;
+use rayon::prelude::*;
 use crate::backend::conv2d_shape;
-use crate::backend::diagnostics::{self as profile, Path};
 use crate::error::Result;
-use crate::tensor_data::{TensorData, zeroed};
+use crate::layout::Layout;
+use crate::tensor_data::{Storage, TensorData, zeroed};
 
 /// The operands' sizes.
 #[derive(Clone, Copy)]
@@ -29,6 +32,28 @@ struct Sizes {
     kw: usize,
     oh: usize,
     ow: usize,
+}
+
+impl Sizes {
+    /// Rows of the im2col matrix: one per (channel, tap).
+    fn taps(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    /// Columns of the im2col matrix: one per output cell.
+    fn cells(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// The input row that output row `y` reads through kernel row `i`, if inside.
+    fn source_row(&self, y: usize, i: usize, reverse: bool) -> Option<usize> {
+        let row = if reverse {
+            y.checked_sub(i)?
+        } else {
+            y + i
+        };
+        (row < self.h).then_some(row)
+    }
 }
 
 /// See [`TensorOps::conv2d`](crate::backend::TensorOps::conv2d).
@@ -49,94 +74,98 @@ pub(super) fn conv2d(
         oh: out_hw[0],
         ow: out_hw[1],
     };
-    // Packed copies (cheap next to the arithmetic): every later index is plain row-major.
-    let (x, k) = (input.to_vec()?, weight.to_vec()?);
-    let cout = ws[0];
-    let plane = s.oh * s.ow;
-    let mut out = zeroed("conv2d", out_shape.product(), &out_shape)?;
-    let work = out_shape.product() * s.cin * s.kh * s.kw;
-    let parallel = fill_chunks(&mut out, plane, work, |chunk, first| {
-        for (n, dst) in chunk.chunks_exact_mut(plane).enumerate() {
-            let (b, o) = ((first / plane + n) / cout, (first / plane + n) % cout);
-            for c in 0..s.cin {
-                let src = &x[(b * s.cin + c) * s.h * s.w..][..s.h * s.w];
-                let taps = &k[(o * s.cin + c) * s.kh * s.kw..][..s.kh * s.kw];
-                accumulate(dst, src, taps, s, reverse);
-            }
+    let (batch, cout) = (is[0], ws[0]);
+    let x = input.to_vec()?;
+    let plane = s.h * s.w;
+    let (k, p) = (s.taps(), s.cells());
+    let transposed = s.kw > s.ow;
+    let mut cols = zeroed("conv2d", batch * k * p, &[batch, k, p])?;
+    let fill = |(b, m): (usize, &mut [f64])| {
+        let image = &x[b * s.cin * plane..][..s.cin * plane];
+        if transposed {
+            gather_transposed(m, image, s, reverse);
+        } else {
+            gather(m, image, s, reverse);
         }
-    });
-    profile::note(Path::Contiguous, parallel);
-    Ok(TensorData::packed(out, out_shape))
+    };
+    if cols.len() >= parallel_threshold() && batch > 1 {
+        cols.par_chunks_exact_mut(k * p).enumerate().for_each(fill);
+    } else {
+        cols.chunks_exact_mut(k * p).enumerate().for_each(fill);
+    }
+    // cols as (B, K, P): packed, or a transposed view of the packed (B, P, K).
+    let cols_layout = if transposed {
+        Layout::new(&[batch, k, p], &[k * p, 1, k], 0)?
+    } else {
+        Layout::contiguous(&[batch, k, p])?
+    };
+    let cols = TensorData::from_parts(Storage::new(cols), cols_layout)?;
+    // The weight as (1, Cout, K), read by every batch entry.
+    let w = TensorData::new(weight.to_vec()?, &[1, cout, k])?;
+    matmul(&w, &cols, None)?.view(&out_shape)
 }
 
-/// `dst` (oh × ow) += the cross-correlation of one input channel `src` (h × w) with one kernel
-/// `taps` (kh × kw).
-fn accumulate(dst: &mut [f64], src: &[f64], taps: &[f64], s: Sizes, reverse: bool) {
-    for y in 0..s.oh {
-        let out_row = &mut dst[y * s.ow..][..s.ow];
+/// Fills `m` (K × P, row (c, i, j), column (y, x)) from `image` (Cin × H × W), copying runs
+/// along x.
+fn gather(m: &mut [f64], image: &[f64], s: Sizes, reverse: bool) {
+    let p = s.cells();
+    for c in 0..s.cin {
+        let channel = &image[c * s.h * s.w..][..s.h * s.w];
         for i in 0..s.kh {
-            let row = if reverse {
-                y.checked_sub(i)
-            } else {
-                Some(y + i)
-            };
-            let Some(row) = row.filter(|&r| r < s.h) else {
-                continue;
-            };
-            let in_row = &src[row * s.w..][..s.w];
-            let w_row = &taps[i * s.kw..][..s.kw];
-            match (reverse, s.ow >= s.kw) {
-                (false, true) => axpy_row(out_row, in_row, w_row),
-                (false, false) => dot_row(out_row, in_row, w_row),
-                (true, _) => reverse_row(out_row, in_row, w_row),
+            for j in 0..s.kw {
+                let row = &mut m[((c * s.kh + i) * s.kw + j) * p..][..p];
+                // Output x reads input x + j (x − j when reverse); the valid x form one run.
+                let (x0, x1, shift_left) = if reverse {
+                    (j.min(s.ow), (j + s.w).min(s.ow), false)
+                } else {
+                    (0, s.ow.min(s.w.saturating_sub(j)), true)
+                };
+                if x0 >= x1 {
+                    continue;
+                }
+                for y in 0..s.oh {
+                    let Some(src_row) = s.source_row(y, i, reverse) else {
+                        continue;
+                    };
+                    let src = &channel[src_row * s.w..][..s.w];
+                    let dst = &mut row[y * s.ow..][x0..x1];
+                    let from = if shift_left { x0 + j } else { x0 - j };
+                    dst.copy_from_slice(&src[from..from + (x1 - x0)]);
+                }
             }
         }
     }
 }
 
-/// `out[x] += Σ_j w[j] · in[x + j]`, one tap at a time (long output rows).
-#[inline]
-fn axpy_row(out: &mut [f64], input: &[f64], w: &[f64]) {
-    for (j, &wv) in w.iter().enumerate() {
-        if j >= input.len() {
-            break;
+/// Fills `m` (P × K, row (y, x), column (c, i, j)) from `image`, copying runs along j (for
+/// kernels wider than the output).
+fn gather_transposed(m: &mut [f64], image: &[f64], s: Sizes, reverse: bool) {
+    let k = s.taps();
+    for y in 0..s.oh {
+        for x in 0..s.ow {
+            let row = &mut m[(y * s.ow + x) * k..][..k];
+            for c in 0..s.cin {
+                let channel = &image[c * s.h * s.w..][..s.h * s.w];
+                for i in 0..s.kh {
+                    let Some(src_row) = s.source_row(y, i, reverse) else {
+                        continue;
+                    };
+                    let src = &channel[src_row * s.w..][..s.w];
+                    let dst = &mut row[(c * s.kh + i) * s.kw..][..s.kw];
+                    if reverse {
+                        // Input x − j for j ≤ x, x − j < W: a run read backwards.
+                        for (j, d) in dst.iter_mut().enumerate().take(x + 1) {
+                            if x - j < s.w {
+                                *d = src[x - j];
+                            }
+                        }
+                    } else {
+                        // Input x + j for x + j < W.
+                        let n = s.kw.min(s.w.saturating_sub(x));
+                        dst[..n].copy_from_slice(&src[x..x + n]);
+                    }
+                }
+            }
         }
-        let n = out.len().min(input.len() - j);
-        out[..n]
-            .iter_mut()
-            .zip(&input[j..j + n])
-            .for_each(|(o, &v)| *o += wv * v);
-    }
-}
-
-/// `out[x] += Σ_j w[j] · in[x + j]`, one output cell at a time (wide kernels).
-#[inline]
-fn dot_row(out: &mut [f64], input: &[f64], w: &[f64]) {
-    for (x, o) in out.iter_mut().enumerate() {
-        if x >= input.len() {
-            break;
-        }
-        let n = w.len().min(input.len() - x);
-        *o += w[..n]
-            .iter()
-            .zip(&input[x..x + n])
-            .map(|(&a, &b)| a * b)
-            .sum::<f64>();
-    }
-}
-
-/// `out[x] += Σ_j w[j] · in[x − j]` (the reverse mode of the input's gradient).
-#[inline]
-fn reverse_row(out: &mut [f64], input: &[f64], w: &[f64]) {
-    for (j, &wv) in w.iter().enumerate() {
-        // x − j in 0..input.len() ⇔ x in j..j + input.len().
-        if j >= out.len() {
-            break;
-        }
-        let end = out.len().min(j + input.len());
-        out[j..end]
-            .iter_mut()
-            .zip(input)
-            .for_each(|(o, &v)| *o += wv * v);
     }
 }

@@ -133,12 +133,16 @@ pub(super) fn matmul(
     let threads = rayon::current_num_threads();
     let kernel = choose_kernel(&problem, threads);
     let mut out = output(kernel, bias_row, &out_shape)?;
-    let parallel = problem.macs() >= PARALLEL_MACS && threads > 1;
+    let macs = problem.macs();
+    // A batch of products whose total is big runs one product per thread (a convolution's
+    // batch, the course's (2, n, n) products); a single big product is split by gemm.
+    let by_batch = threads > 1 && n >= threads && n.saturating_mul(macs) >= PARALLEL_MACS;
+    let parallel = by_batch || (threads > 1 && macs >= PARALLEL_MACS);
     let per_batch = rows * cols;
     let run = |(batch, dst): (usize, &mut [f64]), parallelism| {
         run_product(kernel, &problem, batch, bias_row, dst, parallelism)
     };
-    if parallel && n >= threads {
+    if by_batch {
         // Enough big batches to go round: one thread per batch, each product serial.
         out.par_chunks_mut(per_batch)
             .enumerate()

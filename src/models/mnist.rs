@@ -1,0 +1,136 @@
+//! The course's MNIST network (MiniTorch task 4.5, `run_mnist_multiclass.py`): a small
+//! LeNet-style classifier of 28×28 digits.
+//!
+//! conv 1→4 3×3, ReLU → conv 4→8 3×3, ReLU → 4×4 pooling (average, or max) → (B, 8, 7, 7) →
+//! view (B, 392) → Linear 392→64, ReLU → dropout 0.25 (training only) → Linear 64→10 →
+//! logsoftmax. Every weight starts as `0.1 · (rand − 0.5)`. The loss is the mean negative
+//! log-likelihood, `−Σ(out · onehot) / B`.
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::module::{Mode, Module};
+use crate::nn::functional::{Dropout, avgpool2d, dropout, logsoftmax, maxpool2d};
+use crate::nn::{Conv2d, Linear};
+use crate::random::Rng;
+use crate::tensor::Tensor;
+
+/// Side of an MNIST image.
+pub const SIDE: usize = 28;
+/// Number of classes.
+pub const CLASSES: usize = 10;
+
+/// The pooling after the convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Pool {
+    /// Average over 4×4 blocks (the course's choice).
+    #[default]
+    Avg,
+    /// Maximum over 4×4 blocks.
+    Max,
+}
+
+/// The network; see the [module docs](self).
+pub struct MnistNet {
+    mode: Mode,
+    /// conv 1→4, 3×3.
+    pub conv1: Conv2d,
+    /// conv 4→8, 3×3.
+    pub conv2: Conv2d,
+    /// Linear 392→64.
+    pub linear1: Linear,
+    /// Linear 64→10.
+    pub linear2: Linear,
+    pool: Pool,
+    dropout: f64,
+}
+
+impl MnistNet {
+    /// A new network on `backend`, initialised from `rng`.
+    pub fn new(backend: Backend, pool: Pool, rng: &mut Rng) -> Result<MnistNet> {
+        Ok(MnistNet {
+            mode: Mode::default(),
+            conv1: Conv2d::new(1, 4, (3, 3), backend, rng)?,
+            conv2: Conv2d::new(4, 8, (3, 3), backend, rng)?,
+            linear1: Linear::small(392, 64, backend, rng)?,
+            linear2: Linear::small(64, CLASSES, backend, rng)?,
+            pool,
+            dropout: 0.25,
+        })
+    }
+
+    /// Log-probabilities (B, 10) for a batch of images (B, 1, 28, 28). Dropout draws from
+    /// `rng` in training mode.
+    pub fn forward(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        if x.dims() != 4 || x.shape()[1..] != [1, SIDE, SIDE] {
+            return Err(Error::Invalid {
+                what: "MnistNet",
+                message: format!("expected images of shape (B, 1, 28, 28), got {:?}", x.shape()),
+            });
+        }
+        let batch = x.shape()[0];
+        let h = self.conv1.forward(x)?.relu()?;
+        let h = self.conv2.forward(&h)?.relu()?;
+        let h = match self.pool {
+            Pool::Avg => avgpool2d(&h, (4, 4))?,
+            Pool::Max => maxpool2d(&h, (4, 4))?,
+        };
+        let h = h.view(&[batch, 392])?;
+        let h = self.linear1.forward(&h)?.relu()?;
+        let h = dropout(&h, self.dropout, self.is_training(), Dropout::Course, rng)?;
+        logsoftmax(&self.linear2.forward(&h)?, 1)
+    }
+}
+
+impl Module for MnistNet {
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+    fn children(&self) -> Vec<(&str, &dyn Module)> {
+        vec![
+            ("conv1", &self.conv1),
+            ("conv2", &self.conv2),
+            ("linear1", &self.linear1),
+            ("linear2", &self.linear2),
+        ]
+    }
+}
+
+/// The mean negative log-likelihood of log-probabilities `out` (B, C) for one-hot `targets`
+/// (B, C): `−Σ(out · targets) / B`.
+pub fn nll_loss(out: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let batch = out.shape()[0] as f64;
+    out.mul(targets)?
+        .sum_all()?
+        .mul(&out.scalar_like(-1.0 / batch))
+}
+
+/// One-hot rows (B, 10) for `labels`, on `backend`.
+pub fn one_hot(labels: &[u8], backend: Backend) -> Result<Tensor> {
+    let mut v = vec![0.0; labels.len() * CLASSES];
+    for (i, &l) in labels.iter().enumerate() {
+        if usize::from(l) >= CLASSES {
+            return Err(Error::Invalid {
+                what: "one_hot",
+                message: format!("label {l} at position {i} is not a digit 0–9"),
+            });
+        }
+        v[i * CLASSES + usize::from(l)] = 1.0;
+    }
+    Tensor::from_vec(v, &[labels.len(), CLASSES])?.try_to(backend)
+}
+
+/// The predicted class of each row of log-probabilities (B, 10) (the first maximum).
+pub fn predictions(out: &Tensor) -> Vec<u8> {
+    out.to_vec()
+        .chunks(CLASSES)
+        .map(|row| {
+            let mut best = 0;
+            for (k, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = k;
+                }
+            }
+            best as u8
+        })
+        .collect()
+}

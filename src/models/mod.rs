@@ -1,0 +1,5 @@
+//! The course's networks beyond the points classifier of [`nn::Network`](crate::nn::Network):
+//! each a [`Module`](crate::module::Module), so checkpoints, evaluation and the optimizer work
+//! on them alike.
+
+pub mod mnist;
