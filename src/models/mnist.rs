@@ -64,7 +64,10 @@ impl MnistNet {
         if x.dims() != 4 || x.shape()[1..] != [1, SIDE, SIDE] {
             return Err(Error::Invalid {
                 what: "MnistNet",
-                message: format!("expected images of shape (B, 1, 28, 28), got {:?}", x.shape()),
+                message: format!(
+                    "expected images of shape (B, 1, 28, 28), got {:?}",
+                    x.shape()
+                ),
             });
         }
         let batch = x.shape()[0];
@@ -133,4 +136,163 @@ pub fn predictions(out: &Tensor) -> Vec<u8> {
             best as u8
         })
         .collect()
+}
+
+/// Images and labels to train or score on: `images` holds `labels.len()` images of 28×28
+/// pixels 0–255, row-major, one after another.
+#[derive(Clone, Copy)]
+pub struct Digits<'a> {
+    /// The pixels, 784 per image.
+    pub images: &'a [u8],
+    /// The digit of each image.
+    pub labels: &'a [u8],
+}
+
+impl Digits<'_> {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The images at `rows` as a (B, 1, 28, 28) tensor on `backend`: pixels 0–255 as the
+    /// course feeds them, or scaled to [0, 1] with `normalize`.
+    pub fn batch(&self, rows: &[usize], normalize: bool, backend: Backend) -> Result<Tensor> {
+        let scale = if normalize { 1.0 / 255.0 } else { 1.0 };
+        let pixels = SIDE * SIDE;
+        let mut values = Vec::with_capacity(rows.len() * pixels);
+        for &r in rows {
+            values.extend(
+                self.images[r * pixels..][..pixels]
+                    .iter()
+                    .map(|&p| f64::from(p) * scale),
+            );
+        }
+        Tensor::from_vec(values, &[rows.len(), 1, SIDE, SIDE])?.try_to(backend)
+    }
+
+    /// The labels at `rows`.
+    pub fn labels_at(&self, rows: &[usize]) -> Vec<u8> {
+        rows.iter().map(|&r| self.labels[r]).collect()
+    }
+}
+
+/// How to train: the course's settings by default.
+#[derive(Clone, Copy, Debug)]
+pub struct MnistConfig {
+    /// Images per step (16).
+    pub batch: usize,
+    /// Scale pixels to [0, 1] instead of the course's 0–255.
+    pub normalize: bool,
+    /// Shuffle the training images each epoch (seeded); the course walks them in order.
+    pub shuffle: bool,
+}
+
+impl Default for MnistConfig {
+    fn default() -> Self {
+        MnistConfig {
+            batch: 16,
+            normalize: false,
+            shuffle: true,
+        }
+    }
+}
+
+/// One pass over `data` in batches of `config.batch` (the last one may be smaller): forward,
+/// NLL loss, backward, SGD step. `on_batch(done, total)` reports progress. Returns the mean
+/// loss per batch.
+pub fn train_epoch(
+    net: &MnistNet,
+    optim: &crate::optim::Sgd,
+    data: Digits<'_>,
+    config: &MnistConfig,
+    rng: &mut Rng,
+    mut on_batch: impl FnMut(usize, usize),
+) -> Result<f64> {
+    let backend = net.backend();
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    if config.shuffle {
+        rng.shuffle(&mut order);
+    }
+    net.train();
+    let batches = order.len().div_ceil(config.batch.max(1));
+    let mut total = 0.0;
+    for (k, rows) in order.chunks(config.batch.max(1)).enumerate() {
+        optim.zero_grad();
+        let x = data.batch(rows, config.normalize, backend)?;
+        let y = one_hot(&data.labels_at(rows), backend)?;
+        let loss = nll_loss(&net.forward(&x, rng)?, &y)?;
+        loss.backward()?;
+        optim.step()?;
+        total += loss.item()?;
+        on_batch(k + 1, batches);
+    }
+    Ok(total / batches.max(1) as f64)
+}
+
+/// Scores `data` in evaluation mode (no dropout): correct predictions, the mean loss per
+/// image, and the confusion matrix (`[true][predicted]`).
+pub fn evaluate(
+    net: &MnistNet,
+    data: Digits<'_>,
+    normalize: bool,
+    batch: usize,
+) -> Result<Evaluation> {
+    let backend = net.backend();
+    let was_training = net.is_training();
+    net.eval();
+    let mut result = Evaluation {
+        correct: 0,
+        total: data.len(),
+        loss: 0.0,
+        confusion: [[0; CLASSES]; CLASSES],
+        predicted: Vec::with_capacity(data.len()),
+    };
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let mut rng = Rng::seed(0);
+    for chunk in rows.chunks(batch.max(1)) {
+        let x = data.batch(chunk, normalize, backend)?;
+        let labels = data.labels_at(chunk);
+        let out = net.forward(&x, &mut rng)?;
+        result.loss += nll_loss(&out, &one_hot(&labels, backend)?)?.item()? * chunk.len() as f64;
+        for (p, l) in predictions(&out).into_iter().zip(labels) {
+            result.correct += usize::from(p == l);
+            result.confusion[usize::from(l)][usize::from(p)] += 1;
+            result.predicted.push(p);
+        }
+    }
+    result.loss /= data.len().max(1) as f64;
+    if was_training {
+        net.train();
+    }
+    Ok(result)
+}
+
+/// What [`evaluate`] found.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Images classified correctly.
+    pub correct: usize,
+    /// Images scored.
+    pub total: usize,
+    /// Mean loss per image.
+    pub loss: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: [[usize; CLASSES]; CLASSES],
+    /// The predicted digit of each image, in order.
+    pub predicted: Vec<u8>,
+}
+
+impl MnistNet {
+    /// The backend the weights live on.
+    pub fn backend(&self) -> Backend {
+        self.conv1
+            .weights
+            .tensor()
+            .map_or(Backend::default(), |t| t.backend())
+    }
 }

@@ -16,11 +16,11 @@
 
 use super::matmul::matmul;
 use super::parallel_threshold;
-use rayon::prelude::*;
 use crate::backend::conv2d_shape;
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::tensor_data::{Storage, TensorData, zeroed};
+use rayon::prelude::*;
 
 /// The operands' sizes.
 #[derive(Clone, Copy)]
@@ -47,11 +47,7 @@ impl Sizes {
 
     /// The input row that output row `y` reads through kernel row `i`, if inside.
     fn source_row(&self, y: usize, i: usize, reverse: bool) -> Option<usize> {
-        let row = if reverse {
-            y.checked_sub(i)?
-        } else {
-            y + i
-        };
+        let row = if reverse { y.checked_sub(i)? } else { y + i };
         (row < self.h).then_some(row)
     }
 }

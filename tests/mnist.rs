@@ -1,0 +1,121 @@
+//! The course's MNIST network (task 4.5) learns: on synthetic digits (class k is a bright band
+//! at rows 2k+3..2k+6, plus noise), a few batches lower the loss on the fast backend and on
+//! cuda-sim, and a short run classifies held-out digits. The real data runs are CLI runs
+//! (README, "Module 4: images").
+
+use minitorch::models::mnist::{
+    Digits, MnistConfig, MnistNet, Pool, evaluate, nll_loss, one_hot, train_epoch,
+};
+use minitorch::module::Module;
+use minitorch::optim::Sgd;
+use minitorch::{Backend, Rng};
+
+fn synthetic(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = Rng::seed(seed);
+    let mut images = vec![0u8; n * 784];
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (i % 10) as u8;
+        labels.push(label);
+        for r in 0..28 {
+            for c in 0..28 {
+                let band = (2 * label as usize + 3..2 * label as usize + 6).contains(&r);
+                let noise = (rng.uniform() * 60.0) as u8;
+                images[i * 784 + r * 28 + c] = if band && (4..24).contains(&c) {
+                    200 + noise / 2
+                } else {
+                    noise
+                };
+            }
+        }
+    }
+    (images, labels)
+}
+
+fn loss_falls_on(backend: Backend, batch: usize, steps: usize) {
+    let (images, labels) = synthetic(batch * steps, 1);
+    let data = Digits {
+        images: &images,
+        labels: &labels,
+    };
+    let mut rng = Rng::seed(2);
+    let net = MnistNet::new(backend, Pool::Avg, &mut rng).unwrap();
+    let optim = Sgd::new(net.parameters(), 0.01).unwrap();
+    let rows: Vec<usize> = (0..batch).collect();
+    let x = data.batch(&rows, false, backend).unwrap();
+    let y = one_hot(&data.labels_at(&rows), backend).unwrap();
+    net.eval();
+    let before = nll_loss(&net.forward(&x, &mut rng).unwrap(), &y)
+        .unwrap()
+        .item()
+        .unwrap();
+    let config = MnistConfig { batch, normalize: false, shuffle: false };
+    for _ in 0..3 {
+        train_epoch(&net, &optim, data, &config, &mut rng, |_, _| {}).unwrap();
+    }
+    net.eval();
+    let after = nll_loss(&net.forward(&x, &mut rng).unwrap(), &y)
+        .unwrap()
+        .item()
+        .unwrap();
+    assert!(after < before * 0.9, "{backend}: loss {before} -> {after}");
+}
+
+#[test]
+fn the_network_learns_on_the_fast_backend() {
+    loss_falls_on(Backend::Fast, 16, 10);
+}
+
+#[test]
+fn the_network_learns_on_cuda_sim() {
+    loss_falls_on(Backend::CudaSim, 4, 5);
+}
+
+#[test]
+fn a_short_run_classifies_held_out_digits() {
+    let (images, labels) = synthetic(700, 3);
+    let train = Digits {
+        images: &images[..600 * 784],
+        labels: &labels[..600],
+    };
+    let valid = Digits {
+        images: &images[600 * 784..],
+        labels: &labels[600..],
+    };
+    let mut rng = Rng::seed(4);
+    let net = MnistNet::new(Backend::Fast, Pool::Max, &mut rng).unwrap();
+    let optim = Sgd::new(net.parameters(), 0.01).unwrap();
+    let config = MnistConfig::default();
+    let mut calls = 0;
+    for _ in 0..4 {
+        train_epoch(&net, &optim, train, &config, &mut rng, |done, total| {
+            calls += 1;
+            assert!(done <= total && total == 600usize.div_ceil(16));
+        })
+        .unwrap();
+    }
+    assert_eq!(calls, 4 * 38);
+    let e = evaluate(&net, valid, false, 64).unwrap();
+    assert_eq!(e.total, 100);
+    assert_eq!(e.confusion.iter().flatten().sum::<usize>(), 100);
+    assert!(e.correct >= 90, "{} of 100", e.correct);
+    assert!(net.is_training(), "evaluate restores the training flag");
+}
+
+#[test]
+fn bad_batches_are_errors() {
+    let mut rng = Rng::seed(1);
+    let net = MnistNet::new(Backend::Fast, Pool::Avg, &mut rng).unwrap();
+    let x = minitorch::Tensor::zeros(&[2, 1, 27, 28]).unwrap();
+    let err = net.forward(&x, &mut rng).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "MnistNet: expected images of shape (B, 1, 28, 28), got [2, 1, 27, 28]"
+    );
+    assert!(
+        one_hot(&[3, 10], Backend::Fast)
+            .unwrap_err()
+            .to_string()
+            .contains("label 10")
+    );
+}
