@@ -2,8 +2,8 @@
 
 use super::limits::{self, MAX_MATMUL_SIZE, MAX_OPS_SIZE, MAX_REPS, MAX_SIMPLE_SIZE, MAX_TRIALS};
 use super::{Result, parse_list, paths};
-use crate::cli::timing::{self as bench, SIMPLE_MAX_SIZE};
 use crate::cli::plot::{Series, log_line_chart};
+use crate::cli::timing::{self as bench, SIMPLE_MAX_SIZE};
 use minitorch::{Backend, Rng};
 use std::path::PathBuf;
 

@@ -6,10 +6,10 @@
 
 use super::limits::{self, MAX_BATCH, MAX_EPOCHS, MAX_HIDDEN, MAX_PLOT_PTS, MAX_PTS};
 use super::{CliError, Result, paths};
+use crate::cli::plot::{datasets_plot, training_plot};
 use indicatif::{ProgressBar, ProgressStyle};
 use minitorch::Rng;
 use minitorch::datasets::Dataset;
-use crate::cli::plot::{datasets_plot, training_plot};
 use minitorch::train::{
     Engine, Model, TrainConfig, checkpoint_hidden, count_correct, total_loss, train,
 };
