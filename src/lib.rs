@@ -28,6 +28,7 @@
 //! | `tensor_ops.py` (`SimpleOps`) | [`backend`], [`backend::simple`] |
 //! | `testing.py` / `grad_check` | [`grad_check()`], [`scalar::derivative_check`] |
 //! | `nn`, `optim.py`, `datasets.py` | [`nn`], [`optim`], [`datasets`], [`train`] |
+//! | MNIST loading (task 4.5) | [`data::idx`] |
 //! | `run_scalar.py` network (Module 1) | [`scalar_network`] |
 //! | fast ops (task 3.1, 3.2), diagnostics | [`backend::fast`], [`profile`] |
 //! | CUDA ops (task 3.3, 3.4): kernels, simulator, GPU | `kernels/*.cu`, [`backend::cuda`] |
@@ -37,6 +38,7 @@
 pub mod autodiff;
 pub mod backend;
 pub mod checkpoint;
+pub mod data;
 pub mod datasets;
 pub mod error;
 mod grad_check;

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod bench;
+mod data;
 mod limits;
 mod paths;
 pub(crate) mod plot;
@@ -35,6 +36,9 @@ enum Command {
     /// Benchmark kernels: `bench matmul` (the course's timing script) or `bench ops`.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Download data sets: `data mnist` fetches MNIST into data/mnist.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 /// What can go wrong in a command: a flag with a value it refuses, or a failure of the library.
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => train::eval(args),
         Command::Datasets(args) => train::datasets(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Data(cmd) => data::run(cmd),
     }
 }
 
