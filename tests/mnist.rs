@@ -49,7 +49,11 @@ fn loss_falls_on(backend: Backend, batch: usize, steps: usize) {
         .unwrap()
         .item()
         .unwrap();
-    let config = MnistConfig { batch, normalize: false, shuffle: false };
+    let config = MnistConfig {
+        batch,
+        normalize: false,
+        shuffle: false,
+    };
     for _ in 0..3 {
         train_epoch(&net, &optim, data, &config, &mut rng, |_, _| {}).unwrap();
     }

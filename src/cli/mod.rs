@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod limits;
+mod mnist;
 mod paths;
 pub(crate) mod plot;
 pub(crate) mod timing;
@@ -36,6 +37,8 @@ enum Command {
     /// Benchmark kernels: `bench matmul` (the course's timing script) or `bench ops`.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Train the course's MNIST network (Module 4) on IDX digit files, or score a saved one.
+    Mnist(mnist::MnistArgs),
     /// Download data sets: `data mnist` fetches MNIST into data/mnist.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Datasets(args) => train::datasets(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Data(cmd) => data::run(cmd),
+        Command::Mnist(args) => mnist::run(args),
     }
 }
 

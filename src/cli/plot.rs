@@ -363,3 +363,103 @@ mod tests {
         assert!(err.contains("does not exist"), "{err}");
     }
 }
+
+/// MNIST training curves (loss, validation accuracy per epoch) beside the validation
+/// confusion matrix (rows: true digit, columns: predicted), written as an image.
+pub fn mnist_plot(
+    path: &Path,
+    history: &[(usize, f64, f64, f64)],
+    confusion: &[[usize; 10]; 10],
+) -> Result<()> {
+    check_path(path)?;
+    register_font();
+    let root = BitMapBackend::new(path, (1300, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let (left, right) = root.split_horizontally(700);
+    let (top, bottom) = left.split_vertically(300);
+    let epochs = history.len().max(2) as f64;
+    let panels = [
+        (
+            &top,
+            "training loss per batch",
+            history
+                .iter()
+                .map(|h| (h.0 as f64, h.1))
+                .collect::<Vec<_>>(),
+            COLORS[0],
+        ),
+        (
+            &bottom,
+            "validation accuracy (%)",
+            history.iter().map(|h| (h.0 as f64, h.2)).collect(),
+            COLORS[1],
+        ),
+    ];
+    for (area, caption, points, color) in panels {
+        let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.05;
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(55)
+            .build_cartesian_2d(1.0..epochs, 0.0..y_max)
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 14))
+            .x_desc("epoch")
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| plot_error(path, e))?;
+    }
+    let mut chart = ChartBuilder::on(&right)
+        .caption(
+            "validation confusion (true ↓, predicted →)",
+            ("sans-serif", 20),
+        )
+        .margin(20)
+        .x_label_area_size(30)
+        .y_label_area_size(30)
+        .build_cartesian_2d(0i32..10, 0i32..10)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .label_style(("sans-serif", 14))
+        .x_labels(10)
+        .y_labels(10)
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    let most = confusion
+        .iter()
+        .flatten()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    for (t, row) in confusion.iter().enumerate() {
+        for (p, &n) in row.iter().enumerate() {
+            let shade = 255 - (200.0 * (n as f64 / most).sqrt()) as u8;
+            let (x, y) = (p as i32, 9 - t as i32);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x, y), (x + 1, y + 1)],
+                    RGBColor(shade, shade, 255).filled(),
+                )))
+                .map_err(|e| plot_error(path, e))?;
+            if n > 0 {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        n.to_string(),
+                        (x, y + 1),
+                        ("sans-serif", 16).into_font(),
+                    )))
+                    .map_err(|e| plot_error(path, e))?;
+            }
+        }
+    }
+    root.present().map_err(|e| plot_error(path, e))?;
+    Ok(())
+}

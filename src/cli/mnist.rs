@@ -1,0 +1,315 @@
+//! `minitorch mnist`: the course's MNIST network (task 4.5) on real digits in IDX files.
+//!
+//! Flags are checked before any work (bounds, the data directory and its files, output
+//! paths). Then: read the IDX files, hold out a validation set (never trained on), train
+//! with a progress bar and one log line per epoch, score the whole validation set each epoch,
+//! plot, save. `--eval` scores a saved model on the t10k test files instead.
+
+use super::limits;
+use super::{CliError, Result, paths};
+use crate::cli::plot::mnist_plot;
+use indicatif::{ProgressBar, ProgressStyle};
+use minitorch::data::idx::{Split, load_split};
+use minitorch::models::mnist::{
+    Digits, Evaluation, MnistConfig, MnistNet, Pool, evaluate, train_epoch,
+};
+use minitorch::module::Module;
+use minitorch::optim::Sgd;
+use minitorch::train::Engine;
+use minitorch::{Backend, Rng, checkpoint};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The most images a run may use (the full MNIST training set is 60,000).
+const MAX_IMAGES: usize = 1_000_000;
+/// The most epochs.
+const MAX_EPOCHS: usize = 100_000;
+/// The largest batch.
+const MAX_BATCH: usize = 65_536;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PoolArg {
+    Avg,
+    Max,
+}
+
+#[derive(clap::Args)]
+pub struct MnistArgs {
+    /// Directory of the IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, and
+    /// t10k-… for --eval), gzipped or not. `minitorch data mnist` downloads them.
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// Training images: the first N of the training files, 1 to 1000000.
+    #[arg(long, default_value_t = 5000, allow_negative_numbers = true)]
+    train: usize,
+    /// Validation images: the M after the training ones, held out, 1 to 1000000.
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true)]
+    valid: usize,
+    /// Epochs, 1 to 100000.
+    #[arg(long, default_value_t = 15, allow_negative_numbers = true)]
+    epochs: usize,
+    /// Images per SGD step, 1 to 65536.
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
+    batch: usize,
+    /// SGD learning rate, a positive number up to 1000.
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    rate: f64,
+    /// Tensor backend: fast, simple, cuda-sim or cuda.
+    #[arg(long, default_value = "fast")]
+    backend: Engine,
+    /// Pooling after the convolutions.
+    #[arg(long, value_enum, default_value = "avg")]
+    pool: PoolArg,
+    /// Scale pixels to [0, 1] (the course feeds 0–255).
+    #[arg(long)]
+    normalize: bool,
+    /// Walk the training images in file order each epoch, as the course does (default:
+    /// a seeded shuffle per epoch).
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Seed for weights, dropout and shuffles (a fresh one is drawn and printed when absent).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write loss and accuracy curves and the validation confusion matrix here (.png, .jpg or
+    /// .bmp).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Save the trained parameters (safetensors) here, after the plot.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Start from (or, with --eval, score) the parameters in this checkpoint.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Score the --load model on the t10k test files of --data instead of training.
+    #[arg(long)]
+    eval: bool,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn backend_of(engine: Engine) -> Result<Backend> {
+    match engine {
+        Engine::Tensor(b) => Ok(b),
+        Engine::Scalar => Err(CliError::flag(
+            "--backend",
+            "scalar",
+            "the MNIST network needs a tensor backend: fast, simple, cuda-sim or cuda".into(),
+        )),
+    }
+}
+
+fn check(args: &MnistArgs) -> Result<()> {
+    let why = "the full MNIST training set has 60,000 images";
+    limits::count("--train", args.train, 1, MAX_IMAGES, why)?;
+    limits::count("--valid", args.valid, 1, MAX_IMAGES, why)?;
+    limits::count(
+        "--epochs",
+        args.epochs,
+        1,
+        MAX_EPOCHS,
+        "a bound on run time",
+    )?;
+    limits::count(
+        "--batch",
+        args.batch,
+        1,
+        MAX_BATCH,
+        "a bound on memory per step",
+    )?;
+    limits::rate("--rate", args.rate)?;
+    if !args.data.is_dir() {
+        return Err(CliError::flag(
+            "--data",
+            args.data.display(),
+            "is not a directory; `minitorch data mnist --dir DIR` downloads MNIST, and \
+             Fashion-MNIST (same format) is in Debian's dataset-fashion-mnist package"
+                .into(),
+        ));
+    }
+    if let Some(p) = &args.plot {
+        paths::plot_target("--plot", p)?;
+    }
+    if let Some(p) = &args.save {
+        paths::save_target("--save", p)?;
+    }
+    if let Some(p) = &args.load {
+        paths::readable("--load", p)?;
+    }
+    if let (Some(a), Some(b)) = (&args.plot, &args.save) {
+        paths::distinct(("--plot", a), ("--save", b))?;
+    }
+    if args.eval && args.load.is_none() {
+        return Err(CliError::flag(
+            "--eval",
+            "",
+            "needs --load MODEL (the checkpoint to score)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces the network's parameters with a checkpoint's (names and shapes must match).
+fn load_into(net: &MnistNet, path: &std::path::Path, backend: Backend) -> Result<()> {
+    let found = checkpoint::load(path)?;
+    let expected: Vec<checkpoint::NamedTensor> = net
+        .named_parameters()
+        .into_iter()
+        .filter_map(|(name, p)| {
+            p.tensor().map(|t| checkpoint::NamedTensor {
+                name,
+                shape: t.shape().to_vec(),
+                values: Vec::new(),
+            })
+        })
+        .collect();
+    checkpoint::check_matches(path, &expected, &found)?;
+    for (name, p) in net.named_parameters() {
+        if let Some(t) = found.iter().find(|f| f.name == name) {
+            p.update(minitorch::Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?);
+        }
+    }
+    Ok(())
+}
+
+fn state(net: &MnistNet) -> Vec<checkpoint::NamedTensor> {
+    net.named_parameters()
+        .into_iter()
+        .filter_map(|(name, p)| {
+            p.tensor().map(|t| checkpoint::NamedTensor {
+                name,
+                shape: t.shape().to_vec(),
+                values: t.to_vec(),
+            })
+        })
+        .collect()
+}
+
+fn percent(e: &Evaluation) -> f64 {
+    100.0 * e.correct as f64 / e.total.max(1) as f64
+}
+
+/// Runs `minitorch mnist`.
+pub fn run(args: MnistArgs) -> Result<()> {
+    check(&args)?;
+    let backend = backend_of(args.backend)?;
+    let pool = match args.pool {
+        PoolArg::Avg => Pool::Avg,
+        PoolArg::Max => Pool::Max,
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        let seed = Rng::fresh_seed();
+        println!("seed {seed}");
+        seed
+    });
+    let mut rng = Rng::seed(seed);
+    let net = MnistNet::new(backend, pool, &mut rng)?;
+    if let Some(path) = &args.load {
+        load_into(&net, path, backend)?;
+    }
+    if args.eval {
+        let test = load_split(&args.data, Split::Test)?;
+        let digits = Digits {
+            images: &test.images,
+            labels: &test.labels,
+        };
+        let e = evaluate(&net, digits, args.normalize, 256)?;
+        println!(
+            "test {}/{} ({:.2}%) loss {:.4}",
+            e.correct,
+            e.total,
+            percent(&e),
+            e.loss
+        );
+        return Ok(());
+    }
+    let all = load_split(&args.data, Split::Train)?;
+    let holdout = all.holdout(args.train, args.valid)?;
+    let pixels = all.pixels_per_image();
+    if pixels != 28 * 28 {
+        return Err(CliError::flag(
+            "--data",
+            args.data.display(),
+            format!(
+                "images are {}×{}; the network takes 28×28",
+                all.rows, all.cols
+            ),
+        ));
+    }
+    let train = Digits {
+        images: &all.images[holdout.train.start * pixels..holdout.train.end * pixels],
+        labels: &all.labels[holdout.train.clone()],
+    };
+    let valid = Digits {
+        images: &all.images[holdout.valid.start * pixels..holdout.valid.end * pixels],
+        labels: &all.labels[holdout.valid.clone()],
+    };
+    let optim = Sgd::new(net.parameters(), args.rate)?;
+    let config = MnistConfig {
+        batch: args.batch,
+        normalize: args.normalize,
+        shuffle: !args.no_shuffle,
+    };
+    let bar = (!args.quiet && std::io::stdout().is_terminal()).then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {msg} {bar:40} {pos}/{len} batches")
+                .expect("valid template"),
+        );
+        bar
+    });
+    let mut history = Vec::new();
+    let mut last = None;
+    let start = Instant::now();
+    for epoch in 1..=args.epochs {
+        let t = Instant::now();
+        if let Some(bar) = &bar {
+            bar.set_message(epoch.to_string());
+            bar.set_position(0);
+        }
+        let loss = train_epoch(&net, &optim, train, &config, &mut rng, |done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+        })?;
+        let seconds = t.elapsed().as_secs_f64();
+        let e = evaluate(&net, valid, args.normalize, 256)?;
+        let line = format!(
+            "Epoch {epoch} loss {loss:.4} valid {}/{} ({:.1}%) time {seconds:.2} s",
+            e.correct,
+            e.total,
+            percent(&e)
+        );
+        match &bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+        history.push((epoch, loss, percent(&e), seconds));
+        last = Some(e);
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let e = last.expect("at least one epoch");
+    let train_seconds: f64 = history.iter().map(|h| h.3).sum();
+    println!(
+        "Trained {} epochs on {} images ({} backend) in {:.1} s ({:.3} s per epoch); valid {}/{} ({:.1}%)",
+        args.epochs,
+        train.len(),
+        backend,
+        start.elapsed().as_secs_f64(),
+        train_seconds / args.epochs as f64,
+        e.correct,
+        e.total,
+        percent(&e)
+    );
+    if let Some(path) = &args.plot {
+        mnist_plot(path, &history, &e.confusion)?;
+    }
+    if let Some(path) = &args.save {
+        checkpoint::save(path, &state(&net))?;
+    }
+    Ok(())
+}
