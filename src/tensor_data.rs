@@ -388,9 +388,29 @@ impl TensorData {
         let mut out = zeroed("to_vec", self.size(), self.shape())?;
         if self.is_contiguous() {
             out.copy_from_slice(&storage[self.offset()..][..self.size()]);
-        } else {
-            for (slot, i) in out.iter_mut().zip(self.indices()) {
-                *slot = storage[self.layout.position(&i)];
+            return Ok(out);
+        }
+        // Row by row along the last dimension, stepping an odometer over the others (one
+        // position update per row instead of an index-to-position sum per element).
+        let (shape, strides) = (self.shape(), self.strides());
+        let last = shape.len() - 1;
+        let (n, step) = (shape[last], strides[last]);
+        let mut index = [0usize; crate::layout::MAX_DIMS];
+        let mut pos = self.offset();
+        for row in out.chunks_exact_mut(n) {
+            for (k, slot) in row.iter_mut().enumerate() {
+                *slot = storage[pos + k * step];
+            }
+            let mut d = last;
+            while d > 0 {
+                d -= 1;
+                index[d] += 1;
+                pos += strides[d];
+                if index[d] < shape[d] {
+                    break;
+                }
+                pos -= strides[d] * shape[d];
+                index[d] = 0;
             }
         }
         Ok(out)

@@ -64,7 +64,10 @@ fn loss_falls_on(backend: Backend, batch: usize, steps: usize, factor: f64) {
         .unwrap()
         .item()
         .unwrap();
-    assert!(after < before * factor, "{backend}: loss {before} -> {after}");
+    assert!(
+        after < before * factor,
+        "{backend}: loss {before} -> {after}"
+    );
 }
 
 #[test]

@@ -81,7 +81,7 @@ fn test_max_forward_and_backward() {
         let t = distinct(&[2, 3, 4], 3, backend);
         for dim in 0..3 {
             let out = t.max(dim).unwrap();
-            let mut want_shape = vec![2, 3, 4];
+            let mut want_shape = [2, 3, 4];
             want_shape[dim] = 1;
             assert_eq!(out.shape(), &want_shape[..]);
             grad_check(|x| x[0].max(dim), std::slice::from_ref(&t)).unwrap();

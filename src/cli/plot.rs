@@ -320,50 +320,6 @@ pub fn datasets_plot(path: &Path, pts: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drawing_errors_read_as_the_system_message_not_a_debug_dump() {
-        let path = Path::new("/data/out.png");
-        let disk_full = "backend error: Drawing backend error: ImageError(IoError(Os { code: 28, \
-                         kind: StorageFull, message: \"No space left on device\" }))";
-        assert_eq!(
-            plot_error(path, disk_full).to_string(),
-            "/data/out.png: cannot write: No space left on device (os error 28)"
-        );
-        let unsupported = "backend error: Drawing backend error: ImageError(Unsupported(\
-                           UnsupportedError { format: PathExtension(\"gif\") }))";
-        assert_eq!(
-            plot_error(path, unsupported).to_string(),
-            "/data/out.png: unsupported image format; the file name must end in .png, .jpg, \
-             .jpeg or .bmp"
-        );
-    }
-
-    #[test]
-    fn plot_paths_need_a_supported_extension_and_a_writable_directory() {
-        let dir = std::env::temp_dir();
-        for ok in ["a.png", "a.PNG", "a.jpg", "a.jpeg", "a.bmp"] {
-            assert!(check_path(&dir.join(ok)).is_ok(), "{ok}");
-        }
-        let err = check_path(&dir.join("a.svg")).unwrap_err().to_string();
-        assert!(err.ends_with("a.svg: unsupported image format \"svg\"; the file name must end in .png, .jpg, .jpeg or .bmp"), "{err}");
-        let err = check_path(Path::new("/nonexistent-dir/a.png"))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "/nonexistent-dir/a.png: directory /nonexistent-dir does not exist"
-        );
-        let err = datasets_plot(Path::new("/nonexistent-dir/a.png"), 10, 1)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("does not exist"), "{err}");
-    }
-}
-
 /// MNIST training curves (loss, validation accuracy per epoch) beside the validation
 /// confusion matrix (rows: true digit, columns: predicted), written as an image.
 pub fn mnist_plot(
@@ -462,4 +418,48 @@ pub fn mnist_plot(
     }
     root.present().map_err(|e| plot_error(path, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawing_errors_read_as_the_system_message_not_a_debug_dump() {
+        let path = Path::new("/data/out.png");
+        let disk_full = "backend error: Drawing backend error: ImageError(IoError(Os { code: 28, \
+                         kind: StorageFull, message: \"No space left on device\" }))";
+        assert_eq!(
+            plot_error(path, disk_full).to_string(),
+            "/data/out.png: cannot write: No space left on device (os error 28)"
+        );
+        let unsupported = "backend error: Drawing backend error: ImageError(Unsupported(\
+                           UnsupportedError { format: PathExtension(\"gif\") }))";
+        assert_eq!(
+            plot_error(path, unsupported).to_string(),
+            "/data/out.png: unsupported image format; the file name must end in .png, .jpg, \
+             .jpeg or .bmp"
+        );
+    }
+
+    #[test]
+    fn plot_paths_need_a_supported_extension_and_a_writable_directory() {
+        let dir = std::env::temp_dir();
+        for ok in ["a.png", "a.PNG", "a.jpg", "a.jpeg", "a.bmp"] {
+            assert!(check_path(&dir.join(ok)).is_ok(), "{ok}");
+        }
+        let err = check_path(&dir.join("a.svg")).unwrap_err().to_string();
+        assert!(err.ends_with("a.svg: unsupported image format \"svg\"; the file name must end in .png, .jpg, .jpeg or .bmp"), "{err}");
+        let err = check_path(Path::new("/nonexistent-dir/a.png"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/nonexistent-dir/a.png: directory /nonexistent-dir does not exist"
+        );
+        let err = datasets_plot(Path::new("/nonexistent-dir/a.png"), 10, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
 }

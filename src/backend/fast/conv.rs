@@ -104,6 +104,9 @@ pub(super) fn conv2d(
 /// Fills `m` (K × P, row (c, i, j), column (y, x)) from `image` (Cin × H × W), copying runs
 /// along x.
 fn gather(m: &mut [f64], image: &[f64], s: Sizes, reverse: bool) {
+    if (s.oh, s.ow) == (s.h, s.w) {
+        return gather_same_size(m, image, s, reverse);
+    }
     let p = s.cells();
     for c in 0..s.cin {
         let channel = &image[c * s.h * s.w..][..s.h * s.w];
@@ -127,6 +130,39 @@ fn gather(m: &mut [f64], image: &[f64], s: Sizes, reverse: bool) {
                     let dst = &mut row[y * s.ow..][x0..x1];
                     let from = if shift_left { x0 + j } else { x0 - j };
                     dst.copy_from_slice(&src[from..from + (x1 - x0)]);
+                }
+            }
+        }
+    }
+}
+
+/// [`gather`] when the output has the input's size (every forward pass and the input's
+/// gradient): row (c, i, j) is the whole channel shifted by `i·W + j` cells — one long copy —
+/// with the cells that wrapped around a row edge set back to 0.
+fn gather_same_size(m: &mut [f64], image: &[f64], s: Sizes, reverse: bool) {
+    let plane = s.h * s.w;
+    for c in 0..s.cin {
+        let channel = &image[c * plane..][..plane];
+        for i in 0..s.kh {
+            for j in 0..s.kw {
+                let row = &mut m[((c * s.kh + i) * s.kw + j) * plane..][..plane];
+                if i >= s.h || j >= s.w {
+                    continue; // the tap reads only outside the input: stays 0
+                }
+                let shift = i * s.w + j;
+                let n = plane - shift;
+                if reverse {
+                    // out[y][x] = in[y − i][x − j]: the channel moved forward by `shift`.
+                    row[shift..].copy_from_slice(&channel[..n]);
+                    for y in i..s.h {
+                        row[y * s.w..][..j].fill(0.0); // x < j read before the row start
+                    }
+                } else {
+                    // out[y][x] = in[y + i][x + j]: the channel moved back by `shift`.
+                    row[..n].copy_from_slice(&channel[shift..]);
+                    for y in 0..s.h - i {
+                        row[y * s.w + s.w - j..][..j].fill(0.0); // x + j past the row end
+                    }
                 }
             }
         }
