@@ -191,6 +191,27 @@ pub(crate) fn zeroed(op: &'static str, n: usize, shape: &[usize]) -> Result<Vec<
     Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
 }
 
+/// The values of an exact-size iterator in a new buffer for a tensor of `shape` (no zeroing
+/// first: each value is written once); an [`Error::Alloc`], never an abort, when the machine
+/// cannot provide it.
+pub(crate) fn collect_values(
+    op: &'static str,
+    shape: &[usize],
+    values: impl ExactSizeIterator<Item = f64>,
+) -> Result<Vec<f64>> {
+    let n = values.len();
+    check_alloc(op, n, shape)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| Error::Alloc {
+        op,
+        shape: shape.to_vec(),
+        bytes: n as u128 * 8,
+        limit: None,
+    })?;
+    out.extend(values);
+    Ok(out)
+}
+
 /// A buffer of `n` copies of `value`; see [`zeroed`].
 pub(crate) fn filled(op: &'static str, n: usize, value: f64, shape: &[usize]) -> Result<Vec<f64>> {
     if value.to_bits() == 0 {

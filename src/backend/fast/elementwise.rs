@@ -8,7 +8,7 @@ use crate::backend::simple::{self, SimpleOps};
 use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
 use crate::layout::{broadcast_target, shape_broadcast_for};
-use crate::tensor_data::{TensorData, zeroed};
+use crate::tensor_data::{TensorData, collect_values, zeroed};
 
 /// Outputs smaller than this skip the strided machinery (layout broadcasting, dimension
 /// merging), which costs more than the reference kernel's plain loop at that size
@@ -21,8 +21,8 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
         // Memory-bound: a second thread measured no faster at any size, so this stays serial.
         let guard = a.storage().read()?;
         let input = &guard[a.offset()..][..a.size()];
-        let mut out = zeroed("map", input.len(), a.shape())?;
-        with_map_fn!(op, f => out.iter_mut().zip(input).for_each(|(o, &x)| *o = f(x)));
+        let out =
+            with_map_fn!(op, f => collect_values("map", a.shape(), input.iter().map(|&x| f(x))))?;
         profile::note(Path::Contiguous, false);
         return Ok(TensorData::packed(out, a.layout().shape_dims()));
     }
@@ -73,22 +73,24 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
     if (pa || a.size() == 1) && (pb || b.size() == 1) && (pa || pb) {
         let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
         let (sa, sb) = (&guard_a[a.offset()..], &guard_b[b.offset()..]);
-        let mut out = zeroed(op.name(), size, &out_shape)?;
-        match (pa, pb) {
-            (true, true) => with_zip_fn!(op, f => out
-                .iter_mut()
-                .zip(&sa[..size])
-                .zip(&sb[..size])
-                .for_each(|((o, &p), &q)| *o = f(p, q))),
-            (true, false) => with_zip_fn!(op, f => out
-                .iter_mut()
-                .zip(&sa[..size])
-                .for_each(|(o, &p)| *o = f(p, sb[0]))),
-            _ => with_zip_fn!(op, f => out
-                .iter_mut()
-                .zip(&sb[..size])
-                .for_each(|(o, &q)| *o = f(sa[0], q))),
-        }
+        let name = op.name();
+        let out = match (pa, pb) {
+            (true, true) => with_zip_fn!(op, f => collect_values(
+                name,
+                &out_shape,
+                sa[..size].iter().zip(&sb[..size]).map(|(&p, &q)| f(p, q)),
+            )),
+            (true, false) => with_zip_fn!(op, f => collect_values(
+                name,
+                &out_shape,
+                sa[..size].iter().map(|&p| f(p, sb[0])),
+            )),
+            _ => with_zip_fn!(op, f => collect_values(
+                name,
+                &out_shape,
+                sb[..size].iter().map(|&q| f(sa[0], q)),
+            )),
+        }?;
         profile::note(
             if pa && pb {
                 Path::Contiguous

@@ -4,8 +4,8 @@
 //! - [`choose_kernel`]: the packing-free AVX-512 kernels of `small_gemm` for small products
 //!   whose strides suit them, else the `gemm` crate (which packs the operands into cache-sized
 //!   panels);
-//! - [`output`]: the output buffer, starting from zero or, for `gemm` with a bias, from the
-//!   bias rows (`small_gemm` starts its tiles from the bias itself);
+//! - [`prefill`]: for `gemm` with a bias, the output starts as the bias rows (`small_gemm`
+//!   starts its tiles from the bias itself);
 //! - [`run_product`]: one batch's product into its slice of the output — the only `unsafe`
 //!   code here, the two kernel calls.
 //!
@@ -19,9 +19,10 @@ use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::{ZipOp, matmul_shape};
 use crate::error::{Error, Result};
 use crate::layout::Dims;
-use crate::tensor_data::{TensorData, filled, zeroed};
+use crate::tensor_data::TensorData;
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Multiply-adds per product from which several threads are used (`docs/performance.md`).
 const PARALLEL_MACS: usize = 1 << 21;
@@ -132,19 +133,34 @@ pub(super) fn matmul(
     };
     let threads = rayon::current_num_threads();
     let kernel = choose_kernel(&problem, threads);
-    let mut out = output(kernel, bias_row, &out_shape)?;
+    let size = out_shape.product();
+    let mut out = Vec::new();
+    out.try_reserve_exact(size).map_err(|_| Error::Alloc {
+        op: "matmul",
+        shape: out_shape.to_vec(),
+        bytes: size as u128 * 8,
+        limit: None,
+    })?;
+    // The output starts uninitialised: every kernel writes every cell (small_gemm starts its
+    // tiles from zero or the bias; gemm overwrites unless told to read the bias rows written
+    // here first). Zeroing it first measured 5–10% of a training step.
+    let cells = &mut out.spare_capacity_mut()[..size];
+    if let (Kernel::Gemm, Some(row)) = (kernel, bias_row) {
+        prefill(cells, row, cols);
+    }
     let macs = problem.macs();
     // A batch of products whose total is big runs one product per thread (a convolution's
     // batch, the course's (2, n, n) products); a single big product is split by gemm.
     let by_batch = threads > 1 && n >= threads && n.saturating_mul(macs) >= PARALLEL_MACS;
     let parallel = by_batch || (threads > 1 && macs >= PARALLEL_MACS);
     let per_batch = rows * cols;
-    let run = |(batch, dst): (usize, &mut [f64]), parallelism| {
+    let run = |(batch, dst): (usize, &mut [MaybeUninit<f64>]), parallelism| {
         run_product(kernel, &problem, batch, bias_row, dst, parallelism)
     };
     if by_batch {
         // Enough big batches to go round: one thread per batch, each product serial.
-        out.par_chunks_mut(per_batch)
+        cells
+            .par_chunks_mut(per_batch)
             .enumerate()
             .for_each(|piece| run(piece, Parallelism::None));
     } else {
@@ -155,10 +171,15 @@ pub(super) fn matmul(
         } else {
             Parallelism::None
         };
-        out.chunks_mut(per_batch)
+        cells
+            .chunks_mut(per_batch)
             .enumerate()
             .for_each(|piece| run(piece, parallelism));
     }
+    // SAFETY: every one of the `size` cells was written above: by `prefill` and then by gemm
+    // (read_dst), or by the kernel alone (small_gemm writes each tile once; gemm with
+    // read_dst false overwrites its whole output).
+    unsafe { out.set_len(size) };
     profile::note(
         match (kernel, problem.a.batch == 0 || problem.b.batch == 0) {
             (Kernel::Small, _) => Path::SmallGemm,
@@ -191,22 +212,13 @@ fn choose_kernel(_: &Problem<'_>, _: usize) -> Kernel {
     Kernel::Gemm
 }
 
-/// The output buffer: the bias rows when `gemm` must add its product to them, else zeros.
-fn output(kernel: Kernel, bias: Option<BiasRow<'_>>, shape: &[usize]) -> Result<Vec<f64>> {
-    let size = shape.iter().product();
-    let (Kernel::Gemm, Some(row)) = (kernel, bias) else {
-        return zeroed("matmul", size, shape);
-    };
-    let cols = shape[2];
-    let mut out = filled("matmul", size, 0.0, shape)?;
-    for dst in out.chunks_exact_mut(cols) {
-        if row.step == 0 {
-            dst.fill(row.values[0]);
-        } else {
-            dst.copy_from_slice(&row.values[..cols]);
+/// Writes the bias row into every output row, for `gemm` to add its product to.
+fn prefill(cells: &mut [MaybeUninit<f64>], row: BiasRow<'_>, cols: usize) {
+    for dst in cells.chunks_exact_mut(cols) {
+        for (j, d) in dst.iter_mut().enumerate() {
+            d.write(row.values[j * row.step]);
         }
     }
-    Ok(out)
 }
 
 /// Batch `batch`'s product into `dst` (its rows × cols cells, row-major), added to the bias
@@ -216,7 +228,7 @@ fn run_product(
     p: &Problem<'_>,
     batch: usize,
     bias: Option<BiasRow<'_>>,
-    dst: &mut [f64],
+    dst: &mut [MaybeUninit<f64>],
     parallelism: Parallelism,
 ) {
     let (lhs, rhs) = (p.a.matrix(batch), p.b.matrix(batch));
@@ -247,20 +259,20 @@ fn run_product(
         // strides suit it; every `a` position i·row + k·col (i < rows, k < inner) is inside
         // `lhs`, likewise for `rhs` (the debug assertions above, true by the `TensorData`
         // invariant); the bias row holds `cols` values `step` apart; `dst` is rows × cols
-        // cells, rows `cols` apart, borrowed mutably for the call.
-        unsafe { small_gemm::gemm(product, dst.as_mut_ptr(), p.cols) };
+        // cells, rows `cols` apart, borrowed mutably for the call (written, never read).
+        unsafe { small_gemm::gemm(product, dst.as_mut_ptr().cast(), p.cols) };
         return;
     }
     let _ = kernel;
-    // SAFETY: as above for the operands; `dst` holds rows × cols initialised cells (zeros or
-    // the bias rows, read because `read_dst` is true exactly when a bias was written), with
-    // column stride 1 and row stride `cols`.
+    // SAFETY: as above for the operands; `dst` holds rows × cols cells with column stride 1
+    // and row stride `cols`; gemm reads them only when `read_dst` is true, exactly when the
+    // bias rows were written there (`prefill`), and otherwise overwrites them all.
     unsafe {
         gemm::gemm(
             p.rows,
             p.cols,
             p.inner,
-            dst.as_mut_ptr(),
+            dst.as_mut_ptr().cast(),
             1,
             p.cols as isize,
             bias.is_some(),
