@@ -1,8 +1,12 @@
 //! # minitorch
 //!
 //! A Rust re-implementation of [MiniTorch](https://minitorch.github.io), the Cornell Tech
-//! teaching library, through Module 3: scalar and tensor autodiff, strided tensors with
-//! broadcasting, and interchangeable backends (reference, fast CPU, CUDA and a CUDA simulator).
+//! teaching library, through Module 4: scalar and tensor autodiff, strided tensors with
+//! broadcasting, interchangeable backends (reference, fast CPU, CUDA and a CUDA simulator),
+//! convolutions, pooling, softmax and dropout, and the course's MNIST network.
+//!
+//! The default `cli` feature builds the `minitorch` program; `default-features = false`
+//! gives the library alone (no clap, indicatif, mimalloc, plotters or HTTP client).
 //!
 //! ```
 //! use minitorch::Tensor;
@@ -26,9 +30,11 @@
 //! | `tensor_data.py` (tasks 2.1, 2.2) | [`layout`], [`tensor_data`] |
 //! | `tensor.py`, `tensor_functions.py` (tasks 2.3, 2.4) | [`Tensor`], `tensor/functions.rs` |
 //! | `tensor_ops.py` (`SimpleOps`) | [`backend`], [`backend::simple`] |
+//! | the functions `map`/`zip`/`reduce` apply (and how to add one) | [`backend::ops`] |
 //! | `testing.py` / `grad_check` | [`grad_check()`], [`scalar::derivative_check`] |
 //! | `nn`, `optim.py`, `datasets.py` | [`nn`], [`optim`], [`datasets`], [`train`] |
-//! | MNIST loading (task 4.5) | [`data::idx`] |
+//! | `fast_conv.py`, `nn.py` (tasks 4.1–4.4) | [`Tensor::conv1d`], [`Tensor::conv2d`], [`Tensor::max`], [`nn::functional`], [`nn::conv`] |
+//! | `run_mnist_multiclass.py` (task 4.5) | [`models::mnist`], [`data::idx`] |
 //! | `run_scalar.py` network (Module 1) | [`scalar_network`] |
 //! | fast ops (task 3.1, 3.2), diagnostics | [`backend::fast`], [`profile`] |
 //! | CUDA ops (task 3.3, 3.4): kernels, simulator, GPU | `kernels/*.cu`, [`backend::cuda`] |

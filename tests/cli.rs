@@ -606,3 +606,161 @@ fn plot_paths_are_checked_before_drawing_or_timing() {
         &["--plot /nonexistent-dir/t.png: directory /nonexistent-dir does not exist"],
     );
 }
+
+#[test]
+fn bench_conv_prints_time_and_gflops_per_layer() {
+    let (ok, out, err) = minitorch(&["bench", "conv", "--reps", "1"]);
+    assert!(ok, "{err}");
+    for layer in ["mnist conv1 1→4", "mnist conv2 4→8", "64×16→32 28×28"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(layer))
+            .unwrap_or_else(|| panic!("{out}"));
+        let gflops: f64 = line.split_whitespace().last().unwrap().parse().unwrap();
+        assert!(gflops > 0.0, "{line}");
+    }
+    refused(&["bench", "conv", "--reps", "0"], &["--reps 0"]);
+}
+
+/// Writes a small MNIST-format training set (gzipped IDX) of `n` digits whose class is a
+/// bright band at rows 2k+3..2k+6.
+fn mnist_fixture(n: usize) -> std::path::PathBuf {
+    use std::io::Write;
+    let dir = temp_path("mnist-fixture");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut images = vec![0, 0, 8, 3];
+    let mut labels = vec![0, 0, 8, 1];
+    for header in [&mut images, &mut labels] {
+        header.extend((n as u32).to_be_bytes());
+    }
+    images.extend(28u32.to_be_bytes());
+    images.extend(28u32.to_be_bytes());
+    for i in 0..n {
+        let label = (i % 10) as u8;
+        labels.push(label);
+        for r in 0..28 {
+            for c in 0..28 {
+                let band = (2 * label as usize + 3..2 * label as usize + 6).contains(&r);
+                images.push(if band && (4..24).contains(&c) {
+                    220
+                } else {
+                    (i * 7 + r + c) as u8 % 40
+                });
+            }
+        }
+    }
+    for (name, bytes) in [
+        ("train-images-idx3-ubyte.gz", images),
+        ("train-labels-idx1-ubyte.gz", labels),
+    ] {
+        let file = std::fs::File::create(dir.join(name)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        gz.finish().unwrap();
+    }
+    dir
+}
+
+#[test]
+fn mnist_trains_logs_each_epoch_plots_and_saves() {
+    let dir = mnist_fixture(120);
+    let (plot, model) = (temp_path("mnist.png"), temp_path("mnist.safetensors"));
+    let data = dir.to_str().unwrap();
+    let (ok, out, err) = minitorch(&[
+        "mnist",
+        "--data",
+        data,
+        "--train",
+        "100",
+        "--valid",
+        "20",
+        "--epochs",
+        "2",
+        "--seed",
+        "1",
+        "--plot",
+        plot.to_str().unwrap(),
+        "--save",
+        model.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let epochs: Vec<&str> = out.lines().filter(|l| l.starts_with("Epoch ")).collect();
+    assert_eq!(epochs.len(), 2, "{out}");
+    for line in &epochs {
+        // Epoch E loss L valid V/N (acc %) time T s
+        let w: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            (w[2], w[4], w[7], w[9]),
+            ("loss", "valid", "time", "s"),
+            "{line}"
+        );
+        assert!(w[5].ends_with("/20"), "{line}");
+        assert!(w[3].parse::<f64>().unwrap().is_finite());
+    }
+    assert!(png_size(&plot).0 > 0);
+    // The saved model loads again (and its shapes are checked).
+    let (ok, out, err) = minitorch(&[
+        "mnist",
+        "--data",
+        data,
+        "--train",
+        "100",
+        "--valid",
+        "20",
+        "--epochs",
+        "1",
+        "--seed",
+        "1",
+        "--load",
+        model.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}\n{out}");
+    // No t10k files in the fixture: --eval names what is missing.
+    let (code, _, err) = minitorch_status(&[
+        "mnist",
+        "--data",
+        data,
+        "--eval",
+        "--load",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("t10k-images-idx3-ubyte"), "{err}");
+    for p in [&plot, &model] {
+        let _ = std::fs::remove_file(p);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mnist_refuses_bad_flags_before_any_work() {
+    let dir = mnist_fixture(30);
+    let data = dir.to_str().unwrap();
+    refused(
+        &["mnist", "--data", "/no/such/dir"],
+        &["--data /no/such/dir", "minitorch data mnist"],
+    );
+    refused(&["mnist", "--data", data, "--batch", "0"], &["--batch 0"]);
+    refused(&["mnist", "--data", data, "--epochs", "0"], &["--epochs 0"]);
+    refused(&["mnist", "--data", data, "--rate", "-1"], &["--rate -1"]);
+    refused(
+        &["mnist", "--data", data, "--backend", "scalar"],
+        &["needs a tensor backend"],
+    );
+    refused(
+        &["mnist", "--data", data, "--eval"],
+        &["--eval", "needs --load"],
+    );
+    refused(
+        &["mnist", "--data", data, "--plot", "/missing-dir/p.png"],
+        &["--plot /missing-dir/p.png"],
+    );
+    let err = refused(
+        &["mnist", "--data", data, "--train", "25", "--valid", "10"],
+        &["holdout"],
+    );
+    assert!(err.contains("30"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

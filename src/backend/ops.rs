@@ -2,7 +2,7 @@
 //!
 //! MiniTorch passes functions as data to `map`, `zip` and `reduce`. Here those functions are
 //! small enums ([`MapOp`], [`ZipOp`], [`ReduceOp`]) generated from one table each by
-//! [`op_table!`]. A row gives the variant, its op code (the number the CUDA kernels switch on,
+//! `op_table!`. A row gives the variant, its op code (the number the CUDA kernels switch on,
 //! `OP_<NAME>` in `kernels/common.cuh`), its name, and its function. From the row come:
 //!
 //! - the enum variant with an explicit discriminant (its CUDA op code);

@@ -1,4 +1,5 @@
-//! `minitorch bench`: the course's matmul timing script and map/zip/reduce timings.
+//! `minitorch bench`: the course's matmul timing script, map/zip/reduce timings, and
+//! convolution forward + backward on the MNIST network's shapes.
 
 use super::limits::{self, MAX_MATMUL_SIZE, MAX_OPS_SIZE, MAX_REPS, MAX_SIMPLE_SIZE, MAX_TRIALS};
 use super::{Result, parse_list, paths};
@@ -43,6 +44,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
         reps: usize,
     },
+    /// conv2d forward + backward (both gradients) on the MNIST network's shapes (batch 16)
+    /// and on a larger layer (batch 64, 16→32 channels, 28×28, 3×3), with GFLOP/s.
+    Conv {
+        /// Backends to time.
+        #[arg(long, default_value = "fast")]
+        backends: String,
+        /// Timed calls per workload, 1 to 10000 (the median is shown).
+        #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
+        reps: usize,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -69,7 +80,37 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             parse_list("--backends", &backends)?,
             reps,
         ),
+        BenchCommand::Conv { backends, reps } => conv(parse_list("--backends", &backends)?, reps),
     }
+}
+
+/// Times `conv2d` forward and backward (input and weight gradients) per backend.
+fn conv(backends: Vec<Backend>, reps: usize) -> Result<()> {
+    limits::count("--reps", reps, 1, MAX_REPS, "a bound on run time")?;
+    let shapes: [(&str, [usize; 4], [usize; 4]); 3] = [
+        ("mnist conv1 1→4", [16, 1, 28, 28], [4, 1, 3, 3]),
+        ("mnist conv2 4→8", [16, 4, 28, 28], [8, 4, 3, 3]),
+        ("64×16→32 28×28", [64, 16, 28, 28], [32, 16, 3, 3]),
+    ];
+    println!("conv2d forward + backward (input and weight gradients), median of {reps}");
+    println!(
+        "{:<18} {:<9} {:>12} {:>10}",
+        "layer", "backend", "time ms", "GFLOP/s"
+    );
+    for backend in backends {
+        for (name, is, ws) in shapes {
+            let t = bench::time_conv(backend, is, ws, reps)?;
+            // Forward and the two gradients are each B·Cout·H·W·Cin·KH·KW multiply-adds.
+            let macs = (is[0] * ws[0] * is[2] * is[3] * ws[1] * ws[2] * ws[3]) as f64;
+            println!(
+                "{name:<18} {:<9} {:>12.3} {:>10.1}",
+                backend.name(),
+                t.as_secs_f64() * 1e3,
+                3.0 * 2.0 * macs / t.as_secs_f64() / 1e9
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Checks every size of `--sizes` against `1..=max` (`why(n)` says why `n` is too large) and

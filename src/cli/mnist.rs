@@ -198,6 +198,24 @@ pub fn run(args: MnistArgs) -> Result<()> {
         PoolArg::Avg => Pool::Avg,
         PoolArg::Max => Pool::Max,
     };
+    // The data and the holdout are checked before anything is printed or trained.
+    let all = if args.eval {
+        None
+    } else {
+        let all = load_split(&args.data, Split::Train)?;
+        all.holdout(args.train, args.valid)?;
+        if all.pixels_per_image() != 28 * 28 {
+            return Err(CliError::flag(
+                "--data",
+                args.data.display(),
+                format!(
+                    "images are {}×{}; the network takes 28×28",
+                    all.rows, all.cols
+                ),
+            ));
+        }
+        Some(all)
+    };
     let seed = args.seed.unwrap_or_else(|| {
         let seed = Rng::fresh_seed();
         println!("seed {seed}");
@@ -224,19 +242,9 @@ pub fn run(args: MnistArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let all = load_split(&args.data, Split::Train)?;
+    let all = all.expect("loaded above unless --eval");
     let holdout = all.holdout(args.train, args.valid)?;
     let pixels = all.pixels_per_image();
-    if pixels != 28 * 28 {
-        return Err(CliError::flag(
-            "--data",
-            args.data.display(),
-            format!(
-                "images are {}×{}; the network takes 28×28",
-                all.rows, all.cols
-            ),
-        ));
-    }
     let train = Digits {
         images: &all.images[holdout.train.start * pixels..holdout.train.end * pixels],
         labels: &all.labels[holdout.train.clone()],

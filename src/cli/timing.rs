@@ -219,3 +219,34 @@ pub fn time_plain_loop(elements: usize, reps: usize) -> Duration {
     }
     Duration::from_secs_f64(median(times))
 }
+
+/// The median time of `reps` conv2d forward + backward passes (gradients of input and weight)
+/// on `backend`, after one warm-up pass.
+pub fn time_conv(
+    backend: Backend,
+    input: [usize; 4],
+    weight: [usize; 4],
+    reps: usize,
+) -> Result<Duration> {
+    let mut rng = Rng::seed(1);
+    let x = Tensor::rand(&input, &mut rng)?.try_to(backend)?;
+    let w = Tensor::rand(&weight, &mut rng)?.try_to(backend)?;
+    let g = Tensor::rand(&[input[0], weight[0], input[2], input[3]], &mut rng)?.try_to(backend)?;
+    let run = || -> Result<()> {
+        let (x, w) = (
+            x.detach().requires_grad_(true),
+            w.detach().requires_grad_(true),
+        );
+        x.conv2d(&w)?.backward_with(&g)?;
+        black_box(x.grad());
+        Ok(())
+    };
+    run()?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = Instant::now();
+        run()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    Ok(Duration::from_secs_f64(median(times)))
+}
