@@ -84,7 +84,8 @@ pub(super) fn conv2d(
             gather(m, image, s, reverse);
         }
     };
-    if cols.len() >= parallel_threshold() && batch > 1 {
+    // The gather is memory-bound: threads only for big batches (docs/performance.md).
+    if cols.len() >= 4 * parallel_threshold() && batch > 1 {
         cols.par_chunks_exact_mut(k * p).enumerate().for_each(fill);
     } else {
         cols.chunks_exact_mut(k * p).enumerate().for_each(fill);

@@ -149,9 +149,11 @@ pub(super) fn matmul(
         prefill(cells, row, cols);
     }
     let macs = problem.macs();
-    // A batch of products whose total is big runs one product per thread (a convolution's
-    // batch, the course's (2, n, n) products); a single big product is split by gemm.
-    let by_batch = threads > 1 && n >= threads && n.saturating_mul(macs) >= PARALLEL_MACS;
+    // A batch of big products runs one product per thread (the course's (2, n, n) products);
+    // a single big product is split by gemm. Batches of small products stay on this thread:
+    // one per thread measured slower on a convolution's batch (MNIST epoch 0.78 s against
+    // 0.66, docs/performance.md).
+    let by_batch = threads > 1 && n >= threads && macs >= PARALLEL_MACS;
     let parallel = by_batch || (threads > 1 && macs >= PARALLEL_MACS);
     let per_batch = rows * cols;
     let run = |(batch, dst): (usize, &mut [MaybeUninit<f64>]), parallelism| {
