@@ -256,3 +256,17 @@ fn bad_convolutions_are_errors_naming_the_op_and_shapes() {
     let s = Tensor::zeros(&[4, 3, 3]).unwrap().to(Backend::Simple);
     assert!(msg(x.conv1d(&s)).contains("different backends"));
 }
+
+/// Batches whose im2col matrices outgrow one group (over 2²⁰ cells) are convolved in groups
+/// of entries; the result is the same as one pass.
+#[test]
+fn big_batches_convolve_in_groups_with_the_same_result() {
+    let (is, ws) = ([18, 2, 64, 64], [3, 2, 3, 3]);
+    let xv = values(is.iter().product(), 31);
+    let wv = values(ws.iter().product(), 32);
+    let want = naive(&xv, is, &wv, ws);
+    let x = Tensor::from_vec(xv, &is).unwrap().to(Backend::Fast);
+    let w = Tensor::from_vec(wv, &ws).unwrap().to(Backend::Fast);
+    let expected = Tensor::from_vec(want, &[18, 3, 64, 64]).unwrap();
+    assert_near(&x.conv2d(&w).unwrap(), &expected, "grouped conv2d");
+}

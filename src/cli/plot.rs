@@ -388,7 +388,13 @@ pub fn mnist_plot(
         .y_labels(10)
         .x_label_formatter(&|x| format!("{x}"))
         // Row 0 (true digit 0) is drawn at the top: cell [9 − t, 10 − t).
-        .y_label_formatter(&|y| if *y < 10 { format!("{}", 9 - y) } else { String::new() })
+        .y_label_formatter(&|y| {
+            if *y < 10 {
+                format!("{}", 9 - y)
+            } else {
+                String::new()
+            }
+        })
         .draw()
         .map_err(|e| plot_error(path, e))?;
     let most = confusion

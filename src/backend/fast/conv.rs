@@ -72,12 +72,44 @@ pub(super) fn conv2d(
     };
     let (batch, cout) = (is[0], ws[0]);
     let x = input.to_vec()?;
-    let plane = s.h * s.w;
     let (k, p) = (s.taps(), s.cells());
+    // The weight as (1, Cout, K), read by every batch entry.
+    let w = TensorData::new(weight.to_vec()?, &[1, cout, k])?;
+    // Batch entries in groups whose im2col matrices stay near the caches' size: one group for
+    // the network's batches of 16, several for batches of hundreds.
+    let group = (GROUP_CELLS / (k * p).max(1)).clamp(1, batch);
+    if group >= batch {
+        return conv_group(&x, &w, s, 0..batch, reverse)?.view(&out_shape);
+    }
+    let mut out = zeroed("conv2d", out_shape.product(), &out_shape)?;
+    let per_entry = cout * p;
+    for first in (0..batch).step_by(group) {
+        let entries = first..(first + group).min(batch);
+        let part = conv_group(&x, &w, s, entries.clone(), reverse)?;
+        out[first * per_entry..entries.end * per_entry].copy_from_slice(&part.to_vec()?);
+    }
+    Ok(TensorData::packed(out, out_shape))
+}
+
+/// im2col cells per group of batch entries (2²⁰ values, 8 MB; `docs/performance.md`).
+const GROUP_CELLS: usize = 1 << 20;
+
+/// The convolution of batch entries `entries` of the packed input `x`: gather, then one
+/// product per entry with the weight `w` (1, Cout, K). Returns (entries, Cout, P).
+fn conv_group(
+    x: &[f64],
+    w: &TensorData,
+    s: Sizes,
+    entries: std::ops::Range<usize>,
+    reverse: bool,
+) -> Result<TensorData> {
+    let (k, p) = (s.taps(), s.cells());
+    let n = entries.len();
+    let plane = s.h * s.w;
     let transposed = s.kw > s.ow;
-    let mut cols = zeroed("conv2d", batch * k * p, &[batch, k, p])?;
+    let mut cols = zeroed("conv2d", n * k * p, &[n, k, p])?;
     let fill = |(b, m): (usize, &mut [f64])| {
-        let image = &x[b * s.cin * plane..][..s.cin * plane];
+        let image = &x[(entries.start + b) * s.cin * plane..][..s.cin * plane];
         if transposed {
             gather_transposed(m, image, s, reverse);
         } else {
@@ -85,21 +117,19 @@ pub(super) fn conv2d(
         }
     };
     // The gather is memory-bound: threads only for big batches (docs/performance.md).
-    if cols.len() >= 4 * parallel_threshold() && batch > 1 {
+    if cols.len() >= 4 * parallel_threshold() && n > 1 {
         cols.par_chunks_exact_mut(k * p).enumerate().for_each(fill);
     } else {
         cols.chunks_exact_mut(k * p).enumerate().for_each(fill);
     }
-    // cols as (B, K, P): packed, or a transposed view of the packed (B, P, K).
+    // cols as (n, K, P): packed, or a transposed view of the packed (n, P, K).
     let cols_layout = if transposed {
-        Layout::new(&[batch, k, p], &[k * p, 1, k], 0)?
+        Layout::new(&[n, k, p], &[k * p, 1, k], 0)?
     } else {
-        Layout::contiguous(&[batch, k, p])?
+        Layout::contiguous(&[n, k, p])?
     };
     let cols = TensorData::from_parts(Storage::new(cols), cols_layout)?;
-    // The weight as (1, Cout, K), read by every batch entry.
-    let w = TensorData::new(weight.to_vec()?, &[1, cout, k])?;
-    matmul(&w, &cols, None)?.view(&out_shape)
+    matmul(w, &cols, None)
 }
 
 /// Fills `m` (K × P, row (c, i, j), column (y, x)) from `image` (Cin × H × W), copying runs
