@@ -378,7 +378,7 @@ pub fn mnist_plot(
         .margin(20)
         .x_label_area_size(30)
         .y_label_area_size(30)
-        .build_cartesian_2d(0i32..10, 0i32..10)
+        .build_cartesian_2d(-0.5f64..9.5, -0.5f64..9.5)
         .map_err(|e| plot_error(path, e))?;
     chart
         .configure_mesh()
@@ -386,15 +386,9 @@ pub fn mnist_plot(
         .label_style(("sans-serif", 14))
         .x_labels(10)
         .y_labels(10)
-        .x_label_formatter(&|x| format!("{x}"))
-        // Row 0 (true digit 0) is drawn at the top: cell [9 − t, 10 − t).
-        .y_label_formatter(&|y| {
-            if *y < 10 {
-                format!("{}", 9 - y)
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        // Row t (true digit t) is drawn at height 9 − t, so digit 0 is at the top.
+        .y_label_formatter(&|y| format!("{:.0}", 9.0 - y))
         .draw()
         .map_err(|e| plot_error(path, e))?;
     let most = confusion
@@ -407,10 +401,10 @@ pub fn mnist_plot(
     for (t, row) in confusion.iter().enumerate() {
         for (p, &n) in row.iter().enumerate() {
             let shade = 255 - (200.0 * (n as f64 / most).sqrt()) as u8;
-            let (x, y) = (p as i32, 9 - t as i32);
+            let (x, y) = (p as f64, 9.0 - t as f64);
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(x, y), (x + 1, y + 1)],
+                    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
                     RGBColor(shade, shade, 255).filled(),
                 )))
                 .map_err(|e| plot_error(path, e))?;
@@ -418,7 +412,7 @@ pub fn mnist_plot(
                 chart
                     .draw_series(std::iter::once(Text::new(
                         n.to_string(),
-                        (x, y + 1),
+                        (x - 0.3, y + 0.2),
                         ("sans-serif", 16).into_font(),
                     )))
                     .map_err(|e| plot_error(path, e))?;
