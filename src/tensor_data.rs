@@ -425,12 +425,17 @@ impl TensorData {
             let mut d = last;
             while d > 0 {
                 d -= 1;
+                if shape[d] == 1 {
+                    continue; // its stride never applies (and may be anything)
+                }
                 index[d] += 1;
-                pos += strides[d];
+                // In range: the position stays inside the layout's span (no overflow).
                 if index[d] < shape[d] {
+                    pos += strides[d];
                     break;
                 }
-                pos -= strides[d] * shape[d];
+                // Wrapped: back to index 0 of dim d, (shape − 1) · stride ≤ span.
+                pos -= strides[d] * (shape[d] - 1);
                 index[d] = 0;
             }
         }
