@@ -6,6 +6,7 @@ mod limits;
 mod mnist;
 mod paths;
 pub(crate) mod plot;
+mod serve;
 pub(crate) mod timing;
 mod train;
 
@@ -42,6 +43,9 @@ enum Command {
     /// Download data sets: `data mnist` fetches MNIST into data/mnist.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Serve the interactive visualiser (datasets, live training, autodiff graphs, strides) on a
+    /// local web page.
+    Serve(serve::ServeArgs),
 }
 
 /// What can go wrong in a command: a flag with a value it refuses, or a failure of the library.
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Data(cmd) => data::run(cmd),
         Command::Mnist(args) => mnist::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 
