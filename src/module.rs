@@ -31,10 +31,12 @@
 //! assert!(!root.child.mode.is_training());
 //! ```
 
+use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 use crate::tensor::Tensor;
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::marker::PhantomData;
 use std::rc::Rc;
 
 /// A module's training flag (true by default). Interior-mutable, so switching a whole tree
@@ -101,9 +103,24 @@ impl Parameter {
         Parameter(Rc::new(RefCell::new(as_leaf(value.into()))))
     }
 
-    /// Replaces the value, marking the new one as a gradient-tracking leaf.
-    pub fn update(&self, value: impl Into<Value>) {
-        *self.0.borrow_mut() = as_leaf(value.into());
+    /// Replaces the value, marking the new one as a gradient-tracking leaf. A parameter keeps
+    /// its kind: replacing a scalar with a tensor (or the reverse) is an error, so a typed
+    /// [`Param`] can rely on what it holds.
+    pub fn update(&self, value: impl Into<Value>) -> Result<()> {
+        let value = value.into();
+        let mut slot = self.0.borrow_mut();
+        if std::mem::discriminant(&*slot) != std::mem::discriminant(&value) {
+            return Err(Error::Invalid {
+                what: "Parameter::update",
+                message: format!(
+                    "a parameter keeps its kind: it holds a {}, not a {}",
+                    kind_name(&slot),
+                    kind_name(&value)
+                ),
+            });
+        }
+        *slot = as_leaf(value);
+        Ok(())
     }
 
     /// The current value.
@@ -125,6 +142,82 @@ impl Parameter {
             Value::Scalar(s) => Some(s.clone()),
             Value::Tensor(_) => None,
         }
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Scalar(_) => "scalar",
+        Value::Tensor(_) => "tensor",
+    }
+}
+
+/// What a typed [`Param`] can hold: [`Tensor`] or [`Scalar`].
+pub trait ParamValue: Clone + Into<Value> {
+    /// The value, when `v` is of this kind.
+    fn from_value(v: &Value) -> Option<Self>;
+}
+
+impl ParamValue for Tensor {
+    fn from_value(v: &Value) -> Option<Tensor> {
+        match v {
+            Value::Tensor(t) => Some(t.clone()),
+            Value::Scalar(_) => None,
+        }
+    }
+}
+
+impl ParamValue for Scalar {
+    fn from_value(v: &Value) -> Option<Scalar> {
+        match v {
+            Value::Scalar(s) => Some(s.clone()),
+            Value::Tensor(_) => None,
+        }
+    }
+}
+
+/// A parameter of a known kind (`Param<Tensor>`, `Param<Scalar>`): what layers hold, so
+/// reading it needs no check. It shares its value with the untyped [`Parameter`] that the
+/// module tree and the optimizer see ([`Param::parameter`]); since a parameter never changes
+/// kind, the two always agree.
+///
+/// ```
+/// use minitorch::module::Param;
+/// use minitorch::Tensor;
+/// let w = Param::new(Tensor::ones(&[2, 3]).unwrap());
+/// assert_eq!(w.get().shape(), &[2, 3]); // a Tensor, no Option
+/// assert!(w.parameter().update(minitorch::Scalar::new(1.0)).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Param<T> {
+    inner: Parameter,
+    kind: PhantomData<T>,
+}
+
+impl<T: ParamValue> Param<T> {
+    /// Wraps a value, marking it as a gradient-tracking leaf.
+    pub fn new(value: T) -> Param<T> {
+        Param {
+            inner: Parameter::new(value),
+            kind: PhantomData,
+        }
+    }
+
+    /// The current value.
+    pub fn get(&self) -> T {
+        // A parameter never changes kind (`Parameter::update` refuses), and `new` made this
+        // one a `T`.
+        T::from_value(&self.inner.0.borrow()).expect("a Param keeps the kind it was made with")
+    }
+
+    /// Replaces the value, marking the new one as a gradient-tracking leaf.
+    pub fn set(&self, value: T) {
+        *self.inner.0.borrow_mut() = as_leaf(value.into());
+    }
+
+    /// The untyped handle (for [`Module::own_parameters`], optimizers and checkpoints).
+    pub fn parameter(&self) -> &Parameter {
+        &self.inner
     }
 }
 

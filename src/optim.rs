@@ -40,7 +40,7 @@ impl Sgd {
             match p.value() {
                 Value::Scalar(s) => {
                     if let Some(d) = s.derivative() {
-                        p.update(Scalar::new(s.data() - self.lr * d));
+                        p.update(Scalar::new(s.data() - self.lr * d))?;
                     }
                 }
                 Value::Tensor(t) => {

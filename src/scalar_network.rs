@@ -7,7 +7,7 @@
 
 use crate::checkpoint::NamedTensor;
 use crate::error::{Error, Result};
-use crate::module::{Mode, Module, Parameter};
+use crate::module::{Mode, Module, Param, Parameter};
 use crate::random::Rng;
 use crate::scalar::Scalar;
 
@@ -17,8 +17,8 @@ pub struct ScalarLinear {
     inputs: usize,
     outputs: usize,
     /// `weights[i * outputs + j]` is w_ij.
-    weights: Vec<Parameter>,
-    bias: Vec<Parameter>,
+    weights: Vec<Param<Scalar>>,
+    bias: Vec<Param<Scalar>>,
     names: Vec<String>,
 }
 
@@ -26,11 +26,9 @@ impl ScalarLinear {
     /// Weights uniform on [−0.5, 0.5) drawn row-major (as `Tensor::rand(&[in, out])`), bias 0.1.
     pub fn new(inputs: usize, outputs: usize, rng: &mut Rng) -> ScalarLinear {
         let weights = (0..inputs * outputs)
-            .map(|_| Parameter::new(Scalar::new(rng.uniform() - 0.5)))
+            .map(|_| Param::new(Scalar::new(rng.uniform() - 0.5)))
             .collect();
-        let bias = (0..outputs)
-            .map(|_| Parameter::new(Scalar::new(0.1)))
-            .collect();
+        let bias = (0..outputs).map(|_| Param::new(Scalar::new(0.1))).collect();
         let mut names: Vec<String> = (0..inputs)
             .flat_map(|i| (0..outputs).map(move |j| format!("weight_{i}_{j}")))
             .collect();
@@ -49,12 +47,9 @@ impl ScalarLinear {
     pub fn forward(&self, x: &[Scalar]) -> Vec<Scalar> {
         (0..self.outputs)
             .map(|j| {
-                let mut y = self.bias[j].scalar().expect("scalar bias");
+                let mut y = self.bias[j].get();
                 for (i, xi) in x.iter().enumerate() {
-                    y = y + xi
-                        * &self.weights[i * self.outputs + j]
-                            .scalar()
-                            .expect("scalar weight");
+                    y = y + xi * &self.weights[i * self.outputs + j].get();
                 }
                 y
             })
@@ -63,11 +58,7 @@ impl ScalarLinear {
 
     /// The weights as an (in, out) tensor and the bias as (out,), named like the tensor layer's.
     fn state(&self, prefix: &str) -> [NamedTensor; 2] {
-        let values = |ps: &[Parameter]| {
-            ps.iter()
-                .map(|p| p.scalar().expect("scalar").data())
-                .collect()
-        };
+        let values = |ps: &[Param<Scalar>]| ps.iter().map(|p| p.get().data()).collect();
         [
             NamedTensor {
                 name: format!("{prefix}.weights"),
@@ -89,7 +80,7 @@ impl ScalarLinear {
             .zip(weights)
             .chain(self.bias.iter().zip(bias))
         {
-            p.update(Scalar::new(v));
+            p.set(Scalar::new(v));
         }
     }
 }
@@ -102,7 +93,7 @@ impl Module for ScalarLinear {
         self.names
             .iter()
             .map(String::as_str)
-            .zip(self.weights.iter().chain(&self.bias))
+            .zip(self.weights.iter().chain(&self.bias).map(Param::parameter))
             .collect()
     }
 }

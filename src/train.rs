@@ -226,7 +226,7 @@ impl Model {
                         .find(|f| f.name == name)
                         .expect("checked above");
                     let backend = p.tensor().map_or(Backend::default(), |old| old.backend());
-                    p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?);
+                    p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?)?;
                 }
             }
             Model::Scalar(net) => net.load_state(&found),

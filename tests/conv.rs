@@ -233,7 +233,7 @@ fn conv_layers_have_the_course_shapes() {
     let c2 = minitorch::nn::Conv2d::new(1, 4, (3, 3), Backend::Fast, &mut rng).unwrap();
     let x = Tensor::rand(&[2, 1, 28, 28], &mut rng).unwrap();
     assert_eq!(c2.forward(&x).unwrap().shape(), &[2, 4, 28, 28]);
-    let w = c2.weights.tensor().unwrap().to_vec();
+    let w = c2.weights.get().to_vec();
     assert!(w.iter().all(|v| (-0.05..0.05).contains(v)));
     assert!(minitorch::nn::Conv2d::new(0, 4, (3, 3), Backend::Fast, &mut rng).is_err());
 }

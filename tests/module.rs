@@ -137,7 +137,7 @@ fn test_stacked_demo() {
 fn test_parameters_are_shared_handles() {
     let a = ModuleA1::new();
     let ps = named(&a);
-    ps["b.c.p3"].update(Scalar::new(-1.0));
+    ps["b.c.p3"].update(Scalar::new(-1.0)).unwrap();
     assert_eq!(value_of(&a.b.c.p3), -1.0);
     assert_eq!(value_of(&a.parameters()[2]), -1.0);
 }
@@ -413,7 +413,7 @@ fn test_parameter() {
 
     let t2 = Tensor::from_vec(vec![4.0, 5.0], &[2]).unwrap();
     assert!(!t2.requires_grad());
-    q.update(t2.clone());
+    q.update(t2.clone()).unwrap();
     assert!(t2.requires_grad());
     assert!(t2.is_leaf());
     let inner = q.tensor().unwrap();
@@ -450,16 +450,41 @@ fn test_parameter_scalar_is_leaf() {
     assert!(s.is_leaf());
     assert_eq!(s.unique_id(), leaf.unique_id(), "a leaf is stored as is");
 
-    p.update(Scalar::constant(7.0));
+    p.update(Scalar::constant(7.0)).unwrap();
     let s = p.scalar().unwrap();
     assert!(s.is_leaf() && !s.is_constant());
     assert_eq!(s.data(), 7.0);
 
     let x = Scalar::new(2.0);
-    p.update(&x * &x);
+    p.update(&x * &x).unwrap();
     let s = p.scalar().unwrap();
     assert!(s.is_leaf());
     assert_eq!(s.data(), 4.0);
     assert_eq!(p.to_string(), s.to_string());
     assert!(p.tensor().is_none());
+}
+
+/// Layers hold typed parameters (`Param<Tensor>`): reading one needs no check, and a
+/// parameter never changes kind, so the typed and the untyped handle always agree.
+#[test]
+fn typed_parameters_keep_their_kind() {
+    use minitorch::module::Param;
+    let w = Param::new(Tensor::ones(&[2, 2]).unwrap());
+    assert!(w.get().is_leaf());
+    let err = w
+        .parameter()
+        .update(Scalar::new(1.0))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "Parameter::update: a parameter keeps its kind: it holds a tensor, not a scalar"
+    );
+    w.parameter().update(Tensor::zeros(&[3]).unwrap()).unwrap();
+    assert_eq!(w.get().shape(), &[3]);
+    w.set(Tensor::full(&[1], 2.0).unwrap());
+    assert_eq!(w.parameter().tensor().unwrap().to_vec(), vec![2.0]);
+    let s = Param::new(Scalar::new(3.0));
+    assert_eq!(s.get().data(), 3.0);
+    assert!(s.parameter().update(Tensor::zeros(&[1]).unwrap()).is_err());
 }

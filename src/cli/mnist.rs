@@ -167,7 +167,7 @@ fn load_into(net: &MnistNet, path: &std::path::Path, backend: Backend) -> Result
     checkpoint::check_matches(path, &expected, &found)?;
     for (name, p) in net.named_parameters() {
         if let Some(t) = found.iter().find(|f| f.name == name) {
-            p.update(minitorch::Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?);
+            p.update(minitorch::Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?)?;
         }
     }
     Ok(())

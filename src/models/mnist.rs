@@ -290,9 +290,6 @@ pub struct Evaluation {
 impl MnistNet {
     /// The backend the weights live on.
     pub fn backend(&self) -> Backend {
-        self.conv1
-            .weights
-            .tensor()
-            .map_or(Backend::default(), |t| t.backend())
+        self.conv1.weights.get().backend()
     }
 }

@@ -1,10 +1,10 @@
 //! Convolution layers (MiniTorch task 4.5): `conv(x, W) + b` with weights
 //! (Cout, Cin, K…) and a bias per output channel, both initialised `0.1 · (rand − 0.5)`.
 
-use super::{rparam, tensor_of};
+use super::rparam;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::module::{Mode, Module, Parameter};
+use crate::module::{Mode, Module, Param, Parameter};
 use crate::random::Rng;
 use crate::tensor::Tensor;
 
@@ -22,9 +22,9 @@ fn check_channels(what: &'static str, sizes: &[usize]) -> Result<()> {
 pub struct Conv1d {
     mode: Mode,
     /// The (Cout, Cin, K) kernel.
-    pub weights: Parameter,
+    pub weights: Param<Tensor>,
     /// The (Cout, 1) bias.
-    pub bias: Parameter,
+    pub bias: Param<Tensor>,
 }
 
 impl Conv1d {
@@ -39,15 +39,14 @@ impl Conv1d {
         check_channels("Conv1d", &[inputs, outputs, kernel])?;
         Ok(Conv1d {
             mode: Mode::default(),
-            weights: Parameter::new(rparam(&[outputs, inputs, kernel], backend, rng)?),
-            bias: Parameter::new(rparam(&[outputs, 1], backend, rng)?),
+            weights: Param::new(rparam(&[outputs, inputs, kernel], backend, rng)?),
+            bias: Param::new(rparam(&[outputs, 1], backend, rng)?),
         })
     }
 
     /// `conv1d(x, W) + b`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv1d(&tensor_of(&self.weights)?)?
-            .add(&tensor_of(&self.bias)?)
+        x.conv1d(&self.weights.get())?.add(&self.bias.get())
     }
 }
 
@@ -56,7 +55,10 @@ impl Module for Conv1d {
         &self.mode
     }
     fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
-        vec![("weights", &self.weights), ("bias", &self.bias)]
+        vec![
+            ("weights", self.weights.parameter()),
+            ("bias", self.bias.parameter()),
+        ]
     }
 }
 
@@ -64,9 +66,9 @@ impl Module for Conv1d {
 pub struct Conv2d {
     mode: Mode,
     /// The (Cout, Cin, KH, KW) kernel.
-    pub weights: Parameter,
+    pub weights: Param<Tensor>,
     /// The (Cout, 1, 1) bias.
-    pub bias: Parameter,
+    pub bias: Param<Tensor>,
 }
 
 impl Conv2d {
@@ -81,19 +83,18 @@ impl Conv2d {
         check_channels("Conv2d", &[inputs, outputs, kernel.0, kernel.1])?;
         Ok(Conv2d {
             mode: Mode::default(),
-            weights: Parameter::new(rparam(
+            weights: Param::new(rparam(
                 &[outputs, inputs, kernel.0, kernel.1],
                 backend,
                 rng,
             )?),
-            bias: Parameter::new(rparam(&[outputs, 1, 1], backend, rng)?),
+            bias: Param::new(rparam(&[outputs, 1, 1], backend, rng)?),
         })
     }
 
     /// `conv2d(x, W) + b`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&tensor_of(&self.weights)?)?
-            .add(&tensor_of(&self.bias)?)
+        x.conv2d(&self.weights.get())?.add(&self.bias.get())
     }
 }
 
@@ -102,6 +103,9 @@ impl Module for Conv2d {
         &self.mode
     }
     fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
-        vec![("weights", &self.weights), ("bias", &self.bias)]
+        vec![
+            ("weights", self.weights.parameter()),
+            ("bias", self.bias.parameter()),
+        ]
     }
 }

@@ -9,7 +9,7 @@ pub use conv::{Conv1d, Conv2d};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::module::{Mode, Module, Parameter};
+use crate::module::{Mode, Module, Param, Parameter};
 use crate::random::Rng;
 use crate::tensor::Tensor;
 
@@ -18,9 +18,9 @@ use crate::tensor::Tensor;
 pub struct Linear {
     mode: Mode,
     /// The (in, out) weight matrix.
-    pub weights: Parameter,
+    pub weights: Param<Tensor>,
     /// The (out,) bias.
-    pub bias: Parameter,
+    pub bias: Param<Tensor>,
 }
 
 impl Linear {
@@ -32,8 +32,8 @@ impl Linear {
         let bias = Tensor::full(&[outputs], 0.1)?.try_to(backend)?;
         Ok(Linear {
             mode: Mode::default(),
-            weights: Parameter::new(weights),
-            bias: Parameter::new(bias),
+            weights: Param::new(weights),
+            bias: Param::new(bias),
         })
     }
 
@@ -42,21 +42,19 @@ impl Linear {
     pub fn small(inputs: usize, outputs: usize, backend: Backend, rng: &mut Rng) -> Result<Linear> {
         Ok(Linear {
             mode: Mode::default(),
-            weights: Parameter::new(rparam(&[inputs, outputs], backend, rng)?),
-            bias: Parameter::new(rparam(&[outputs], backend, rng)?),
+            weights: Param::new(rparam(&[inputs, outputs], backend, rng)?),
+            bias: Param::new(rparam(&[outputs], backend, rng)?),
         })
     }
 
     /// The backend the weights live on.
     pub fn backend(&self) -> Backend {
-        self.weights
-            .tensor()
-            .map_or(Backend::default(), |t| t.backend())
+        self.weights.get().backend()
     }
 
     /// `x @ W + b` for a batch `x` of shape (batch, in), as one [`matmul_add`](Tensor::matmul_add).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul_add(&tensor_of(&self.weights)?, &tensor_of(&self.bias)?)
+        x.matmul_add(&self.weights.get(), &self.bias.get())
     }
 }
 
@@ -65,7 +63,10 @@ impl Module for Linear {
         &self.mode
     }
     fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
-        vec![("weights", &self.weights), ("bias", &self.bias)]
+        vec![
+            ("weights", self.weights.parameter()),
+            ("bias", self.bias.parameter()),
+        ]
     }
 }
 
@@ -77,13 +78,6 @@ pub(crate) fn rparam(shape: &[usize], backend: Backend, rng: &mut Rng) -> Result
         .map(|v| 0.1 * (v - 0.5))
         .collect();
     Tensor::from_vec(values, shape)?.try_to(backend)
-}
-
-pub(crate) fn tensor_of(p: &Parameter) -> Result<Tensor> {
-    p.tensor().ok_or_else(|| Error::Invalid {
-        what: "Linear",
-        message: "parameter does not hold a tensor".into(),
-    })
 }
 
 /// The course network: 2 → hidden → hidden → 1 with ReLU, ReLU and a sigmoid output.
