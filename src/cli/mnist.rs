@@ -28,10 +28,20 @@ const MAX_EPOCHS: usize = 100_000;
 /// The largest batch.
 const MAX_BATCH: usize = 65_536;
 
+/// The `--pool` choices (also `serve --mnist-pool`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum PoolArg {
+pub enum PoolArg {
     Avg,
     Max,
+}
+
+impl From<PoolArg> for Pool {
+    fn from(p: PoolArg) -> Pool {
+        match p {
+            PoolArg::Avg => Pool::Avg,
+            PoolArg::Max => Pool::Max,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -150,42 +160,6 @@ fn check(args: &MnistArgs) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the network's parameters with a checkpoint's (names and shapes must match).
-fn load_into(net: &MnistNet, path: &std::path::Path, backend: Backend) -> Result<()> {
-    let found = checkpoint::load(path)?;
-    let expected: Vec<checkpoint::NamedTensor> = net
-        .named_parameters()
-        .into_iter()
-        .filter_map(|(name, p)| {
-            p.tensor().map(|t| checkpoint::NamedTensor {
-                name,
-                shape: t.shape().to_vec(),
-                values: Vec::new(),
-            })
-        })
-        .collect();
-    checkpoint::check_matches(path, &expected, &found)?;
-    for (name, p) in net.named_parameters() {
-        if let Some(t) = found.iter().find(|f| f.name == name) {
-            p.update(minitorch::Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?)?;
-        }
-    }
-    Ok(())
-}
-
-fn state(net: &MnistNet) -> Vec<checkpoint::NamedTensor> {
-    net.named_parameters()
-        .into_iter()
-        .filter_map(|(name, p)| {
-            p.tensor().map(|t| checkpoint::NamedTensor {
-                name,
-                shape: t.shape().to_vec(),
-                values: t.to_vec(),
-            })
-        })
-        .collect()
-}
-
 fn percent(e: &Evaluation) -> f64 {
     100.0 * e.correct as f64 / e.total.max(1) as f64
 }
@@ -194,10 +168,7 @@ fn percent(e: &Evaluation) -> f64 {
 pub fn run(args: MnistArgs) -> Result<()> {
     check(&args)?;
     let backend = backend_of(args.backend)?;
-    let pool = match args.pool {
-        PoolArg::Avg => Pool::Avg,
-        PoolArg::Max => Pool::Max,
-    };
+    let pool = Pool::from(args.pool);
     // The data and the holdout are checked before anything is printed or trained.
     let all = if args.eval {
         None
@@ -224,7 +195,7 @@ pub fn run(args: MnistArgs) -> Result<()> {
     let mut rng = Rng::seed(seed);
     let net = MnistNet::new(backend, pool, &mut rng)?;
     if let Some(path) = &args.load {
-        load_into(&net, path, backend)?;
+        net.load(path)?;
     }
     if args.eval {
         let test = load_split(&args.data, Split::Test)?;
@@ -317,7 +288,7 @@ pub fn run(args: MnistArgs) -> Result<()> {
         mnist_plot(path, &history, &e.confusion)?;
     }
     if let Some(path) = &args.save {
-        checkpoint::save(path, &state(&net))?;
+        checkpoint::save(path, &net.state())?;
     }
     Ok(())
 }

@@ -7,12 +7,14 @@
 //! log-likelihood, `−Σ(out · onehot) / B`.
 
 use crate::backend::Backend;
+use crate::checkpoint::{self, NamedTensor};
 use crate::error::{Error, Result};
 use crate::module::{Mode, Module};
 use crate::nn::functional::{Dropout, avgpool2d, dropout, logsoftmax, maxpool2d};
 use crate::nn::{Conv2d, Linear};
 use crate::random::Rng;
 use crate::tensor::Tensor;
+use std::path::Path;
 
 /// Side of an MNIST image.
 pub const SIDE: usize = 28;
@@ -291,5 +293,50 @@ impl MnistNet {
     /// The backend the weights live on.
     pub fn backend(&self) -> Backend {
         self.conv1.weights.get().backend()
+    }
+
+    /// The parameters as named tensors (what `minitorch mnist --save` writes).
+    pub fn state(&self) -> Vec<NamedTensor> {
+        self.named_parameters()
+            .into_iter()
+            .filter_map(|(name, p)| {
+                p.tensor().map(|t| NamedTensor {
+                    name,
+                    shape: t.shape().to_vec(),
+                    values: t.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces the parameters with `found` (read from the checkpoint at `path`, which only
+    /// names it in errors); names and shapes must match. The values move to the network's
+    /// backend.
+    pub fn load_state(&self, path: &Path, found: &[NamedTensor]) -> Result<()> {
+        let expected: Vec<NamedTensor> = self
+            .named_parameters()
+            .into_iter()
+            .filter_map(|(name, p)| {
+                p.tensor().map(|t| NamedTensor {
+                    name,
+                    shape: t.shape().to_vec(),
+                    values: Vec::new(),
+                })
+            })
+            .collect();
+        checkpoint::check_matches(path, &expected, found)?;
+        let backend = self.backend();
+        for (name, p) in self.named_parameters() {
+            if let Some(t) = found.iter().find(|f| f.name == name) {
+                p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the parameters with those of the checkpoint at `path` (see
+    /// [`load_state`](Self::load_state)).
+    pub fn load(&self, path: &Path) -> Result<()> {
+        self.load_state(path, &checkpoint::load(path)?)
     }
 }

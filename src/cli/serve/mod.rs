@@ -1,7 +1,7 @@
 //! `minitorch serve`: the course's interactive visualiser as a local web page.
 //!
 //! One self-contained page (HTML, JS and CSS embedded in the binary from `assets/serve/`) with
-//! four tabs, each drawing what the library computes through a small JSON API:
+//! five tabs, each drawing what the library computes through a small JSON API:
 //!
 //! | endpoint | what |
 //! |---|---|
@@ -16,10 +16,12 @@
 //! | `POST /api/autodiff` (`{"expr", "x", "y"}`) | the expression's graph with values and derivatives |
 //! | `GET /api/layout?shape=&strides=&offset=&perm=` | strides and storage positions |
 //! | `GET /api/broadcast?a=&b=` | the broadcast of two shapes, index by index |
+//! | `POST /api/mnist/predict` (`{"pixels": [784 numbers]}`) | a drawn digit's class probabilities |
 //!
 //! Every refused request gets a 4xx status and `{"error": "…"}` (the page shows the message).
 //! The HTTP side runs on a small Tokio runtime; training runs on plain threads ([`jobs`]).
 
+mod digits;
 mod expr;
 mod jobs;
 mod tensor;
@@ -79,6 +81,16 @@ pub struct ServeArgs {
     /// Open the page in the default browser.
     #[arg(long)]
     open: bool,
+    /// An MNIST checkpoint (`minitorch mnist --save PATH`) for the Digits tab, which classifies
+    /// a digit drawn on the page.
+    #[arg(long, value_name = "PATH")]
+    mnist_model: Option<std::path::PathBuf>,
+    /// The pooling the --mnist-model network was trained with.
+    #[arg(long, value_enum, default_value = "avg", requires = "mnist_model")]
+    mnist_pool: super::mnist::PoolArg,
+    /// The --mnist-model network was trained with --normalize (pixels scaled to [0, 1]).
+    #[arg(long, requires = "mnist_model")]
+    mnist_normalize: bool,
 }
 
 /// A refused request: its status and the message the page shows.
@@ -156,6 +168,8 @@ struct App {
     shutdown: watch::Receiver<bool>,
     /// Bound to loopback: requests must name a loopback host (no DNS rebinding).
     loopback: bool,
+    /// The Digits tab's model, when `--mnist-model` was given.
+    mnist: Option<Arc<digits::Model>>,
 }
 
 type Shared = Arc<App>;
@@ -303,6 +317,7 @@ async fn info(State(app): State<Shared>) -> ApiResult {
         "datasets": datasets,
         "backends": BACKENDS,
         "running": app.jobs.running(),
+        "mnist": app.mnist.as_ref().map(|m| m.info()),
         "limits": {
             "hidden": MAX_HIDDEN,
             "scalar_hidden": MAX_SCALAR_HIDDEN,
@@ -316,6 +331,7 @@ async fn info(State(app): State<Shared>) -> ApiResult {
             "graph_nodes": expr::MAX_NODES,
             "listed_elements": tensor::MAX_LISTED,
             "body": MAX_BODY,
+            "mnist_pixels": digits::PIXELS,
         },
     }))
 }
@@ -737,6 +753,7 @@ fn router(app: Shared) -> Router {
         .route("/api/autodiff", post(autodiff))
         .route("/api/layout", get(layout))
         .route("/api/broadcast", get(broadcast))
+        .route("/api/mnist/predict", post(digits::predict))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(app.clone(), guard))
@@ -805,6 +822,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
+    let mnist = match &args.mnist_model {
+        Some(path) => Some(Arc::new(digits::Model::open(
+            path,
+            args.mnist_pool.into(),
+            args.mnist_normalize,
+        )?)),
+        None => None,
+    };
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         CliError::flag("--port", args.port, format!("cannot listen on {addr}: {e}"))
@@ -836,6 +861,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         jobs: Jobs::default(),
         shutdown: stop_rx,
         loopback: args.host.is_loopback(),
+        mnist,
     });
     let server = axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown({
