@@ -19,8 +19,14 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts the server with extra flags.
+    fn start_with(flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_minitorch"))
             .args(["serve", "--port", "0"])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -775,4 +781,149 @@ fn a_port_in_use_is_an_error() {
         err.contains("error: --port") && err.contains("cannot listen"),
         "{err}"
     );
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("minitorch-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A digit-like 28×28 image for `label`: a bright horizontal band whose row depends on the
+/// label, over faint noise (as tests/cli.rs `mnist_fixture`).
+fn fixture_image(label: usize, i: usize) -> Vec<u8> {
+    let mut image = Vec::with_capacity(784);
+    for r in 0..28 {
+        for c in 0..28 {
+            let band = (2 * label + 3..2 * label + 6).contains(&r);
+            image.push(if band && (4..24).contains(&c) {
+                220
+            } else {
+                (i * 7 + r + c) as u8 % 40
+            });
+        }
+    }
+    image
+}
+
+/// Trains a tiny MNIST model (one epoch on a synthetic IDX fixture) and returns its checkpoint.
+fn tiny_mnist_model() -> std::path::PathBuf {
+    let dir = temp_path("mnist-fixture");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 60;
+    let mut images = vec![0, 0, 8, 3];
+    let mut labels = vec![0, 0, 8, 1];
+    for header in [&mut images, &mut labels] {
+        header.extend((n as u32).to_be_bytes());
+    }
+    images.extend(28u32.to_be_bytes());
+    images.extend(28u32.to_be_bytes());
+    for i in 0..n {
+        labels.push((i % 10) as u8);
+        images.extend(fixture_image(i % 10, i));
+    }
+    std::fs::write(dir.join("train-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).unwrap();
+    let model = temp_path("mnist.safetensors");
+    let out = Command::new(env!("CARGO_BIN_EXE_minitorch"))
+        .args(["mnist", "--data", dir.to_str().unwrap()])
+        .args(["--train", "50", "--valid", "10", "--epochs", "1", "--seed", "1"])
+        .args(["--save", model.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    model
+}
+
+#[test]
+fn a_drawn_digit_is_classified_by_the_saved_model() {
+    let model = tiny_mnist_model();
+    let server = Server::start_with(&["--mnist-model", model.to_str().unwrap()]);
+    let (_, info) = server.get("/api/info");
+    assert_eq!(info["mnist"]["file"], "mnist.safetensors", "{info}");
+    for (label, i) in [(3, 0), (7, 1)] {
+        let pixels = fixture_image(label, i);
+        let body = json!({ "pixels": pixels }).to_string();
+        let (status, v) = server.json("POST", "/api/mnist/predict", &body);
+        assert_eq!(status, 200, "{v}");
+        let probs: Vec<f64> = v["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .collect();
+        assert_eq!(probs.len(), 10);
+        assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)), "{probs:?}");
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{probs:?}");
+        let digit = v["digit"].as_u64().unwrap() as usize;
+        let best = (0..10)
+            .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+            .unwrap();
+        assert_eq!(digit, best, "{v}");
+    }
+    // Fractional pixels (a downsampled canvas) are fine.
+    let body = json!({ "pixels": vec![12.5; 784] }).to_string();
+    assert_eq!(server.json("POST", "/api/mnist/predict", &body).0, 200);
+
+    let bad = |pixels: Value, needle: &str| {
+        let body = json!({ "pixels": pixels }).to_string();
+        server.refused("POST", "/api/mnist/predict", &body, 400, needle);
+    };
+    bad(json!(vec![0; 783]), "expected 784 numbers (28×28), got 783");
+    bad(json!(vec![0; 785]), "got 785");
+    bad(json!([]), "got 0");
+    let mut over = vec![json!(0); 784];
+    over[5] = json!(256);
+    bad(json!(over), "pixels[5] = 256: must be from 0 to 255");
+    let mut negative = vec![json!(0); 784];
+    negative[783] = json!(-1);
+    bad(json!(negative), "pixels[783] = -1: must be from 0 to 255");
+    let mut word = vec![json!(0); 784];
+    word[0] = json!("white");
+    bad(json!(word), "pixels[0] = \"white\": must be a number");
+    let mut missing = vec![json!(0); 784];
+    missing[1] = Value::Null;
+    bad(json!(missing), "pixels[1] = null: must be a number");
+    bad(json!("0,0,0"), "must be an array of 784 numbers");
+    bad(Value::Null, "pixels are needed");
+    server.refused("POST", "/api/mnist/predict", "{}", 400, "pixels are needed");
+    server.refused("POST", "/api/mnist/predict", "[1]", 400, "a JSON object");
+    server.refused("POST", "/api/mnist/predict", "{\"pixel\": []}", 400, "unknown field \"pixel\"");
+    server.refused("GET", "/api/mnist/predict", "", 405, "GET is not allowed");
+}
+
+#[test]
+fn digits_without_a_model_say_how_to_load_one() {
+    let server = Server::start();
+    let (_, info) = server.get("/api/info");
+    assert!(info["mnist"].is_null(), "{info}");
+    let body = json!({ "pixels": vec![0; 784] }).to_string();
+    server.refused("POST", "/api/mnist/predict", &body, 409, "start serve with --mnist-model");
+}
+
+#[test]
+fn a_bad_mnist_model_fails_at_startup() {
+    let run = |flags: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_minitorch"))
+            .args(["serve", "--port", "0"])
+            .args(flags)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["--mnist-model", "/no/such/model.safetensors"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--mnist-model") && err.contains("cannot read"), "{err}");
+    let junk = temp_path("junk.safetensors");
+    std::fs::write(&junk, b"not a checkpoint").unwrap();
+    let (code, err) = run(&["--mnist-model", junk.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--mnist-model") && err.contains("not a valid safetensors"), "{err}");
+    let (code, err) = run(&["--mnist-normalize"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--mnist-model"), "{err}");
 }
