@@ -4,7 +4,9 @@
 Starts the server on a free port, loads the page, and goes through every tab as a person would:
 the datasets are drawn; a training run is started and watched until its loss curve has points
 and the accuracy reads 50/50; an expression is typed and its displayed derivative checked against
-the formula; a shape is permuted and broadcast. The browser console must stay free of errors.
+the formula; a shape is permuted and broadcast; a digit is drawn on the Digits canvas and the
+ten probabilities of a tiny MNIST model (trained first, one epoch on a synthetic IDX fixture)
+must appear and sum to 1. The browser console must stay free of errors.
 Then bad input (hidden 0, a malformed expression) must show the server's message on the page.
 A screenshot of each tab goes to --screenshots. Ctrl-C (SIGINT) must stop the server cleanly.
 """
@@ -14,11 +16,14 @@ import math
 import os
 import signal
 import subprocess
+import struct
 import sys
+import tempfile
 import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -32,9 +37,35 @@ def log(message):
 START = time.monotonic()
 
 
-def start_server(binary):
+def tiny_mnist_model(binary, directory):
+    """Trains the MNIST network for one epoch on 60 synthetic digits (a bright band whose row
+    depends on the label, as tests/cli.rs `mnist_fixture`) and returns the checkpoint's path."""
+    n = 60
+    images = bytearray(struct.pack(">IIII", 0x803, n, 28, 28))
+    labels = bytearray(struct.pack(">II", 0x801, n))
+    for i in range(n):
+        label = i % 10
+        labels.append(label)
+        for r in range(28):
+            for c in range(28):
+                band = 2 * label + 3 <= r < 2 * label + 6 and 4 <= c < 24
+                images.append(220 if band else (i * 7 + r + c) % 256 % 40)
+    with open(os.path.join(directory, "train-images-idx3-ubyte"), "wb") as f:
+        f.write(images)
+    with open(os.path.join(directory, "train-labels-idx1-ubyte"), "wb") as f:
+        f.write(labels)
+    model = os.path.join(directory, "digits.safetensors")
+    subprocess.run(
+        [binary, "mnist", "--data", directory, "--train", "50", "--valid", "10", "--epochs", "1",
+         "--seed", "1", "--quiet", "--save", model],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    return model
+
+
+def start_server(binary, model):
     server = subprocess.Popen(
-        [binary, "serve", "--port", "0"],
+        [binary, "serve", "--port", "0", "--mnist-model", model],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -117,7 +148,10 @@ def main():
     if args.screenshots:
         os.makedirs(args.screenshots, exist_ok=True)
 
-    server, url = start_server(args.binary)
+    scratch = tempfile.TemporaryDirectory()
+    model = tiny_mnist_model(args.binary, scratch.name)
+    log("trained a tiny MNIST model")
+    server, url = start_server(args.binary, model)
     log(f"server at {url}")
     driver = None
     try:
@@ -184,6 +218,31 @@ def main():
         wait_for(driver, "the broadcast shape", lambda d: d.find_elements(By.ID, "broadcast-shape") and "→ (2, 3, 4)" in text(d, "broadcast-shape"))
         screenshot(driver, args.screenshots, "tensor")
         log("tensor layouts drawn")
+
+        # Digits: a stroke on the canvas gives ten probabilities that sum to 1.
+        driver.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=digits]").click()
+        wait_for(driver, "the model note", lambda d: "digits.safetensors" in text(d, "digits-model"))
+        pad = driver.find_element(By.ID, "digits-canvas")
+        # A 7: a bar along the top, then down to the bottom left (offsets from the centre).
+        strokes = ActionChains(driver).move_to_element_with_offset(pad, -70, -80).click_and_hold()
+        for dx, dy in [(35, 0)] * 4 + [(-14, 32)] * 6:
+            strokes = strokes.move_by_offset(dx, dy)
+        strokes.release().perform()
+
+        def probabilities(d):
+            rows = d.find_elements(By.CSS_SELECTOR, "#digits-bars .digit-row")
+            return [float(r.get_attribute("data-p")) for r in rows]
+
+        wait_for(driver, "ten probabilities", lambda d: len(probabilities(d)) == 10 and sum(probabilities(d)) > 0.5)
+        probs = probabilities(driver)
+        assert abs(sum(probs) - 1) < 1e-6, probs
+        best = driver.find_element(By.CSS_SELECTOR, "#digits-bars .digit-row.best").get_attribute("data-digit")
+        assert int(best) == max(range(10), key=lambda k: probs[k]), (best, probs)
+        assert not driver.find_element(By.ID, "digits-error").is_displayed()
+        screenshot(driver, args.screenshots, "digits")
+        log(f"digits: the model reads a {best} ({max(probs):.2f})")
+        driver.find_element(By.ID, "digits-clear").click()
+        wait_for(driver, "cleared bars", lambda d: sum(probabilities(d)) == 0)
 
         errors = console_errors(driver)
         assert not errors, f"console errors: {errors}"

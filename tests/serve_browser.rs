@@ -126,7 +126,7 @@ fn the_page_works_in_headless_chromium() {
         status.success(),
         "the browser test failed ({status}); its log is above"
     );
-    for tab in ["datasets", "train", "autodiff", "tensor"] {
+    for tab in ["datasets", "train", "autodiff", "tensor", "digits"] {
         let png = screenshots.join(format!("serve-{tab}.png"));
         let size = std::fs::metadata(&png).map_or(0, |m| m.len());
         assert!(

@@ -80,6 +80,7 @@ function showTab(name) {
     loaded[name] = true;
     if (name === "autodiff") runAutodiff();
     if (name === "tensor") { runLayout(); runBroadcast(); }
+    if (name === "digits") drawBars(null);
   }
   if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
 }
@@ -180,6 +181,7 @@ async function loadInfo() {
   $("train-epochs").max = info.limits.epochs;
   $("train-pts").max = info.limits.pts;
   $("datasets-pts").max = info.limits.view_pts;
+  showModel();
   applyPreset();
 }
 $("train-dataset").addEventListener("change", applyPreset);
@@ -440,10 +442,168 @@ async function runBroadcast(event) {
 }
 $("broadcast-form").addEventListener("submit", runBroadcast);
 
+// ---------------------------------------------------------------- digits tab
+
+const SIDE = 28;
+const pad = $("digits-canvas");
+const padCtx = pad.getContext("2d");
+let stroke = null;
+let predicting = 0;
+
+function showModel() {
+  const note = $("digits-model");
+  if (info && info.mnist) {
+    const m = info.mnist;
+    note.textContent = "Model: " + m.file + " (" + m.pool + " pooling" +
+      (m.normalize ? ", pixels scaled to [0, 1]" : ", pixels 0–255") + ")";
+  } else {
+    note.textContent = "No model is loaded: train one with `minitorch mnist --save model.safetensors`, " +
+      "then start `minitorch serve --mnist-model model.safetensors`.";
+  }
+}
+
+function clearPad() {
+  padCtx.fillStyle = "#000";
+  padCtx.fillRect(0, 0, pad.width, pad.height);
+  const seen = $("digits-seen").getContext("2d");
+  seen.fillStyle = "#000";
+  seen.fillRect(0, 0, 140, 140);
+  showError("digits-error", null);
+  drawBars(null);
+}
+
+function padPoint(event) {
+  const r = pad.getBoundingClientRect();
+  return [(event.clientX - r.left) * pad.width / r.width, (event.clientY - r.top) * pad.height / r.height];
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  pad.setPointerCapture(event.pointerId);
+  stroke = padPoint(event);
+  padCtx.fillStyle = "#fff";
+  padCtx.beginPath();
+  padCtx.arc(stroke[0], stroke[1], 11, 0, 2 * Math.PI);
+  padCtx.fill();
+});
+pad.addEventListener("pointermove", (event) => {
+  if (!stroke) return;
+  const p = padPoint(event);
+  padCtx.strokeStyle = "#fff";
+  padCtx.lineWidth = 22;
+  padCtx.lineCap = "round";
+  padCtx.lineJoin = "round";
+  padCtx.beginPath();
+  padCtx.moveTo(stroke[0], stroke[1]);
+  padCtx.lineTo(p[0], p[1]);
+  padCtx.stroke();
+  stroke = p;
+});
+function endStroke() {
+  if (!stroke) return;
+  stroke = null;
+  predictDigit();
+}
+pad.addEventListener("pointerup", endStroke);
+pad.addEventListener("pointercancel", endStroke);
+$("digits-clear").addEventListener("click", clearPad);
+
+/** The drawing as MNIST prepares digits: the ink's box scaled to fit 20×20 (keeping its shape),
+ *  then moved so that its centre of mass is the centre of 28×28. Null when nothing is drawn. */
+function padPixels() {
+  const { data } = padCtx.getImageData(0, 0, pad.width, pad.height);
+  let x0 = pad.width, y0 = pad.height, x1 = -1, y1 = -1;
+  for (let y = 0; y < pad.height; y++) {
+    for (let x = 0; x < pad.width; x++) {
+      if (data[4 * (y * pad.width + x)] > 0) {
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+        y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+    }
+  }
+  if (x1 < 0) return null;
+  const w = x1 - x0 + 1, h = y1 - y0 + 1;
+  const scale = 20 / Math.max(w, h);
+  const small = document.createElement("canvas");
+  small.width = SIDE; small.height = SIDE;
+  const ctx = small.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, SIDE, SIDE);
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(pad, x0, y0, w, h, (SIDE - w * scale) / 2, (SIDE - h * scale) / 2, w * scale, h * scale);
+  const img = ctx.getImageData(0, 0, SIDE, SIDE).data;
+  const fitted = [];
+  let mass = 0, mx = 0, my = 0;
+  for (let i = 0; i < SIDE * SIDE; i++) {
+    const v = img[4 * i];
+    fitted.push(v);
+    mass += v; mx += v * (i % SIDE + 0.5); my += v * (Math.floor(i / SIDE) + 0.5);
+  }
+  const dx = mass ? Math.round(SIDE / 2 - mx / mass) : 0;
+  const dy = mass ? Math.round(SIDE / 2 - my / mass) : 0;
+  const pixels = new Array(SIDE * SIDE).fill(0);
+  for (let y = 0; y < SIDE; y++) {
+    for (let x = 0; x < SIDE; x++) {
+      const sx = x - dx, sy = y - dy;
+      if (sx >= 0 && sx < SIDE && sy >= 0 && sy < SIDE) pixels[y * SIDE + x] = fitted[sy * SIDE + sx];
+    }
+  }
+  return pixels;
+}
+
+function drawSeen(pixels) {
+  const seen = $("digits-seen").getContext("2d");
+  const cell = 140 / SIDE;
+  seen.fillStyle = "#000";
+  seen.fillRect(0, 0, 140, 140);
+  if (!pixels) return;
+  pixels.forEach((v, i) => {
+    if (!v) return;
+    seen.fillStyle = `rgb(${v},${v},${v})`;
+    seen.fillRect((i % SIDE) * cell, Math.floor(i / SIDE) * cell, cell, cell);
+  });
+}
+
+/** Ten bars (empty when `result` is null). */
+function drawBars(result) {
+  const bars = $("digits-bars");
+  bars.replaceChildren();
+  for (let d = 0; d < 10; d++) {
+    const p = result ? result.probabilities[d] : 0;
+    const row = el("div", { class: "digit-row" + (result && result.digit === d ? " best" : ""), "data-digit": d, "data-p": p });
+    const track = el("div", { class: "track" });
+    const bar = el("div", { class: "bar" });
+    bar.style.width = (100 * p).toFixed(1) + "%";
+    track.append(bar);
+    row.append(el("span", {}, String(d)), track, el("span", { class: "pct" }, result ? (100 * p).toFixed(1) + "%" : "–"));
+    bars.append(row);
+  }
+  $("digits-guess").textContent = result ? "— the model reads a " + result.digit : "";
+}
+
+async function predictDigit() {
+  const pixels = padPixels();
+  drawSeen(pixels);
+  if (!pixels) { drawBars(null); return; }
+  const ticket = ++predicting;
+  try {
+    const result = await api("/api/mnist/predict", { pixels });
+    if (ticket !== predicting) return;
+    showError("digits-error", null);
+    drawBars(result);
+  } catch (e) {
+    if (ticket !== predicting) return;
+    drawBars(null);
+    showError("digits-error", e);
+  }
+}
+
 // ---------------------------------------------------------------- start
 
 loadInfo();
 runDatasets();
 drawRun();
 const first = location.hash.slice(1);
-showTab(["datasets", "train", "autodiff", "tensor"].includes(first) ? first : "datasets");
+clearPad();
+showTab(["datasets", "train", "autodiff", "tensor", "digits"].includes(first) ? first : "datasets");
