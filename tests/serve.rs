@@ -827,7 +827,9 @@ fn tiny_mnist_model() -> std::path::PathBuf {
     let model = temp_path("mnist.safetensors");
     let out = Command::new(env!("CARGO_BIN_EXE_minitorch"))
         .args(["mnist", "--data", dir.to_str().unwrap()])
-        .args(["--train", "50", "--valid", "10", "--epochs", "1", "--seed", "1"])
+        .args([
+            "--train", "50", "--valid", "10", "--epochs", "1", "--seed", "1",
+        ])
         .args(["--save", model.to_str().unwrap(), "--quiet"])
         .output()
         .unwrap();
@@ -892,7 +894,13 @@ fn a_drawn_digit_is_classified_by_the_saved_model() {
     bad(Value::Null, "pixels are needed");
     server.refused("POST", "/api/mnist/predict", "{}", 400, "pixels are needed");
     server.refused("POST", "/api/mnist/predict", "[1]", 400, "a JSON object");
-    server.refused("POST", "/api/mnist/predict", "{\"pixel\": []}", 400, "unknown field \"pixel\"");
+    server.refused(
+        "POST",
+        "/api/mnist/predict",
+        "{\"pixel\": []}",
+        400,
+        "unknown field \"pixel\"",
+    );
     server.refused("GET", "/api/mnist/predict", "", 405, "GET is not allowed");
 }
 
@@ -902,7 +910,13 @@ fn digits_without_a_model_say_how_to_load_one() {
     let (_, info) = server.get("/api/info");
     assert!(info["mnist"].is_null(), "{info}");
     let body = json!({ "pixels": vec![0; 784] }).to_string();
-    server.refused("POST", "/api/mnist/predict", &body, 409, "start serve with --mnist-model");
+    server.refused(
+        "POST",
+        "/api/mnist/predict",
+        &body,
+        409,
+        "start serve with --mnist-model",
+    );
 }
 
 #[test]
@@ -913,16 +927,25 @@ fn a_bad_mnist_model_fails_at_startup() {
             .args(flags)
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = run(&["--mnist-model", "/no/such/model.safetensors"]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("--mnist-model") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("--mnist-model") && err.contains("cannot read"),
+        "{err}"
+    );
     let junk = temp_path("junk.safetensors");
     std::fs::write(&junk, b"not a checkpoint").unwrap();
     let (code, err) = run(&["--mnist-model", junk.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("--mnist-model") && err.contains("not a valid safetensors"), "{err}");
+    assert!(
+        err.contains("--mnist-model") && err.contains("not a valid safetensors"),
+        "{err}"
+    );
     let (code, err) = run(&["--mnist-normalize"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--mnist-model"), "{err}");

@@ -43,7 +43,8 @@ enum Command {
     /// Download data sets: `data mnist` fetches MNIST into data/mnist.
     #[command(subcommand)]
     Data(data::DataCommand),
-    /// Serve the interactive visualiser (datasets, live training, autodiff graphs, strides) on a
+    /// Serve the interactive visualiser (datasets, live training, autodiff graphs, strides, drawn
+    /// digits) on a
     /// local web page.
     Serve(serve::ServeArgs),
 }

@@ -4,7 +4,9 @@
 //! Tensors are `Rc`-based (not `Send`), so the shared state keeps the checkpoint's plain values
 //! and each request builds the small network afresh on a blocking thread (a few milliseconds).
 
-use super::{ApiError, ApiResult, Shared, body_fields, ok};
+use super::Shared;
+use super::reply::{ApiError, ApiResult, ok};
+use super::validate::body_fields;
 use crate::cli::{CliError, Result, paths};
 use axum::body::Bytes;
 use axum::extract::State;
