@@ -44,8 +44,7 @@ enum Command {
     #[command(subcommand)]
     Data(data::DataCommand),
     /// Serve the interactive visualiser (datasets, live training, autodiff graphs, strides, drawn
-    /// digits) on a
-    /// local web page.
+    /// digits) on a local web page.
     Serve(serve::ServeArgs),
 }
 
