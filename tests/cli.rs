@@ -626,7 +626,8 @@ fn bench_conv_prints_time_and_gflops_per_layer() {
 /// bright band at rows 2k+3..2k+6.
 fn mnist_fixture(n: usize) -> std::path::PathBuf {
     use std::io::Write;
-    let dir = temp_path("mnist-fixture");
+    // One folder per size: tests run in parallel in one process (one temp folder).
+    let dir = temp_path(&format!("mnist-fixture-{n}"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut images = vec![0, 0, 8, 3];
     let mut labels = vec![0, 0, 8, 1];
