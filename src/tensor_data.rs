@@ -199,15 +199,7 @@ pub(crate) fn collect_values(
     shape: &[usize],
     values: impl ExactSizeIterator<Item = f64>,
 ) -> Result<Vec<f64>> {
-    let n = values.len();
-    check_alloc(op, n, shape)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(n).map_err(|_| Error::Alloc {
-        op,
-        shape: shape.to_vec(),
-        bytes: n as u128 * 8,
-        limit: None,
-    })?;
+    let mut out = reserved(op, values.len(), shape)?;
     out.extend(values);
     Ok(out)
 }
@@ -217,6 +209,13 @@ pub(crate) fn filled(op: &'static str, n: usize, value: f64, shape: &[usize]) ->
     if value.to_bits() == 0 {
         return zeroed(op, n, shape);
     }
+    let mut out = reserved(op, n, shape)?;
+    out.resize(n, value);
+    Ok(out)
+}
+
+/// An empty buffer with room for exactly `n` values (checked as in [`zeroed`]).
+pub(crate) fn reserved(op: &'static str, n: usize, shape: &[usize]) -> Result<Vec<f64>> {
     check_alloc(op, n, shape)?;
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| Error::Alloc {
@@ -225,7 +224,6 @@ pub(crate) fn filled(op: &'static str, n: usize, value: f64, shape: &[usize]) ->
         bytes: n as u128 * 8,
         limit: None,
     })?;
-    out.resize(n, value);
     Ok(out)
 }
 

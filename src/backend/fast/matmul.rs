@@ -19,7 +19,7 @@ use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::{ZipOp, matmul_shape};
 use crate::error::{Error, Result};
 use crate::layout::Dims;
-use crate::tensor_data::TensorData;
+use crate::tensor_data::{TensorData, reserved};
 use gemm::Parallelism;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -134,13 +134,7 @@ pub(super) fn matmul(
     let threads = rayon::current_num_threads();
     let kernel = choose_kernel(&problem, threads);
     let size = out_shape.product();
-    let mut out = Vec::new();
-    out.try_reserve_exact(size).map_err(|_| Error::Alloc {
-        op: "matmul",
-        shape: out_shape.to_vec(),
-        bytes: size as u128 * 8,
-        limit: None,
-    })?;
+    let mut out = reserved("matmul", size, &out_shape)?;
     // The output starts uninitialised: every kernel writes every cell (small_gemm starts its
     // tiles from zero or the bias; gemm overwrites unless told to read the bias rows written
     // here first). Zeroing it first measured 5–10% of a training step.
