@@ -215,7 +215,7 @@ __device__ inline double apply_fold(long long op, double acc, double x) {
         case OP_SUM: return acc + x;
         case OP_PROD: return acc * x;
         case OP_ALL: return (acc != 0.0 && x != 0.0) ? 1.0 : 0.0;
-        case OP_MAX: return acc > x ? acc : x;
+        case OP_MAX: return (x != x || x > acc) ? x : acc;  // NaN wins, in any order
         default: return nan("");
     }
 }

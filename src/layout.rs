@@ -584,7 +584,10 @@ impl Layout {
 
     /// Dimension `dim`, of size 1, removed (`dims() ≥ 2`).
     pub(crate) fn squeeze(&self, dim: usize) -> Layout {
-        debug_assert!(self.shape[dim] == 1 && self.dims() >= 2);
+        assert!(
+            self.shape[dim] == 1 && self.dims() >= 2,
+            "squeeze takes a size-1 dimension of a layout with at least 2"
+        );
         let mut out = *self;
         let n = self.dims();
         out.shape = Dims::filled(n - 1, 0);

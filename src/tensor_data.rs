@@ -292,7 +292,12 @@ impl TensorData {
 
     /// Wraps a fresh packed buffer of an already-checked shape (backends use this).
     pub(crate) fn packed(values: Vec<f64>, shape: Dims) -> TensorData {
-        debug_assert_eq!(values.len(), shape.product());
+        // The kernels' unsafe code relies on this: checked in release builds too (O(1)).
+        assert_eq!(
+            values.len(),
+            shape.product(),
+            "a packed buffer fills its shape"
+        );
         TensorData {
             storage: Storage::new(values),
             layout: Rc::new(Layout::packed(shape)),
@@ -302,7 +307,11 @@ impl TensorData {
     /// The same storage through another layout, which the caller derived from this one and
     /// which reaches no further (permute, view, broadcast, narrow, matmul's lift).
     pub(crate) fn relayout(&self, layout: Layout) -> TensorData {
-        debug_assert!(layout.span() <= self.storage.len());
+        // The kernels' unsafe code relies on this: checked in release builds too (O(1)).
+        assert!(
+            layout.span() <= self.storage.len(),
+            "a derived layout stays inside its storage"
+        );
         TensorData {
             storage: self.storage.clone(),
             layout: Rc::new(layout),

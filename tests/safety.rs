@@ -86,13 +86,15 @@ fn allocations_the_machine_cannot_hold_are_errors_not_aborts() {
         minitorch::nn::Linear::new(1 << 20, 1 << 20, Backend::Fast, &mut Rng::seed(1)).is_err()
     );
     // Kernel outputs: a 2^42-element broadcast view is fine to hold, not to materialise.
+    // (The CUDA kernels refuse it first: more blocks than a grid holds.)
     for backend in [Backend::Simple, Backend::Fast, Backend::CudaSim] {
+        let refused = |e: String| {
+            e.contains("cannot allocate")
+                || (backend == Backend::CudaSim && e.contains("too many elements for the CUDA"))
+        };
         let big = broadcast_view(&[1 << 21, 1 << 21], backend);
-        assert!(msg(big.exp()).contains("cannot allocate"), "{backend}");
-        assert!(
-            msg(big.contiguous()).contains("cannot allocate"),
-            "{backend}"
-        );
+        assert!(refused(msg(big.exp())), "{backend}");
+        assert!(refused(msg(big.contiguous())), "{backend}");
         assert!(
             msg(big.try_to_vec()).contains("cannot allocate"),
             "{backend}"
@@ -177,4 +179,33 @@ fn summarised_printing_keeps_both_ends_of_each_dimension() {
     let text = t.to_string();
     assert_eq!(text.matches("...").count(), 7, "{text}");
     assert!(text.contains("\t...\n\t[800.00"), "{text}");
+}
+
+#[test]
+fn cuda_kernels_refuse_sizes_their_indices_cannot_hold() {
+    // 2^63 + 1 elements over one stored value: a reduction's output is small, but its input
+    // cannot be indexed with the kernels' signed 64-bit integers.
+    let big = broadcast_view(&[(1 << 63) + 1], Backend::CudaSim);
+    let err = msg(big.sum(0));
+    assert!(
+        err.contains("too many elements for the CUDA kernels' indices"),
+        "{err}"
+    );
+}
+
+#[test]
+fn max_is_nan_when_any_input_is_nan_on_every_backend() {
+    for backend in [Backend::Simple, Backend::Fast, Backend::CudaSim] {
+        for v in [
+            vec![f64::NAN, 5.0, 1.0],
+            vec![1.0, 5.0, f64::NAN],
+            vec![2.0, f64::NAN, 9.0],
+        ] {
+            let t = Tensor::from_vec(v.clone(), &[3]).unwrap().to(backend);
+            assert!(
+                t.max(0).unwrap().item().unwrap().is_nan(),
+                "{backend} {v:?}"
+            );
+        }
+    }
 }

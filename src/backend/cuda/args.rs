@@ -21,6 +21,9 @@ pub struct KLayout {
 }
 
 impl From<&Layout> for KLayout {
+    /// The kernels' view of a layout whose element count passed [`check_kernel_sizes`] (so
+    /// every size fits `i64`; offsets and strides of a `TensorData` lie inside its storage).
+    /// A size-1 dimension's stride never applies and may be anything: it becomes 0.
     fn from(l: &Layout) -> KLayout {
         let mut k = KLayout {
             offset: l.offset() as i64,
@@ -29,10 +32,34 @@ impl From<&Layout> for KLayout {
         };
         for d in 0..l.dims() {
             k.shape[d] = l.shape()[d] as i64;
-            k.strides[d] = l.strides()[d] as i64;
+            k.strides[d] = if l.shape()[d] == 1 {
+                0
+            } else {
+                l.strides()[d] as i64
+            };
         }
         k
     }
+}
+
+/// Refuses operands the kernels' 64-bit signed indices cannot describe: an element count past
+/// `i64::MAX` (possible for a broadcast view over a small storage), or more blocks than a
+/// grid dimension holds (2³²−1).
+pub fn check_kernel_sizes(op: &'static str, operands: &[&TensorData]) -> crate::error::Result<()> {
+    for t in operands {
+        if t.size() > i64::MAX as usize
+            || t.size() / super::launch::THREADS_PER_BLOCK > u32::MAX as usize
+        {
+            return Err(crate::error::Error::Invalid {
+                what: op,
+                message: format!(
+                    "a tensor of shape {:?} has too many elements for the CUDA kernels' indices",
+                    t.shape()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Arguments of `map_kernel`.

@@ -11,7 +11,9 @@
 //! `Tensor::to`. Constants made on the host (the numbers in `x * 2.0`) are uploaded when an
 //! op uses them.
 
-use super::args::{AxpyArgs, ConvArgs, Dim3, MapArgs, MatmulArgs, ReduceArgs, ZipArgs};
+use super::args::{
+    AxpyArgs, ConvArgs, Dim3, MapArgs, MatmulArgs, ReduceArgs, ZipArgs, check_kernel_sizes,
+};
 use super::{launch, nvrtc};
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
@@ -234,6 +236,7 @@ pub struct CudaOps;
 
 impl TensorOps for CudaOps {
     fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+        check_kernel_sizes("map", &[a])?;
         let out_shape = broadcast_target("map", a.shape(), out_shape)?;
         let gpu = gpu()?;
         let size = out_shape.product();
@@ -250,6 +253,7 @@ impl TensorOps for CudaOps {
     }
 
     fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        check_kernel_sizes(op.name(), &[a, b])?;
         let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
         let gpu = gpu()?;
         let size = out_shape.product();
@@ -270,6 +274,7 @@ impl TensorOps for CudaOps {
     }
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
+        check_kernel_sizes("reduce", &[a])?;
         let gpu = gpu()?;
         let out_shape = reduce_shape(a.shape(), dim)?;
         let cells = out_shape.product();
@@ -291,6 +296,7 @@ impl TensorOps for CudaOps {
     }
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        check_kernel_sizes("matmul", &[a, b])?;
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
         let gpu = gpu()?;
         let (da, db) = (Operand::of(gpu, a)?, Operand::of(gpu, b)?);
@@ -312,6 +318,7 @@ impl TensorOps for CudaOps {
         out_hw: [usize; 2],
         reverse: bool,
     ) -> Result<TensorData> {
+        check_kernel_sizes("conv2d", &[input, weight])?;
         let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
         let gpu = gpu()?;
         let size = out_shape.product();

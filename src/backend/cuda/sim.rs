@@ -10,6 +10,7 @@
 
 use super::args::{
     AxpyArgs, ConvArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs,
+    check_kernel_sizes,
 };
 use super::launch;
 use crate::backend::{
@@ -107,6 +108,7 @@ pub struct CudaSimOps;
 
 impl TensorOps for CudaSimOps {
     fn map(&self, op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
+        check_kernel_sizes("map", &[a])?;
         let out_shape = broadcast_target("map", a.shape(), out_shape)?;
         let size = out_shape.product();
         let mut input = upload(a)?;
@@ -121,6 +123,7 @@ impl TensorOps for CudaSimOps {
     }
 
     fn zip(&self, op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        check_kernel_sizes(op.name(), &[a, b])?;
         let out_shape = shape_broadcast_for(op.name(), a.shape(), b.shape())?;
         let size = out_shape.product();
         let (mut da, mut db) = (upload(a)?, upload(b)?);
@@ -134,6 +137,7 @@ impl TensorOps for CudaSimOps {
     }
 
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
+        check_kernel_sizes("reduce", &[a])?;
         let out_shape = reduce_shape(a.shape(), dim)?;
         let cells = out_shape.product();
         let mut input = upload(a)?;
@@ -147,6 +151,7 @@ impl TensorOps for CudaSimOps {
     }
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
+        check_kernel_sizes("matmul", &[a, b])?;
         let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
         let out = run_matmul("matmul_kernel", sim_matmul_kernel, a, b)?;
         Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
@@ -159,6 +164,7 @@ impl TensorOps for CudaSimOps {
         out_hw: [usize; 2],
         reverse: bool,
     ) -> Result<TensorData> {
+        check_kernel_sizes("conv2d", &[input, weight])?;
         let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
         let size = out_shape.product();
         let (mut di, mut dw) = (upload(input)?, upload(weight)?);
@@ -276,9 +282,12 @@ pub mod planted {
     /// A copy kernel without its bounds guard.
     pub fn map_out_of_bounds(a: &TensorData) -> Result<Vec<f64>> {
         let size = a.size();
-        let mut input = upload(a)?;
+        // A packed copy: the kernel reads `in[i]` for i < size (plus its planted overrun),
+        // which only a packed buffer of `size` values, with its guard cells, can take.
+        let packed = TensorData::new(a.to_vec()?, a.shape())?;
+        let mut input = upload(&packed)?;
         let mut out = DeviceBuf::zeroed("planted", size, &[size])?;
-        let layout = KLayout::from(a.layout());
+        let layout = KLayout::from(packed.layout());
         let args = MapArgs {
             out: out.ptr(),
             input: input.ptr(),

@@ -51,9 +51,11 @@ impl<'a> Matrices<'a> {
         Matrices {
             values,
             offset: t.offset(),
+            // The stride of a size-1 dimension never applies and may be anything (even past
+            // isize::MAX): the kernels get 0 there.
             batch: if shape[0] == 1 { 0 } else { strides[0] },
-            row: strides[1],
-            col: strides[2],
+            row: if shape[1] == 1 { 0 } else { strides[1] },
+            col: if shape[2] == 1 { 0 } else { strides[2] },
         }
     }
 
@@ -91,7 +93,9 @@ struct Problem<'a> {
 
 impl Problem<'_> {
     fn macs(&self) -> usize {
-        self.rows * self.cols * self.inner
+        self.rows
+            .saturating_mul(self.cols)
+            .saturating_mul(self.inner)
     }
 }
 
