@@ -6,6 +6,7 @@ mod limits;
 mod mnist;
 mod paths;
 pub(crate) mod plot;
+mod sentiment;
 mod serve;
 pub(crate) mod timing;
 mod train;
@@ -40,6 +41,9 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Train the course's MNIST network (Module 4) on IDX digit files, or score a saved one.
     Mnist(mnist::MnistArgs),
+    /// Train the course's sentiment CNN (Module 4) on SST-2 sentences with GloVe vectors, or
+    /// score a sentence with a saved one.
+    Sentiment(sentiment::SentimentArgs),
     /// Download data sets: `data mnist` fetches MNIST into data/mnist.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Data(cmd) => data::run(cmd),
         Command::Mnist(args) => mnist::run(args),
+        Command::Sentiment(args) => sentiment::run(args),
         Command::Serve(args) => serve::run(args),
     }
 }

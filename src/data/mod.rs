@@ -2,5 +2,7 @@
 //!
 //! [`idx`] reads MNIST (MiniTorch task 4.5) and the data sets that share its IDX format, such as
 //! Fashion-MNIST, plain or gzipped. The binary's `minitorch data mnist` downloads the files.
+//! [`text`] reads the sentiment task's GLUE SST-2 sentences and GloVe word vectors.
 
 pub mod idx;
+pub mod text;

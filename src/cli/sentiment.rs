@@ -1,0 +1,726 @@
+//! `minitorch sentiment`: the course's 1-D CNN (Kim 2014, task 4.5) on GLUE's SST-2 with
+//! GloVe word vectors.
+//!
+//! Flags are checked before any work (bounds, the data directory and its files, the GloVe
+//! file, output paths). Then: read the first `--train` sentences of train.tsv and the first
+//! `--valid` of dev.tsv, read the GloVe vectors of the words they use, pad every sentence to
+//! the longest, train with a progress bar and one log line per epoch (scoring every validation
+//! sentence each epoch), plot, save. `--predict "a sentence"` scores one sentence with a saved
+//! model instead.
+
+use super::limits;
+use super::plot::{check_path, plot_error, register_font};
+use super::{CliError, Result, paths};
+use indicatif::{ProgressBar, ProgressStyle};
+use minitorch::data::text::{
+    EmbeddingTable, Sentence, UNKNOWN, read_glove, read_sst2, tokens, unknown_vector, vocabulary,
+};
+use minitorch::models::sentiment::{
+    self, DROPOUT, FILTERS, Head, MAPS, Sentences, SentimentCnn, SentimentConfig, evaluate,
+    longest, train_epoch,
+};
+use minitorch::module::Module;
+use minitorch::optim::Sgd;
+use minitorch::train::Engine;
+use minitorch::{Backend, Rng, checkpoint};
+use plotters::prelude::*;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+/// The most sentences of a file a run may use (SST-2's training file has 67,349).
+const MAX_SENTENCES: usize = 10_000_000;
+/// The most epochs.
+const MAX_EPOCHS: usize = 100_000;
+/// The largest batch.
+const MAX_BATCH: usize = 65_536;
+/// The most feature maps per filter width.
+const MAX_MAPS: usize = 4096;
+/// The widest filter.
+const MAX_WIDTH: usize = 64;
+/// The most filter widths.
+const MAX_FILTERS: usize = 16;
+/// Sentences per forward pass when scoring.
+const EVAL_BATCH: usize = 256;
+/// GloVe files looked for in `--data` when `--glove` is not given, in this order.
+const GLOVE_NAMES: [&str; 4] = [
+    "glove.6B.50d.txt",
+    "glove.6B.50d.txt.gz",
+    "glove.6B.50d.sst2-vocab.txt.gz",
+    "glove.6B.50d.sst2-vocab.txt",
+];
+
+/// `--train` and `--valid`: the first N sentences of the file, or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Amount {
+    All,
+    First(usize),
+}
+
+impl FromStr for Amount {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Amount, String> {
+        if s == "all" {
+            return Ok(Amount::All);
+        }
+        s.parse::<usize>()
+            .map(Amount::First)
+            .map_err(|_| format!("{s:?} is neither a count of sentences nor `all`"))
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::All => f.write_str("all"),
+            Amount::First(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum HeadArg {
+    /// Linear, ReLU, dropout, sigmoid (the course's).
+    Course,
+    /// Dropout on the pooled features, Linear, sigmoid (Kim 2014).
+    Kim,
+}
+
+impl From<HeadArg> for Head {
+    fn from(h: HeadArg) -> Head {
+        match h {
+            HeadArg::Course => Head::Course,
+            HeadArg::Kim => Head::Kim,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SentimentArgs {
+    /// Directory of GLUE's SST-2 files train.tsv and dev.tsv (each may be gzipped, as
+    /// train.tsv.gz), and of the GloVe file when --glove is not given.
+    #[arg(long, default_value = "data/sst2")]
+    data: PathBuf,
+    /// GloVe vectors in their text format (`word v1 … vD` per line), plain or gzipped, e.g.
+    /// glove.6B.50d.txt. Default: the first of glove.6B.50d.txt(.gz) and
+    /// glove.6B.50d.sst2-vocab.txt(.gz) found in --data.
+    #[arg(long)]
+    glove: Option<PathBuf>,
+    /// Training sentences: the first N of train.tsv (1 to 10000000), or `all`.
+    #[arg(long, default_value = "450")]
+    train: Amount,
+    /// Validation sentences: the first M of dev.tsv (1 to 10000000), or `all`.
+    #[arg(long, default_value = "100")]
+    valid: Amount,
+    /// Filter widths, one convolution each: comma-separated, each 1 to 64, at most 16.
+    #[arg(long, default_value = "3,4,5")]
+    filters: String,
+    /// Feature maps per convolution, 1 to 4096.
+    #[arg(long, default_value_t = MAPS, allow_negative_numbers = true)]
+    maps: usize,
+    /// Epochs, 1 to 100000.
+    #[arg(long, default_value_t = 250, allow_negative_numbers = true)]
+    epochs: usize,
+    /// Sentences per SGD step, 1 to 65536.
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    batch: usize,
+    /// SGD learning rate, a positive number up to 1000.
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    rate: f64,
+    /// Dropout rate in training, 0 (none) to below 1.
+    #[arg(long, default_value_t = DROPOUT, allow_hyphen_values = true)]
+    dropout: f64,
+    /// The layers after the pooled features: `course` (Linear, ReLU, dropout, sigmoid; every
+    /// probability is then at least 0.5) or `kim` (dropout, Linear, sigmoid). Default: course,
+    /// or the --load checkpoint's.
+    #[arg(long, value_enum)]
+    head: Option<HeadArg>,
+    /// Tensor backend: fast, simple, cuda-sim or cuda.
+    #[arg(long, default_value = "fast")]
+    backend: Engine,
+    /// Shuffle the training sentences each epoch (seeded); by default they are walked in file
+    /// order, as the course does.
+    #[arg(long)]
+    shuffle: bool,
+    /// Seed for weights, the unknown-word vector, dropout and shuffles (a fresh one is drawn
+    /// and printed when absent).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the loss and accuracy curves here (.png, .jpg or .bmp).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Save the trained network, its unknown-word vector and padding length (safetensors)
+    /// here, after the plot.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Start from (or, with --predict, score with) the network in this checkpoint; its shapes
+    /// set --filters and --maps.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Print the probability that this sentence is positive, scored by the --load network
+    /// (tokens split on whitespace, words looked up in --glove), instead of training.
+    #[arg(long, requires = "load", conflicts_with_all = ["plot", "save"])]
+    predict: Option<String>,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn backend_of(engine: Engine) -> Result<Backend> {
+    match engine {
+        Engine::Tensor(b) => Ok(b),
+        Engine::Scalar => Err(CliError::flag(
+            "--backend",
+            "scalar",
+            "the sentiment network needs a tensor backend: fast, simple, cuda-sim or cuda".into(),
+        )),
+    }
+}
+
+fn amount(flag: &'static str, value: Amount) -> Result<()> {
+    if let Amount::First(n) = value {
+        limits::count(
+            flag,
+            n,
+            1,
+            MAX_SENTENCES,
+            "SST-2's training file has 67,349 sentences; `all` takes a whole file",
+        )?;
+    }
+    Ok(())
+}
+
+fn parse_filters(text: &str) -> Result<Vec<usize>> {
+    let filters: Vec<usize> = super::parse_list("--filters", text)?;
+    if filters.len() > MAX_FILTERS {
+        return Err(CliError::flag(
+            "--filters",
+            format!("{text:?}"),
+            format!("at most {MAX_FILTERS} widths (one convolution each)"),
+        ));
+    }
+    for &k in &filters {
+        if !(1..=MAX_WIDTH).contains(&k) {
+            return Err(CliError::flag(
+                "--filters",
+                format!("{text:?}"),
+                format!("width {k}: each width must be 1 to {MAX_WIDTH} tokens"),
+            ));
+        }
+    }
+    Ok(filters)
+}
+
+/// `name` or `name.gz` in `dir`, whichever exists (the plain one when both do).
+fn data_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    let gz = format!("{name}.gz");
+    for candidate in [name, gz.as_str()] {
+        let path = dir.join(candidate);
+        if path.exists() {
+            paths::readable("--data", &path)?;
+            return Ok(path);
+        }
+    }
+    Err(CliError::flag(
+        "--data",
+        dir.display(),
+        format!("neither {name} nor {gz} is here (GLUE's SST-2 files)"),
+    ))
+}
+
+fn glove_file(args: &SentimentArgs) -> Result<PathBuf> {
+    if let Some(path) = &args.glove {
+        paths::readable("--glove", path)?;
+        return Ok(path.clone());
+    }
+    for name in GLOVE_NAMES {
+        let path = args.data.join(name);
+        if path.exists() {
+            paths::readable("--glove", &path)?;
+            return Ok(path);
+        }
+    }
+    Err(CliError::flag(
+        "--glove",
+        "(not given)",
+        format!(
+            "none of {} is in {}; GloVe's glove.6B.50d.txt comes from \
+             https://nlp.stanford.edu/projects/glove/",
+            GLOVE_NAMES.join(", "),
+            args.data.display()
+        ),
+    ))
+}
+
+/// What the checks found: the files to read and the network's shape.
+struct Plan {
+    train: Option<PathBuf>,
+    dev: Option<PathBuf>,
+    glove: PathBuf,
+    filters: Vec<usize>,
+}
+
+fn check(args: &SentimentArgs) -> Result<Plan> {
+    amount("--train", args.train)?;
+    amount("--valid", args.valid)?;
+    let filters = parse_filters(&args.filters)?;
+    limits::count(
+        "--maps",
+        args.maps,
+        1,
+        MAX_MAPS,
+        "a bound on memory per step",
+    )?;
+    limits::count(
+        "--epochs",
+        args.epochs,
+        1,
+        MAX_EPOCHS,
+        "a bound on run time",
+    )?;
+    limits::count(
+        "--batch",
+        args.batch,
+        1,
+        MAX_BATCH,
+        "a bound on memory per step",
+    )?;
+    limits::rate("--rate", args.rate)?;
+    if !(0.0..1.0).contains(&args.dropout) {
+        return Err(CliError::flag(
+            "--dropout",
+            args.dropout,
+            "must be at least 0 and below 1".into(),
+        ));
+    }
+    if let Some(p) = &args.load {
+        paths::readable("--load", p)?;
+    }
+    let training = args.predict.is_none();
+    if training && !args.data.is_dir() {
+        return Err(CliError::flag(
+            "--data",
+            args.data.display(),
+            "is not a directory (it should hold GLUE's SST-2 train.tsv and dev.tsv)".into(),
+        ));
+    }
+    let (train, dev) = if training {
+        (
+            Some(data_file(&args.data, "train.tsv")?),
+            Some(data_file(&args.data, "dev.tsv")?),
+        )
+    } else {
+        (None, None)
+    };
+    let glove = glove_file(args)?;
+    if let Some(p) = &args.plot {
+        paths::plot_target("--plot", p)?;
+    }
+    if let Some(p) = &args.save {
+        paths::save_target("--save", p)?;
+    }
+    if let (Some(a), Some(b)) = (&args.plot, &args.save) {
+        paths::distinct(("--plot", a), ("--save", b))?;
+    }
+    Ok(Plan {
+        train,
+        dev,
+        glove,
+        filters,
+    })
+}
+
+/// The first `amount` sentences of `all`, refusing more than the file has.
+fn first(
+    flag: &'static str,
+    all: Vec<Sentence>,
+    amount: Amount,
+    path: &Path,
+) -> Result<Vec<Sentence>> {
+    match amount {
+        Amount::All => Ok(all),
+        Amount::First(n) if n <= all.len() => Ok(all.into_iter().take(n).collect()),
+        Amount::First(n) => Err(CliError::flag(
+            flag,
+            n,
+            format!(
+                "{} has only {} sentences (`{flag} all` takes them all)",
+                path.display(),
+                all.len()
+            ),
+        )),
+    }
+}
+
+/// Bytes a run holds at its peak, roughly: per convolution, the im2col matrix and the
+/// activations of a training batch (forward and backward), or of a scoring batch (forward).
+fn memory(args: &SentimentArgs, embedding: usize, filters: &[usize], length: usize) -> f64 {
+    let per = |taps: usize, maps: usize| -> f64 {
+        filters
+            .iter()
+            .map(|&k| (taps * embedding * k + maps * args.maps) as f64)
+            .sum::<f64>()
+            * length as f64
+            * 8.0
+    };
+    let train = per(2, 6) * args.batch as f64;
+    let score = per(1, 2) * EVAL_BATCH as f64;
+    train.max(score)
+}
+
+/// Runs `minitorch sentiment`.
+pub fn run(args: SentimentArgs) -> Result<()> {
+    let plan = check(&args)?;
+    let backend = backend_of(args.backend)?;
+    let restored = match &args.load {
+        Some(path) => Some(sentiment::load_checkpoint(path, backend)?),
+        None => None,
+    };
+    if let (Some(r), Some(path)) = (&restored, &args.load) {
+        let given = (plan.filters.as_slice(), args.maps);
+        if given != (FILTERS.as_slice(), MAPS) && given != (r.net.filters(), r.net.maps()) {
+            return Err(CliError::flag(
+                "--load",
+                path.display(),
+                format!(
+                    "holds a network with filters {:?} and {} maps, not the {:?} and {} \
+                     of --filters and --maps (leave them out to use the checkpoint's)",
+                    r.net.filters(),
+                    r.net.maps(),
+                    plan.filters,
+                    args.maps
+                ),
+            ));
+        }
+        if let Some(h) = args.head
+            && Head::from(h) != r.net.head()
+        {
+            return Err(CliError::flag(
+                "--load",
+                path.display(),
+                format!(
+                    "holds a network with the {:?} head, not --head {h:?}",
+                    r.net.head()
+                ),
+            ));
+        }
+    }
+    if let Some(sentence) = &args.predict {
+        let restored = restored.expect("clap requires --load with --predict");
+        return predict(sentence, restored, &plan.glove);
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        let seed = Rng::fresh_seed();
+        println!("seed {seed}");
+        seed
+    });
+    let mut rng = Rng::seed(seed);
+
+    let (train_path, dev_path) = (plan.train.expect("training"), plan.dev.expect("training"));
+    let t = Instant::now();
+    let train_all = read_sst2(&train_path)?;
+    let dev_all = read_sst2(&dev_path)?;
+    let (train_count, dev_count) = (train_all.len(), dev_all.len());
+    let train = first("--train", train_all, args.train, &train_path)?;
+    let valid = first("--valid", dev_all, args.valid, &dev_path)?;
+    let read_tsv = t.elapsed().as_secs_f64();
+    let vocab = vocabulary(train.iter().chain(&valid).map(|s| s.text.as_str()));
+    let t = Instant::now();
+    let glove = read_glove(&plan.glove, Some(&vocab))?;
+    let read_vectors = t.elapsed().as_secs_f64();
+    if glove.is_empty() {
+        return Err(CliError::flag(
+            "--glove",
+            plan.glove.display(),
+            format!(
+                "knows none of the {} words of the sentences; is it a GloVe file for English?",
+                vocab.len()
+            ),
+        ));
+    }
+    let known = glove.len();
+    let embedding = glove.dim();
+
+    let (net, unknown) = match restored {
+        Some(r) => {
+            if r.net.embedding() != embedding {
+                return Err(CliError::flag(
+                    "--load",
+                    args.load.as_ref().expect("restored").display(),
+                    format!(
+                        "holds a network over {}-dimensional vectors, but {} has {embedding}",
+                        r.net.embedding(),
+                        plan.glove.display()
+                    ),
+                ));
+            }
+            (r.net, r.unknown)
+        }
+        None => {
+            let net = SentimentCnn::new(embedding, args.maps, &plan.filters, backend, &mut rng)?
+                .with_head(args.head.map_or(Head::Course, Head::from));
+            (net, unknown_vector(embedding, &mut rng))
+        }
+    };
+    let net = net.with_dropout(args.dropout)?;
+    let table = EmbeddingTable::new(glove, unknown)?;
+    let train_ids: Vec<Vec<u32>> = train.iter().map(|s| table.encode(&s.text)).collect();
+    let valid_ids: Vec<Vec<u32>> = valid.iter().map(|s| table.encode(&s.text)).collect();
+    let train_labels: Vec<u8> = train.iter().map(|s| s.label).collect();
+    let valid_labels: Vec<u8> = valid.iter().map(|s| s.label).collect();
+    let length = longest(&train_ids).max(longest(&valid_ids));
+    let unknown_tokens = train_ids
+        .iter()
+        .chain(&valid_ids)
+        .flatten()
+        .filter(|&&id| id == UNKNOWN)
+        .count();
+    let all_tokens: usize = train_ids.iter().chain(&valid_ids).map(Vec::len).sum();
+    let estimate = limits::Estimate {
+        bytes: memory(&args, embedding, net.filters(), length),
+        flag: if args.batch > EVAL_BATCH {
+            "--batch"
+        } else {
+            "--maps"
+        },
+        value: if args.batch > EVAL_BATCH {
+            args.batch.to_string()
+        } else {
+            args.maps.to_string()
+        },
+        what: format!(
+            "batch {}, {} maps, filters {:?}, sentences of {length} tokens",
+            args.batch,
+            net.maps(),
+            net.filters()
+        ),
+    };
+    limits::check_memory(&estimate)?;
+    println!(
+        "SST-2: {} of {train_count} training sentences, {} of {dev_count} validation \
+         sentences (read in {read_tsv:.2} s), padded to {length} tokens",
+        train.len(),
+        valid.len()
+    );
+    println!(
+        "GloVe: {known} of the {} words known ({embedding}-d, read in {read_vectors:.3} s from \
+         {}); {unknown_tokens} of {all_tokens} tokens share the unknown-word vector",
+        vocab.len(),
+        plan.glove.display()
+    );
+    let train_set = Sentences {
+        table: &table,
+        ids: &train_ids,
+        labels: &train_labels,
+        length,
+    };
+    let valid_set = Sentences {
+        table: &table,
+        ids: &valid_ids,
+        labels: &valid_labels,
+        length,
+    };
+    let optim = Sgd::new(net.parameters(), args.rate)?;
+    let config = SentimentConfig {
+        batch: args.batch,
+        shuffle: args.shuffle,
+    };
+    let bar = (!args.quiet && std::io::stdout().is_terminal()).then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {msg} {bar:40} {pos}/{len} batches")
+                .expect("valid template"),
+        );
+        bar
+    });
+    let mut history: Vec<Record> = Vec::new();
+    let mut best: Option<(f64, usize)> = None;
+    let start = Instant::now();
+    for epoch in 1..=args.epochs {
+        let t = Instant::now();
+        if let Some(bar) = &bar {
+            bar.set_message(epoch.to_string());
+            bar.set_position(0);
+        }
+        let stats = train_epoch(&net, &optim, train_set, &config, &mut rng, |done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+        })?;
+        let seconds = t.elapsed().as_secs_f64();
+        let e = evaluate(&net, valid_set, EVAL_BATCH)?;
+        let train_acc = 100.0 * stats.correct as f64 / stats.total.max(1) as f64;
+        if best.is_none_or(|b| e.percent() > b.0) {
+            best = Some((e.percent(), epoch));
+        }
+        let best_acc = best.expect("set above").0;
+        let line = format!(
+            "Epoch {epoch} loss {:.4} train acc {train_acc:.1}% valid acc {:.1}% best valid \
+             {best_acc:.1}% time {seconds:.2} s",
+            stats.loss,
+            e.percent()
+        );
+        match &bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+        history.push(Record {
+            epoch,
+            loss: stats.loss,
+            train: train_acc,
+            valid: e.percent(),
+            seconds,
+        });
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let (best_acc, best_epoch) = best.expect("at least one epoch");
+    let last = history.last().expect("at least one epoch");
+    let train_seconds: f64 = history.iter().map(|h| h.seconds).sum();
+    println!(
+        "Trained {} epochs on {} sentences ({} backend) in {:.1} s ({:.3} s per epoch); best \
+         valid {best_acc:.1}% at epoch {best_epoch}, last {:.1}% of {}",
+        args.epochs,
+        train.len(),
+        backend,
+        start.elapsed().as_secs_f64(),
+        train_seconds / args.epochs as f64,
+        last.valid,
+        valid.len()
+    );
+    if let Some(path) = &args.plot {
+        sentiment_plot(path, &history)?;
+    }
+    if let Some(path) = &args.save {
+        checkpoint::save(
+            path,
+            &sentiment::checkpoint_tensors(&net, table.unknown(), length),
+        )?;
+    }
+    Ok(())
+}
+
+/// `--predict`: the probability of one sentence with a restored network.
+fn predict(sentence: &str, restored: sentiment::Restored, glove_path: &Path) -> Result<()> {
+    let words: Vec<&str> = tokens(sentence).collect();
+    if words.is_empty() {
+        return Err(CliError::flag(
+            "--predict",
+            format!("{sentence:?}"),
+            "has no words".into(),
+        ));
+    }
+    let vocab = vocabulary([sentence]);
+    let glove = read_glove(glove_path, Some(&vocab))?;
+    if glove.dim() != restored.net.embedding() && !glove.is_empty() {
+        return Err(CliError::flag(
+            "--glove",
+            glove_path.display(),
+            format!(
+                "has {}-dimensional vectors; the network takes {}",
+                glove.dim(),
+                restored.net.embedding()
+            ),
+        ));
+    }
+    let mut glove = glove;
+    if glove.is_empty() {
+        glove = minitorch::data::text::Embeddings::new(restored.net.embedding());
+    }
+    let table = EmbeddingTable::new(glove, restored.unknown)?;
+    let unknown = words.iter().filter(|w| table.id(w) == UNKNOWN).count();
+    let p = sentiment::predict(&restored.net, &table, sentence, restored.length)?;
+    println!(
+        "P(positive) = {p:.4}: {} ({} words, {unknown} unknown to GloVe)",
+        if p > 0.5 { "positive" } else { "negative" },
+        words.len()
+    );
+    Ok(())
+}
+
+/// One epoch of the log.
+struct Record {
+    epoch: usize,
+    loss: f64,
+    train: f64,
+    valid: f64,
+    seconds: f64,
+}
+
+/// The mean loss per batch, and the training and validation accuracy, per epoch (1000×700).
+fn sentiment_plot(path: &Path, history: &[Record]) -> Result<()> {
+    check_path(path)?;
+    register_font();
+    let draw = || -> std::result::Result<(), minitorch::Error> {
+        let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let (top, bottom) = root.split_vertically(330);
+        let epochs = history.len().max(2) as f64;
+        let loss_max = history.iter().map(|h| h.loss).fold(0.0, f64::max).max(1e-9) * 1.05;
+        let mut chart = ChartBuilder::on(&top)
+            .caption("training loss (mean per batch)", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(55)
+            .build_cartesian_2d(1.0..epochs, 0.0..loss_max)
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 14))
+            .x_desc("epoch")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .draw_series(LineSeries::new(
+                history.iter().map(|h| (h.epoch as f64, h.loss)),
+                RGBColor(0x1f, 0x77, 0xb4).stroke_width(2),
+            ))
+            .map_err(|e| plot_error(path, e))?;
+        let mut chart = ChartBuilder::on(&bottom)
+            .caption("accuracy (%)", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(55)
+            .build_cartesian_2d(1.0..epochs, 0.0..100.0)
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 14))
+            .x_desc("epoch")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        let curves = [
+            ("train (dropout on)", RGBColor(0xff, 0x7f, 0x0e), 0),
+            ("validation", RGBColor(0x2c, 0xa0, 0x2c), 1),
+        ];
+        for (name, color, which) in curves {
+            let points = history
+                .iter()
+                .map(move |h| (h.epoch as f64, if which == 0 { h.train } else { h.valid }));
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| plot_error(path, e))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| plot_error(path, e))?;
+        Ok(())
+    };
+    draw()?;
+    Ok(())
+}

@@ -1,0 +1,590 @@
+//! The course's sentiment network (MiniTorch task 4.5, `run_sentiment.py`): Kim's (2014) 1-D
+//! convolutional sentence classifier over GloVe word vectors, on SST-2.
+//!
+//! A batch of sentences (B, L, D) — each token's D-dimensional vector, zero vectors after the
+//! sentence's end — is permuted to (B, D, L) (channels = vector components, width = time); one
+//! [`Conv1d`] D→maps per filter width (3, 4 and 5 in the course), each with its bias and a
+//! ReLU; a max over time per feature map; the pooled (B, maps) of the convolutions summed;
+//! then the [`Head`]:
+//!
+//! - [`Head::Course`] (the default, MiniTorch's order): Linear maps→1; ReLU; dropout 0.25
+//!   (training only, MiniTorch's: no rescaling); sigmoid. The ReLU makes every probability at
+//!   least 0.5: a sentence is called positive when it is above 0.5, that is when the linear
+//!   layer's output is positive, and a negative sentence stops contributing gradient once its
+//!   output is at or below 0. On unseen sentences this leans to "positive", and when every
+//!   output of a batch is negative nothing flows back at all (the head can die: see the
+//!   tests).
+//! - [`Head::Kim`] (Kim 2014): dropout on the pooled features, Linear maps→1, sigmoid.
+//!
+//! Every weight and bias starts as `0.1 · (rand − 0.5)`.
+//!
+//! The loss is the mean binary cross-entropy `−Σ log(p·y + (1 − p)(1 − y)) / B`; the library's
+//! `log` is `ln(x + 1e-6)`, which clamps each term at about 13.8, so the loss and its gradient
+//! stay finite when a probability reaches exactly 0 or 1.
+//!
+//! [`Sentences`] holds token ids (see [`crate::data::text`]) and builds the padded batches;
+//! [`train_epoch`] and [`evaluate`] run the course's loop (sentences in file order unless
+//! shuffled, gradients zeroed before each step); [`checkpoint_tensors`] and
+//! [`load_checkpoint`] save and restore the network with what prediction also needs: the
+//! unknown-word vector, the padding length and the head.
+
+use crate::backend::Backend;
+use crate::checkpoint::{self, NamedTensor};
+use crate::data::text::EmbeddingTable;
+use crate::error::{Error, Result};
+use crate::module::{Mode, Module};
+use crate::nn::functional::{Dropout, dropout};
+use crate::nn::{Conv1d, Linear};
+use crate::optim::Sgd;
+use crate::random::Rng;
+use crate::tensor::Tensor;
+use std::path::Path;
+
+/// The course's filter widths.
+pub const FILTERS: [usize; 3] = [3, 4, 5];
+/// The course's feature maps per convolution.
+pub const MAPS: usize = 100;
+/// The course's dropout rate.
+pub const DROPOUT: f64 = 0.25;
+/// Longest padding length a checkpoint may record (SST-2's longest sentence has 52 tokens).
+pub const MAX_LENGTH: usize = 1_000_000;
+
+/// The layers after the pooled features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Head {
+    /// The course's: Linear maps→1, ReLU, dropout, sigmoid. The ReLU makes every probability
+    /// at least 0.5 and stops the gradient of every sentence whose linear output is negative.
+    #[default]
+    Course,
+    /// Kim's (2014): dropout on the pooled features (inverted: kept values are scaled by
+    /// 1 / (1 − rate), so evaluation needs no rescaling), Linear maps→1, sigmoid (no ReLU on
+    /// the output).
+    Kim,
+}
+
+fn invalid(message: String) -> Error {
+    Error::Invalid {
+        what: "SentimentCnn",
+        message,
+    }
+}
+
+/// The network; see the [module docs](self).
+pub struct SentimentCnn {
+    mode: Mode,
+    /// One convolution per filter width, `conv1`, `conv2`, … in the order of the widths.
+    pub convs: Vec<Conv1d>,
+    names: Vec<String>,
+    /// Linear maps→1.
+    pub linear: Linear,
+    filters: Vec<usize>,
+    embedding: usize,
+    maps: usize,
+    dropout: f64,
+    head: Head,
+}
+
+impl SentimentCnn {
+    /// A network over `embedding`-dimensional word vectors with `maps` feature maps per
+    /// filter width in `filters`, dropout [`DROPOUT`], on `backend`, initialised from `rng`
+    /// (the convolutions in order, then the linear layer). Errors when a size is 0 or there
+    /// is no filter.
+    pub fn new(
+        embedding: usize,
+        maps: usize,
+        filters: &[usize],
+        backend: Backend,
+        rng: &mut Rng,
+    ) -> Result<SentimentCnn> {
+        if filters.is_empty() || embedding == 0 || maps == 0 || filters.contains(&0) {
+            return Err(invalid(format!(
+                "needs at least one filter width and sizes of at least 1 (embedding \
+                 {embedding}, maps {maps}, filters {filters:?})"
+            )));
+        }
+        let convs = filters
+            .iter()
+            .map(|&k| Conv1d::new(embedding, maps, k, backend, rng))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SentimentCnn {
+            mode: Mode::default(),
+            convs,
+            names: (1..=filters.len()).map(|i| format!("conv{i}")).collect(),
+            linear: Linear::small(maps, 1, backend, rng)?,
+            filters: filters.to_vec(),
+            embedding,
+            maps,
+            dropout: DROPOUT,
+            head: Head::Course,
+        })
+    }
+
+    /// The same network with the layers `head` after the pooled features.
+    pub fn with_head(mut self, head: Head) -> SentimentCnn {
+        self.head = head;
+        self
+    }
+
+    /// The layers after the pooled features.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// The same network with dropout `rate` in training (0 turns it off). Errors when `rate`
+    /// is outside [0, 1).
+    pub fn with_dropout(mut self, rate: f64) -> Result<SentimentCnn> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(invalid(format!("dropout rate {rate} is outside [0, 1)")));
+        }
+        self.dropout = rate;
+        Ok(self)
+    }
+
+    /// The filter widths.
+    pub fn filters(&self) -> &[usize] {
+        &self.filters
+    }
+
+    /// Feature maps per filter width.
+    pub fn maps(&self) -> usize {
+        self.maps
+    }
+
+    /// Values per word vector.
+    pub fn embedding(&self) -> usize {
+        self.embedding
+    }
+
+    /// The dropout rate in training.
+    pub fn dropout(&self) -> f64 {
+        self.dropout
+    }
+
+    /// The backend the weights live on.
+    pub fn backend(&self) -> Backend {
+        self.linear.backend()
+    }
+
+    /// Probabilities of "positive", shape (B,), for a batch of embedded sentences (B, L, D).
+    /// Dropout draws from `rng` in training mode.
+    pub fn forward(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        if x.dims() != 3 || x.shape()[2] != self.embedding || x.shape()[0] == 0 {
+            return Err(invalid(format!(
+                "expected embedded sentences of shape (B, L, {}), got {:?}",
+                self.embedding,
+                x.shape()
+            )));
+        }
+        let batch = x.shape()[0];
+        let x = x.permute(&[0, 2, 1])?;
+        let mut pooled: Option<Tensor> = None;
+        for conv in &self.convs {
+            let h = conv.forward(&x)?.relu()?.max(2)?;
+            pooled = Some(match pooled {
+                Some(p) => p.add(&h)?,
+                None => h,
+            });
+        }
+        let h = pooled
+            .expect("at least one convolution")
+            .view(&[batch, self.maps])?;
+        let training = self.is_training();
+        let h = match self.head {
+            Head::Course => {
+                let h = self.linear.forward(&h)?.relu()?;
+                dropout(&h, self.dropout, training, Dropout::Course, rng)?
+            }
+            Head::Kim => {
+                let h = dropout(&h, self.dropout, training, Dropout::Inverted, rng)?;
+                self.linear.forward(&h)?
+            }
+        };
+        h.sigmoid()?.view(&[batch])
+    }
+}
+
+impl Module for SentimentCnn {
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+    fn children(&self) -> Vec<(&str, &dyn Module)> {
+        let mut out: Vec<(&str, &dyn Module)> = self
+            .names
+            .iter()
+            .zip(&self.convs)
+            .map(|(n, c)| (n.as_str(), c as &dyn Module))
+            .collect();
+        out.push(("linear", &self.linear));
+        out
+    }
+}
+
+/// The mean binary cross-entropy of probabilities `p` (B,) for labels `y` (B,) of 0 or 1:
+/// `−Σ log(p·y + (1 − p)(1 − y)) / B`, shape (1,). Finite for any `p` in [0, 1] (see the
+/// [module docs](self)).
+pub fn bce_loss(p: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let batch = p.shape().first().copied().unwrap_or(1).max(1) as f64;
+    let one = p.scalar_like(1.0);
+    let q = p.sub(&one)?.mul(&y.sub(&one)?)?;
+    p.mul(y)?
+        .add(&q)?
+        .log()?
+        .sum_all()?
+        .mul(&p.scalar_like(-1.0 / batch))
+}
+
+/// Labels 0/1 as a (B,) tensor on `backend`.
+pub fn labels_tensor(labels: &[u8], backend: Backend) -> Result<Tensor> {
+    if let Some(i) = labels.iter().position(|&l| l > 1) {
+        return Err(Error::Invalid {
+            what: "labels_tensor",
+            message: format!("label {} at position {i} is not 0 or 1", labels[i]),
+        });
+    }
+    Tensor::from_vec(
+        labels.iter().map(|&l| f64::from(l)).collect(),
+        &[labels.len()],
+    )?
+    .try_to(backend)
+}
+
+/// The predicted label of each probability: 1 when above 0.5 (the course's rule), else 0.
+pub fn predictions(p: &Tensor) -> Vec<u8> {
+    p.to_vec().into_iter().map(|v| u8::from(v > 0.5)).collect()
+}
+
+/// Sentences to train on or score: token ids (from [`EmbeddingTable::encode`]) with labels,
+/// embedded through `table` and zero-padded to `length` tokens.
+#[derive(Clone, Copy)]
+pub struct Sentences<'a> {
+    /// Word vectors, and the shared vector of unknown words.
+    pub table: &'a EmbeddingTable,
+    /// Each sentence's token ids.
+    pub ids: &'a [Vec<u32>],
+    /// Each sentence's label, 0 or 1.
+    pub labels: &'a [u8],
+    /// Tokens per padded sentence (a longer sentence is not cut: its batch is wider).
+    pub length: usize,
+}
+
+impl Sentences<'_> {
+    /// Number of sentences.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The sentences at `rows` as a (B, L, D) tensor on `backend`.
+    pub fn batch(&self, rows: &[usize], backend: Backend) -> Result<Tensor> {
+        let ids: Vec<&[u32]> = rows.iter().map(|&r| self.ids[r].as_slice()).collect();
+        self.table.batch(&ids, self.length, backend)
+    }
+
+    /// The labels at `rows`.
+    pub fn labels_at(&self, rows: &[usize]) -> Vec<u8> {
+        rows.iter().map(|&r| self.labels[r]).collect()
+    }
+}
+
+/// The longest sentence of `ids`, in tokens (at least 1): the course pads every sentence to
+/// it.
+pub fn longest(ids: &[Vec<u32>]) -> usize {
+    ids.iter().map(Vec::len).max().unwrap_or(0).max(1)
+}
+
+/// How to train: the course's settings by default.
+#[derive(Clone, Copy, Debug)]
+pub struct SentimentConfig {
+    /// Sentences per step (10).
+    pub batch: usize,
+    /// Shuffle the training sentences each epoch (seeded); the course walks them in order
+    /// (false, the default).
+    pub shuffle: bool,
+}
+
+impl Default for SentimentConfig {
+    fn default() -> Self {
+        SentimentConfig {
+            batch: 10,
+            shuffle: false,
+        }
+    }
+}
+
+/// What [`train_epoch`] saw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochStats {
+    /// Mean loss per batch.
+    pub loss: f64,
+    /// Sentences the training-mode network (dropout on) classified correctly, as the
+    /// course's training accuracy counts them.
+    pub correct: usize,
+    /// Sentences trained on.
+    pub total: usize,
+}
+
+/// One pass over `data` in batches of `config.batch` (the last one may be smaller): zero the
+/// gradients, forward, [`bce_loss`], backward, SGD step. `on_batch(done, total)` reports
+/// progress.
+pub fn train_epoch(
+    net: &SentimentCnn,
+    optim: &Sgd,
+    data: Sentences<'_>,
+    config: &SentimentConfig,
+    rng: &mut Rng,
+    mut on_batch: impl FnMut(usize, usize),
+) -> Result<EpochStats> {
+    let backend = net.backend();
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    if config.shuffle {
+        rng.shuffle(&mut order);
+    }
+    net.train();
+    let size = config.batch.max(1);
+    let batches = order.len().div_ceil(size);
+    let mut stats = EpochStats {
+        loss: 0.0,
+        correct: 0,
+        total: data.len(),
+    };
+    for (k, rows) in order.chunks(size).enumerate() {
+        optim.zero_grad();
+        let x = data.batch(rows, backend)?;
+        let labels = data.labels_at(rows);
+        let p = net.forward(&x, rng)?;
+        let loss = bce_loss(&p, &labels_tensor(&labels, backend)?)?;
+        loss.backward()?;
+        optim.step()?;
+        stats.loss += loss.item()?;
+        stats.correct += predictions(&p)
+            .into_iter()
+            .zip(labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        on_batch(k + 1, batches);
+    }
+    stats.loss /= batches.max(1) as f64;
+    Ok(stats)
+}
+
+/// What [`evaluate`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Sentences classified correctly.
+    pub correct: usize,
+    /// Sentences scored.
+    pub total: usize,
+    /// Mean loss per sentence.
+    pub loss: f64,
+    /// The probability of "positive" of each sentence, in order.
+    pub probabilities: Vec<f64>,
+}
+
+impl Evaluation {
+    /// Correct sentences in percent.
+    pub fn percent(&self) -> f64 {
+        100.0 * self.correct as f64 / self.total.max(1) as f64
+    }
+}
+
+/// Scores `data` in evaluation mode (no dropout), `batch` sentences at a time; the training
+/// flag is restored afterwards.
+pub fn evaluate(net: &SentimentCnn, data: Sentences<'_>, batch: usize) -> Result<Evaluation> {
+    let backend = net.backend();
+    let was_training = net.is_training();
+    net.eval();
+    let mut result = Evaluation {
+        correct: 0,
+        total: data.len(),
+        loss: 0.0,
+        probabilities: Vec::with_capacity(data.len()),
+    };
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let mut rng = Rng::seed(0);
+    let scored = (|| {
+        for chunk in rows.chunks(batch.max(1)) {
+            let x = data.batch(chunk, backend)?;
+            let labels = data.labels_at(chunk);
+            let p = net.forward(&x, &mut rng)?;
+            let y = labels_tensor(&labels, backend)?;
+            result.loss += bce_loss(&p, &y)?.item()? * chunk.len() as f64;
+            for (q, l) in predictions(&p).into_iter().zip(labels) {
+                result.correct += usize::from(q == l);
+            }
+            result.probabilities.extend(p.to_vec());
+        }
+        Ok::<(), Error>(())
+    })();
+    if was_training {
+        net.train();
+    }
+    scored?;
+    result.loss /= data.len().max(1) as f64;
+    Ok(result)
+}
+
+/// The probability that `sentence` is positive: its tokens embedded through `table`,
+/// zero-padded to `length` (the training sentences' length), scored in evaluation mode.
+pub fn predict(
+    net: &SentimentCnn,
+    table: &EmbeddingTable,
+    sentence: &str,
+    length: usize,
+) -> Result<f64> {
+    let ids = table.encode(sentence);
+    if ids.is_empty() {
+        return Err(Error::Invalid {
+            what: "predict",
+            message: "the sentence has no words".into(),
+        });
+    }
+    let x = table.batch(&[&ids], length, net.backend())?;
+    let was_training = net.is_training();
+    net.eval();
+    let p = net.forward(&x, &mut Rng::seed(0));
+    if was_training {
+        net.train();
+    }
+    p?.item()
+}
+
+/// Checkpoint name of the unknown-word vector (shape (D,)).
+pub const UNKNOWN_NAME: &str = "embedding.unknown";
+/// Checkpoint name of the padding length (shape (1,)).
+pub const LENGTH_NAME: &str = "embedding.length";
+/// Checkpoint name of the head (shape (1,)): 1 for [`Head::Course`] (a ReLU on the linear
+/// layer's output), 0 for [`Head::Kim`].
+pub const HEAD_NAME: &str = "head.relu";
+
+/// The checkpoint of a trained network: its parameters (`conv1.weights`, `conv1.bias`, …,
+/// `linear.weights`, `linear.bias`), the unknown-word vector ([`UNKNOWN_NAME`]), the padding
+/// length ([`LENGTH_NAME`]) and the head ([`HEAD_NAME`]), so that a sentence can be scored
+/// later as in training.
+pub fn checkpoint_tensors(net: &SentimentCnn, unknown: &[f64], length: usize) -> Vec<NamedTensor> {
+    let mut out: Vec<NamedTensor> = net
+        .named_parameters()
+        .into_iter()
+        .filter_map(|(name, p)| {
+            p.tensor().map(|t| NamedTensor {
+                name,
+                shape: t.shape().to_vec(),
+                values: t.to_vec(),
+            })
+        })
+        .collect();
+    out.push(NamedTensor {
+        name: UNKNOWN_NAME.into(),
+        shape: vec![unknown.len()],
+        values: unknown.to_vec(),
+    });
+    out.push(NamedTensor {
+        name: LENGTH_NAME.into(),
+        shape: vec![1],
+        values: vec![length as f64],
+    });
+    out.push(NamedTensor {
+        name: HEAD_NAME.into(),
+        shape: vec![1],
+        values: vec![if net.head == Head::Course { 1.0 } else { 0.0 }],
+    });
+    out
+}
+
+/// A network restored by [`load_checkpoint`], with the unknown-word vector and padding length
+/// it was trained with.
+pub struct Restored {
+    /// The network, its shape read from the checkpoint.
+    pub net: SentimentCnn,
+    /// The vector unknown words shared in training.
+    pub unknown: Vec<f64>,
+    /// The padding length of training.
+    pub length: usize,
+}
+
+/// Reads a checkpoint written from [`checkpoint_tensors`] onto `backend`: the filter widths,
+/// feature maps and embedding dimension come from the tensors' shapes. Errors
+/// ([`Error::File`], naming `path`) on a missing or extra tensor, inconsistent shapes, or a
+/// length that is not a positive whole number.
+pub fn load_checkpoint(path: &Path, backend: Backend) -> Result<Restored> {
+    let fail = |message: String| Error::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let found = checkpoint::load(path)?;
+    let get = |name: &str| found.iter().find(|t| t.name == name);
+    let mut filters = Vec::new();
+    let (mut maps, mut embedding) = (0, 0);
+    while let Some(w) = get(&format!("conv{}.weights", filters.len() + 1)) {
+        if w.shape.len() != 3 || w.shape.contains(&0) {
+            return Err(fail(format!(
+                "tensor {} has shape {:?}, expected (maps, embedding, width)",
+                w.name, w.shape
+            )));
+        }
+        if filters.is_empty() {
+            (maps, embedding) = (w.shape[0], w.shape[1]);
+        }
+        filters.push(w.shape[2]);
+    }
+    if filters.is_empty() {
+        return Err(fail(
+            "no tensor conv1.weights: not a checkpoint of the sentiment network".into(),
+        ));
+    }
+    let length = match get(LENGTH_NAME) {
+        Some(t) if t.values.len() == 1 => {
+            let v = t.values[0];
+            if !(v >= 1.0 && v <= MAX_LENGTH as f64 && v.fract() == 0.0) {
+                return Err(fail(format!(
+                    "{LENGTH_NAME} is {v}, not a whole number from 1 to {MAX_LENGTH}"
+                )));
+            }
+            v as usize
+        }
+        _ => {
+            return Err(fail(format!(
+                "missing tensor {LENGTH_NAME} of shape [1] (the padding length)"
+            )));
+        }
+    };
+    let head = match get(HEAD_NAME).map(|t| t.values.as_slice()) {
+        Some([v]) if *v == 1.0 => Head::Course,
+        Some([v]) if *v == 0.0 => Head::Kim,
+        Some(v) => {
+            return Err(fail(format!(
+                "{HEAD_NAME} is {v:?}, not [1] (the course's head) or [0] (Kim's)"
+            )));
+        }
+        None => {
+            return Err(fail(format!(
+                "missing tensor {HEAD_NAME} of shape [1] (which head the network has)"
+            )));
+        }
+    };
+    let net =
+        SentimentCnn::new(embedding, maps, &filters, backend, &mut Rng::seed(0))?.with_head(head);
+    let expected = checkpoint_tensors(&net, &vec![0.0; embedding], length);
+    checkpoint::check_matches(path, &expected, &found)?;
+    for (name, p) in net.named_parameters() {
+        if let Some(t) = get(&name) {
+            if t.values.iter().any(|v| !v.is_finite()) {
+                return Err(fail(format!(
+                    "tensor {name} holds a value that is not finite"
+                )));
+            }
+            p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?)?;
+        }
+    }
+    let unknown = get(UNKNOWN_NAME)
+        .map(|t| t.values.clone())
+        .unwrap_or_default();
+    Ok(Restored {
+        net,
+        unknown,
+        length,
+    })
+}
