@@ -736,7 +736,7 @@ fn the_command_trains_saves_and_predicts() {
         );
     }
     assert!(
-        out.contains("Trained 3 epochs on 20 sentences (fast backend)"),
+        out.contains("Trained 3 epochs on 20 sentences (fast backend, kim head)"),
         "{out}"
     );
     let loss = |line: &str| {
@@ -782,7 +782,7 @@ fn the_command_trains_saves_and_predicts() {
         ],
         &[
             "--load",
-            "holds a network with the Kim head, not --head Course",
+            "holds a network with the kim head, not --head course",
         ],
     );
 }

@@ -96,6 +96,13 @@ impl From<HeadArg> for Head {
     }
 }
 
+fn head_name(head: Head) -> &'static str {
+    match head {
+        Head::Course => "course",
+        Head::Kim => "kim",
+    }
+}
+
 #[derive(clap::Args)]
 pub struct SentimentArgs {
     /// Directory of GLUE's SST-2 files train.tsv and dev.tsv (each may be gzipped, as
@@ -355,16 +362,16 @@ fn first(
 
 /// Bytes a run holds at its peak, roughly: per convolution, the im2col matrix and the
 /// activations of a training batch (forward and backward), or of a scoring batch (forward).
-fn memory(args: &SentimentArgs, embedding: usize, filters: &[usize], length: usize) -> f64 {
-    let per = |taps: usize, maps: usize| -> f64 {
-        filters
+fn memory(net: &SentimentCnn, batch: usize, length: usize) -> f64 {
+    let per = |taps: usize, copies: usize| -> f64 {
+        net.filters()
             .iter()
-            .map(|&k| (taps * embedding * k + maps * args.maps) as f64)
+            .map(|&k| (taps * net.embedding() * k + copies * net.maps()) as f64)
             .sum::<f64>()
             * length as f64
             * 8.0
     };
-    let train = per(2, 6) * args.batch as f64;
+    let train = per(2, 6) * batch as f64;
     let score = per(1, 2) * EVAL_BATCH as f64;
     train.max(score)
 }
@@ -400,8 +407,9 @@ pub fn run(args: SentimentArgs) -> Result<()> {
                 "--load",
                 path.display(),
                 format!(
-                    "holds a network with the {:?} head, not --head {h:?}",
-                    r.net.head()
+                    "holds a network with the {} head, not --head {}",
+                    head_name(r.net.head()),
+                    head_name(h.into())
                 ),
             ));
         }
@@ -478,7 +486,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
         .count();
     let all_tokens: usize = train_ids.iter().chain(&valid_ids).map(Vec::len).sum();
     let estimate = limits::Estimate {
-        bytes: memory(&args, embedding, net.filters(), length),
+        bytes: memory(&net, args.batch, length),
         flag: if args.batch > EVAL_BATCH {
             "--batch"
         } else {
@@ -487,7 +495,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
         value: if args.batch > EVAL_BATCH {
             args.batch.to_string()
         } else {
-            args.maps.to_string()
+            net.maps().to_string()
         },
         what: format!(
             "batch {}, {} maps, filters {:?}, sentences of {length} tokens",
@@ -581,11 +589,12 @@ pub fn run(args: SentimentArgs) -> Result<()> {
     let last = history.last().expect("at least one epoch");
     let train_seconds: f64 = history.iter().map(|h| h.seconds).sum();
     println!(
-        "Trained {} epochs on {} sentences ({} backend) in {:.1} s ({:.3} s per epoch); best \
-         valid {best_acc:.1}% at epoch {best_epoch}, last {:.1}% of {}",
+        "Trained {} epochs on {} sentences ({} backend, {} head) in {:.1} s ({:.3} s per \
+         epoch); best valid {best_acc:.1}% at epoch {best_epoch}, last {:.1}% of {}",
         args.epochs,
         train.len(),
         backend,
+        head_name(net.head()),
         start.elapsed().as_secs_f64(),
         train_seconds / args.epochs as f64,
         last.valid,
