@@ -149,8 +149,10 @@ def main():
         os.makedirs(args.screenshots, exist_ok=True)
 
     scratch = tempfile.TemporaryDirectory()
-    model = tiny_mnist_model(args.binary, scratch.name)
-    log("trained a tiny MNIST model")
+    # MINITORCH_SCREENSHOT_MODEL: a model trained on real digits (named digits.safetensors),
+    # for the README's screenshot; by default a tiny one trained here on synthetic digits.
+    model = os.environ.get("MINITORCH_SCREENSHOT_MODEL") or tiny_mnist_model(args.binary, scratch.name)
+    log(f"MNIST model {model}")
     server, url = start_server(args.binary, model)
     log(f"server at {url}")
     driver = None
