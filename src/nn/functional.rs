@@ -26,7 +26,39 @@ pub fn tile(input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
     tile_for("tile", input, kernel)
 }
 
-fn tile_for(op: &'static str, input: &Tensor, (kh, kw): (usize, usize)) -> Result<Tensor> {
+fn tile_for(op: &'static str, input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
+    let (b, c, nh, nw) = pool_shape(op, input, kernel)?;
+    let (kh, kw) = kernel;
+    input
+        .contiguous()?
+        .view(&[b, c, nh, kh, nw, kw])?
+        .permute(&[0, 1, 2, 4, 3, 5])?
+        .contiguous()?
+        .view(&[b, c, nh, nw, kh * kw])
+}
+
+/// Mean over each (kh, kw) block: (B, C, H, W) → (B, C, H/kh, W/kw).
+///
+/// The same means as [`tile`] then `mean(4)`, computed without the tile's copy: the input
+/// viewed as (B, C, H/kh, kh, W/kw, kw) is summed along its kw and kh dimensions.
+pub fn avgpool2d(input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
+    let (b, c, nh, nw) = pool_shape("avgpool2d", input, kernel)?;
+    let (kh, kw) = kernel;
+    input
+        .contiguous()?
+        .view(&[b, c, nh, kh, nw, kw])?
+        .sum(5)?
+        .sum(3)?
+        .mul(&input.scalar_like(1.0 / (kh * kw) as f64))?
+        .view(&[b, c, nh, nw])
+}
+
+/// Checks a pooling input and kernel; returns (B, C, H/kh, W/kw).
+fn pool_shape(
+    op: &'static str,
+    input: &Tensor,
+    (kh, kw): (usize, usize),
+) -> Result<(usize, usize, usize, usize)> {
     let shape = input.shape();
     if shape.len() != 4 {
         return Err(invalid(
@@ -43,20 +75,7 @@ fn tile_for(op: &'static str, input: &Tensor, (kh, kw): (usize, usize)) -> Resul
             ),
         ));
     }
-    let (nh, nw) = (h / kh, w / kw);
-    input
-        .contiguous()?
-        .view(&[b, c, nh, kh, nw, kw])?
-        .permute(&[0, 1, 2, 4, 3, 5])?
-        .contiguous()?
-        .view(&[b, c, nh, nw, kh * kw])
-}
-
-/// Mean over each (kh, kw) block: (B, C, H, W) → (B, C, H/kh, W/kw).
-pub fn avgpool2d(input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
-    let tiled = tile_for("avgpool2d", input, kernel)?;
-    let s = tiled.shape().to_vec();
-    tiled.mean(4)?.view(&s[..4])
+    Ok((b, c, h / kh, w / kw))
 }
 
 /// Maximum over each (kh, kw) block: (B, C, H, W) → (B, C, H/kh, W/kw). The gradient goes to
