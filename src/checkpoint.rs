@@ -12,6 +12,8 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::module::Module;
+use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -385,6 +387,36 @@ pub fn check_matches(path: &Path, expected: &[NamedTensor], found: &[NamedTensor
                 extra.name
             ),
         ));
+    }
+    Ok(())
+}
+
+/// A module's tensor parameters as named tensors (`layer1.weights`, …), in registration order:
+/// what a checkpoint of it holds.
+pub fn state_of(module: &dyn Module) -> Vec<NamedTensor> {
+    module
+        .named_parameters()
+        .into_iter()
+        .filter_map(|(name, p)| {
+            p.tensor().map(|t| NamedTensor {
+                name,
+                shape: t.shape().to_vec(),
+                values: t.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Replaces a module's tensor parameters with `found` (read from the checkpoint at `path`,
+/// which only names it in errors): names and shapes must match [`state_of`] exactly, and each
+/// value moves to the backend of the parameter it replaces.
+pub fn restore(module: &dyn Module, path: &Path, found: &[NamedTensor]) -> Result<()> {
+    check_matches(path, &state_of(module), found)?;
+    for (name, p) in module.named_parameters() {
+        let (Some(old), Some(t)) = (p.tensor(), found.iter().find(|f| f.name == name)) else {
+            continue;
+        };
+        p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(old.backend())?)?;
     }
     Ok(())
 }

@@ -194,17 +194,7 @@ impl Model {
     /// The parameters as named tensors (`layer1.weights`, `layer1.bias`, …).
     pub fn state(&self) -> Vec<NamedTensor> {
         match self {
-            Model::Tensor(net) => net
-                .named_parameters()
-                .into_iter()
-                .filter_map(|(name, p)| {
-                    p.tensor().map(|t| NamedTensor {
-                        name,
-                        shape: t.shape().to_vec(),
-                        values: t.to_vec(),
-                    })
-                })
-                .collect(),
+            Model::Tensor(net) => checkpoint::state_of(net),
             Model::Scalar(net) => net.state(),
         }
     }
@@ -217,19 +207,12 @@ impl Model {
     /// Replaces the parameters with a checkpoint's; its names and shapes must match exactly.
     pub fn load(&self, path: &Path) -> Result<()> {
         let found = checkpoint::load(path)?;
-        checkpoint::check_matches(path, &self.state(), &found)?;
         match self {
-            Model::Tensor(net) => {
-                for (name, p) in net.named_parameters() {
-                    let t = found
-                        .iter()
-                        .find(|f| f.name == name)
-                        .expect("checked above");
-                    let backend = p.tensor().map_or(Backend::default(), |old| old.backend());
-                    p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?)?;
-                }
+            Model::Tensor(net) => checkpoint::restore(net, path, &found)?,
+            Model::Scalar(net) => {
+                checkpoint::check_matches(path, &self.state(), &found)?;
+                net.load_state(&found);
             }
-            Model::Scalar(net) => net.load_state(&found),
         }
         Ok(())
     }

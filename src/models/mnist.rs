@@ -297,41 +297,13 @@ impl MnistNet {
 
     /// The parameters as named tensors (what `minitorch mnist --save` writes).
     pub fn state(&self) -> Vec<NamedTensor> {
-        self.named_parameters()
-            .into_iter()
-            .filter_map(|(name, p)| {
-                p.tensor().map(|t| NamedTensor {
-                    name,
-                    shape: t.shape().to_vec(),
-                    values: t.to_vec(),
-                })
-            })
-            .collect()
+        checkpoint::state_of(self)
     }
 
     /// Replaces the parameters with `found` (read from the checkpoint at `path`, which only
-    /// names it in errors); names and shapes must match. The values move to the network's
-    /// backend.
+    /// names it in errors); see [`checkpoint::restore`].
     pub fn load_state(&self, path: &Path, found: &[NamedTensor]) -> Result<()> {
-        let expected: Vec<NamedTensor> = self
-            .named_parameters()
-            .into_iter()
-            .filter_map(|(name, p)| {
-                p.tensor().map(|t| NamedTensor {
-                    name,
-                    shape: t.shape().to_vec(),
-                    values: Vec::new(),
-                })
-            })
-            .collect();
-        checkpoint::check_matches(path, &expected, found)?;
-        let backend = self.backend();
-        for (name, p) in self.named_parameters() {
-            if let Some(t) = found.iter().find(|f| f.name == name) {
-                p.update(Tensor::from_vec(t.values.clone(), &t.shape)?.try_to(backend)?)?;
-            }
-        }
-        Ok(())
+        checkpoint::restore(self, path, found)
     }
 
     /// Replaces the parameters with those of the checkpoint at `path` (see

@@ -465,17 +465,7 @@ pub const HEAD_NAME: &str = "head.relu";
 /// length ([`LENGTH_NAME`]) and the head ([`HEAD_NAME`]), so that a sentence can be scored
 /// later as in training.
 pub fn checkpoint_tensors(net: &SentimentCnn, unknown: &[f64], length: usize) -> Vec<NamedTensor> {
-    let mut out: Vec<NamedTensor> = net
-        .named_parameters()
-        .into_iter()
-        .filter_map(|(name, p)| {
-            p.tensor().map(|t| NamedTensor {
-                name,
-                shape: t.shape().to_vec(),
-                values: t.to_vec(),
-            })
-        })
-        .collect();
+    let mut out = checkpoint::state_of(net);
     out.push(NamedTensor {
         name: UNKNOWN_NAME.into(),
         shape: vec![unknown.len()],
