@@ -27,11 +27,10 @@
 //! # Ok(()) }
 //! ```
 
+use super::file_error;
 use crate::{Error, Result};
-use flate2::read::MultiGzDecoder;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -340,13 +339,6 @@ const LABELS: Kind = Kind {
     kind: "label",
 };
 
-fn file_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::File {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
-}
-
 /// Reads until `buf` is full or the input ends; the number of bytes read.
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -379,25 +371,7 @@ fn describe_magic(magic: u32) -> String {
 /// header.
 fn read_idx(path: &Path, kind: &Kind) -> Result<(Vec<usize>, Vec<u8>)> {
     let fail = |message: String| file_error(path, message);
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    if meta.is_dir() {
-        return Err(fail("cannot read: is a directory".into()));
-    }
-    if !meta.is_file() {
-        // A FIFO would block the reader; a device could be endless.
-        return Err(fail("cannot read: not a regular file".into()));
-    }
-    let file = File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let mut buffered = BufReader::with_capacity(1 << 16, file);
-    let head = buffered
-        .fill_buf()
-        .map_err(|e| fail(format!("cannot read: {e}")))?;
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn Read> = if gzip {
-        Box::new(MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
+    let (mut reader, gzip, file_len) = super::open_data_file(path, 1 << 16)?;
     let io_fail = |e: io::Error| {
         if gzip {
             fail(format!("corrupt gzip data: {e}"))
@@ -485,7 +459,7 @@ fn read_idx(path: &Path, kind: &Kind) -> Result<(Vec<usize>, Vec<u8>)> {
     }
     if !gzip {
         // The file's length is known: compare before allocating.
-        let after = meta.len().saturating_sub(header_len as u64);
+        let after = file_len.saturating_sub(header_len as u64);
         if after < declared {
             return Err(fail(format!(
                 "truncated: the header declares {what} ({declared} bytes), but only {after} \

@@ -36,14 +36,13 @@
 //! # Ok(()) }
 //! ```
 
+use super::file_error;
 use crate::backend::Backend;
 use crate::random::Rng;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
-use flate2::read::MultiGzDecoder;
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// Longest line either reader accepts, in bytes: 1 MiB (a 300-dimensional GloVe line takes
@@ -55,13 +54,6 @@ pub const MAX_DIM: usize = 10_000;
 pub const MAX_WORDS: usize = u32::MAX as usize - 1;
 /// The header line of a GLUE SST-2 file.
 pub const SST2_HEADER: &str = "sentence\tlabel";
-
-fn file_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::File {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
-}
 
 /// The whitespace-separated tokens of a sentence (Python's `str.split()`).
 pub fn tokens(sentence: &str) -> impl Iterator<Item = &str> {
@@ -80,29 +72,7 @@ struct Lines<'p> {
 
 impl<'p> Lines<'p> {
     fn open(path: &'p Path) -> Result<Lines<'p>> {
-        let fail = |message: String| file_error(path, message);
-        let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        if meta.is_dir() {
-            return Err(fail("cannot read: is a directory".into()));
-        }
-        if !meta.is_file() {
-            // A FIFO would block the reader; a device could be endless.
-            return Err(fail("cannot read: not a regular file".into()));
-        }
-        let file = File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let mut buffered = BufReader::with_capacity(1 << 20, file);
-        let head = buffered
-            .fill_buf()
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
-        let gzip = head.starts_with(&[0x1f, 0x8b]);
-        let reader: Box<dyn BufRead> = if gzip {
-            Box::new(BufReader::with_capacity(
-                1 << 20,
-                MultiGzDecoder::new(buffered),
-            ))
-        } else {
-            Box::new(buffered)
-        };
+        let (reader, gzip, _) = super::open_data_file(path, 1 << 20)?;
         Ok(Lines {
             path,
             reader,
