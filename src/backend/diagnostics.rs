@@ -26,6 +26,8 @@ pub enum Path {
     SmallGemm,
     /// The reference backend's per-element index arithmetic.
     Reference,
+    /// Register-tiled kernels reading the operands directly (convolution).
+    Direct,
 }
 
 impl Path {
@@ -38,6 +40,7 @@ impl Path {
             Path::Gemm => "gemm",
             Path::SmallGemm => "small gemm",
             Path::Reference => "reference",
+            Path::Direct => "direct",
         }
     }
 }

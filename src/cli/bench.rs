@@ -2,7 +2,7 @@
 //! convolution forward + backward on the MNIST network's shapes.
 
 use super::limits::{self, MAX_MATMUL_SIZE, MAX_OPS_SIZE, MAX_REPS, MAX_SIMPLE_SIZE, MAX_TRIALS};
-use super::{Result, parse_list, paths};
+use super::{Result, parse_list, paths, reference};
 use crate::cli::plot::{Series, log_line_chart};
 use crate::cli::timing::{self as bench, SIMPLE_MAX_SIZE};
 use minitorch::{Backend, Rng};
@@ -84,7 +84,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     }
 }
 
-/// Times `conv2d` forward and backward (input and weight gradients) per backend.
+/// Times `conv2d` forward and backward (input and weight gradients) per backend, and the same
+/// work in PyTorch f64 (`bench/torch_conv.py`, 2 threads) when a Python with torch is found.
 fn conv(backends: Vec<Backend>, reps: usize) -> Result<()> {
     limits::count("--reps", reps, 1, MAX_REPS, "a bound on run time")?;
     let shapes: [(&str, [usize; 4], [usize; 4]); 3] = [
@@ -92,21 +93,37 @@ fn conv(backends: Vec<Backend>, reps: usize) -> Result<()> {
         ("mnist conv2 4→8", [16, 4, 28, 28], [8, 4, 3, 3]),
         ("64×16→32 28×28", [64, 16, 28, 28], [32, 16, 3, 3]),
     ];
+    let torch = reference::run(
+        include_str!("../../bench/torch_conv.py"),
+        &["--reps".into(), reps.to_string()],
+    );
     println!("conv2d forward + backward (input and weight gradients), median of {reps}");
+    match &torch {
+        Ok(t) => println!(
+            "PyTorch {} f64, {} threads, in the same run (bench/torch_conv.py)",
+            t["torch"].as_str().unwrap_or("?"),
+            t["threads"]
+        ),
+        Err(why) => println!("PyTorch: not measured ({why})"),
+    }
     println!(
-        "{:<18} {:<9} {:>12} {:>10}",
-        "layer", "backend", "time ms", "GFLOP/s"
+        "{:<18} {:<9} {:>12} {:>10} {:>12} {:>10}",
+        "layer", "backend", "time ms", "GFLOP/s", "PyTorch ms", "speed-up"
     );
     for backend in backends {
         for (name, is, ws) in shapes {
-            let t = bench::time_conv(backend, is, ws, reps)?;
+            let t = bench::time_conv(backend, is, ws, reps)?.as_secs_f64() * 1e3;
             // Forward and the two gradients are each B·Cout·H·W·Cin·KH·KW multiply-adds.
             let macs = (is[0] * ws[0] * is[2] * is[3] * ws[1] * ws[2] * ws[3]) as f64;
+            let gflops = 3.0 * 2.0 * macs / t / 1e6;
+            let theirs = torch.as_ref().ok().and_then(|v| v["ms"][name].as_f64());
+            let (their_ms, ratio) = match theirs {
+                Some(ms) => (format!("{ms:.3}"), format!("{:.2}×", ms / t)),
+                None => ("-".into(), "-".into()),
+            };
             println!(
-                "{name:<18} {:<9} {:>12.3} {:>10.1}",
-                backend.name(),
-                t.as_secs_f64() * 1e3,
-                3.0 * 2.0 * macs / t.as_secs_f64() / 1e9
+                "{name:<18} {:<9} {t:>12.3} {gflops:>10.1} {their_ms:>12} {ratio:>10}",
+                backend.name()
             );
         }
     }

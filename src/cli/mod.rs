@@ -6,6 +6,7 @@ mod limits;
 mod mnist;
 mod paths;
 pub(crate) mod plot;
+mod reference;
 mod sentiment;
 mod serve;
 pub(crate) mod timing;

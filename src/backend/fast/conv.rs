@@ -1,5 +1,8 @@
 //! Fast 2-D cross-correlation (MiniTorch tasks 4.1 and 4.2; 1-D convolutions arrive as a
-//! height of 1), as im2col + the fast batched matmul.
+//! height of 1): the [direct kernels](super::direct_conv) where they fit (AVX-512 CPUs,
+//! kernels up to 7 wide, weight gradients up to 5 × 5), else im2col + the fast batched
+//! matmul, described here. `MINITORCH_CONV=im2col` forces the latter, to compare the two
+//! (`docs/performance.md`).
 //!
 //! For each batch entry the input cells every output cell reads are gathered into a matrix
 //! ("im2col"): row (c, i, j) — one kernel tap of one input channel — holds, for every output
@@ -14,24 +17,27 @@
 //! transposed, (OH·OW, Cin·KH·KW), with runs along the kernel's j, and the product reads it
 //! through transposed strides (no copy). Measurements: `docs/performance.md`.
 
+use super::direct_conv;
 use super::matmul::matmul;
 use super::parallel_threshold;
 use crate::backend::conv2d_shape;
+use crate::backend::diagnostics as profile;
 use crate::error::Result;
-use crate::layout::Layout;
+use crate::layout::{Dims, Layout};
 use crate::tensor_data::{Storage, TensorData, zeroed};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
-/// The operands' sizes.
+/// The operands' sizes: input channels and size, kernel size, output size.
 #[derive(Clone, Copy)]
-struct Sizes {
-    cin: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct Sizes {
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub oh: usize,
+    pub ow: usize,
 }
 
 impl Sizes {
@@ -70,7 +76,42 @@ pub(super) fn conv2d(
         oh: out_hw[0],
         ow: out_hw[1],
     };
-    let (batch, cout) = (is[0], ws[0]);
+    match direct_kernel(s, reverse) {
+        Some(kernel) => direct(kernel, input, weight, s, reverse, out_shape),
+        None => im2col(input, weight, s, reverse, out_shape),
+    }
+}
+
+/// The convolution by a direct kernel.
+fn direct(
+    kernel: Direct,
+    input: &TensorData,
+    weight: &TensorData,
+    s: Sizes,
+    reverse: bool,
+    out_shape: Dims,
+) -> Result<TensorData> {
+    let (batch, cout) = (input.shape()[0], weight.shape()[0]);
+    let macs = out_shape.product() * s.cin * s.kh * s.kw;
+    let out = match kernel {
+        Direct::SameSize => {
+            direct_conv::same_size(input, &weight.to_vec()?, s, batch, cout, reverse)?
+        }
+        Direct::SmallOutput => direct_conv::small_output(input, weight, s, batch, cout)?,
+    };
+    profile::note(profile::Path::Direct, macs >= direct_conv::PARALLEL_MACS);
+    Ok(TensorData::packed(out, out_shape))
+}
+
+/// The convolution as im2col + the fast batched matmul.
+fn im2col(
+    input: &TensorData,
+    weight: &TensorData,
+    s: Sizes,
+    reverse: bool,
+    out_shape: Dims,
+) -> Result<TensorData> {
+    let (batch, cout) = (input.shape()[0], weight.shape()[0]);
     let x = input.to_vec()?;
     let (k, p) = (s.taps(), s.cells());
     // The weight as (1, Cout, K), read by every batch entry.
@@ -89,6 +130,31 @@ pub(super) fn conv2d(
         out[first * per_entry..entries.end * per_entry].copy_from_slice(&part.to_vec()?);
     }
     Ok(TensorData::packed(out, out_shape))
+}
+
+/// The direct kernels that fit a call.
+enum Direct {
+    SameSize,
+    SmallOutput,
+}
+
+/// The direct kernel for these sizes, if one fits and the CPU runs it (and
+/// `MINITORCH_CONV=im2col` does not ask for im2col, to compare the two).
+fn direct_kernel(s: Sizes, reverse: bool) -> Option<Direct> {
+    static IM2COL: OnceLock<bool> = OnceLock::new();
+    let im2col =
+        *IM2COL.get_or_init(|| std::env::var("MINITORCH_CONV").is_ok_and(|v| v == "im2col"));
+    if im2col || !direct_conv::available() {
+        return None;
+    }
+    // Same size: rows narrower than a vector would be mostly padding.
+    if (s.oh, s.ow) == (s.h, s.w) && s.kw <= direct_conv::MAX_WIDTH && s.w >= 8 {
+        Some(Direct::SameSize)
+    } else if !reverse && s.oh <= direct_conv::MAX_SMALL && s.ow <= direct_conv::MAX_SMALL {
+        Some(Direct::SmallOutput)
+    } else {
+        None
+    }
 }
 
 /// im2col cells per group of batch entries (2²⁰ values, 8 MB; `docs/performance.md`).
@@ -135,7 +201,8 @@ fn conv_group(
 /// Fills `m` (K × P, row (c, i, j), column (y, x)) from `image` (Cin × H × W), copying runs
 /// along x.
 fn gather(m: &mut [f64], image: &[f64], s: Sizes, reverse: bool) {
-    if (s.oh, s.ow) == (s.h, s.w) {
+    // Same size: rows narrower than a vector would be mostly padding.
+    if (s.oh, s.ow) == (s.h, s.w) && s.kw <= direct_conv::MAX_WIDTH && s.w >= 8 {
         return gather_same_size(m, image, s, reverse);
     }
     let p = s.cells();
@@ -230,5 +297,102 @@ fn gather_transposed(m: &mut [f64], image: &[f64], s: Sizes, reverse: bool) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::Rng;
+
+    /// A tensor of `shape` with values in [-1, 1), read through a permuted layout when
+    /// `permuted` (the data stored with its first two dims swapped).
+    fn operand(shape: [usize; 4], permuted: bool, rng: &mut Rng) -> TensorData {
+        let n = shape.iter().product();
+        let values: Vec<f64> = (0..n).map(|_| 2.0 * rng.uniform() - 1.0).collect();
+        if permuted {
+            let [a, b, c, d] = shape;
+            TensorData::new(values, &[b, a, c, d])
+                .unwrap()
+                .permute(&[1, 0, 2, 3])
+                .unwrap()
+        } else {
+            TensorData::new(values, &shape).unwrap()
+        }
+    }
+
+    fn close(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())))
+    }
+
+    /// Every shape the direct kernels take (channel counts on and off the tile sizes, rows
+    /// of one and of several 32-column tiles, kernels up to their limits, 1-D as height 1,
+    /// permuted operands) gives im2col's result.
+    #[test]
+    fn direct_kernels_match_im2col() {
+        if !direct_conv::available() {
+            eprintln!("skipped: this CPU has no AVX-512F, the direct kernels never run");
+            return;
+        }
+        let mut rng = Rng::seed(7);
+        let mut checked = 0;
+        for &(b, cin, h, w, cout, kh, kw) in &[
+            (2, 1, 5, 8, 1, 1, 1),
+            (3, 2, 6, 9, 3, 2, 3),
+            (2, 4, 28, 28, 8, 3, 3),
+            (1, 5, 4, 40, 9, 3, 7),
+            (2, 3, 1, 33, 5, 1, 5),
+            (1, 2, 7, 65, 4, 4, 2),
+        ] {
+            for permuted in [false, true] {
+                let x = operand([b, cin, h, w], permuted, &mut rng);
+                let wt = operand([cout, cin, kh, kw], permuted, &mut rng);
+                let g = operand([b, cout, h, w], permuted, &mut rng);
+                let swap = [1, 0, 2, 3];
+                // Forward, the input's gradient (reverse) and the weight's gradient.
+                let calls = [
+                    (x.clone(), wt.clone(), [h, w], false),
+                    (g.clone(), wt.permute(&swap).unwrap(), [h, w], true),
+                    (
+                        x.permute(&swap).unwrap(),
+                        g.permute(&swap).unwrap(),
+                        [kh, kw],
+                        false,
+                    ),
+                ];
+                for (input, weight, out_hw, reverse) in calls {
+                    let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw).unwrap();
+                    let (is, ws) = (input.shape(), weight.shape());
+                    let s = Sizes {
+                        cin: is[1],
+                        h: is[2],
+                        w: is[3],
+                        kh: ws[2],
+                        kw: ws[3],
+                        oh: out_hw[0],
+                        ow: out_hw[1],
+                    };
+                    let Some(kernel) = direct_kernel(s, reverse) else {
+                        continue;
+                    };
+                    let fast = direct(kernel, &input, &weight, s, reverse, out_shape);
+                    let slow = im2col(&input, &weight, s, reverse, out_shape);
+                    let (fast, slow) = (
+                        fast.unwrap().to_vec().unwrap(),
+                        slow.unwrap().to_vec().unwrap(),
+                    );
+                    assert!(
+                        close(&fast, &slow),
+                        "{is:?} {ws:?} {out_hw:?} reverse {reverse}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        // All but the weight gradient of the 7-wide kernel (its output is wider than 5).
+        assert_eq!(checked, 34, "calls that took a direct kernel");
     }
 }

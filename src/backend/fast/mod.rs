@@ -16,6 +16,7 @@
 //! tests compare them to a 1e-9 relative tolerance.
 
 mod conv;
+mod direct_conv;
 mod elementwise;
 mod matmul;
 mod reduce;

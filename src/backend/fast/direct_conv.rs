@@ -1,0 +1,429 @@
+//! Direct convolution kernels for the fast backend: register tiles of output cells, computed
+//! straight from a zero-padded copy of the input, with no im2col matrix.
+//!
+//! The fast backend's [`conv2d`](super::conv) calls come in two forms, and each has a kernel:
+//!
+//! - **Same size** (every forward pass and the input's gradient): `out (B, Cout, H, W)`.
+//!   [`same_size`] pads the input with zeros on the bottom and right (forward; on the top and
+//!   left with the kernel flipped for `reverse`, since `in[y−i]·w[i] = in[y+i'−(KH−1)]·w[KH−1−i']`),
+//!   so every read is in bounds and needs no test. A tile is 4 output channels × 32 output
+//!   columns of one row: 16 AVX-512 accumulators, each tap adds one broadcast weight times 32
+//!   shifted input values per channel.
+//! - **Small output** (the weight's gradient, whose "kernel" is a whole image and whose output
+//!   is the kernel's KH × KW): [`small_output`] copies that "kernel" channel-last, so that a
+//!   vector holds 8 output channels at one position, and keeps one vector accumulator per
+//!   output cell (at most 5 × 5): each input value, broadcast, is multiplied into the
+//!   channels of every cell that reads it.
+//!
+//! Both need AVX-512F and FMA (checked at run time by [`available`]); elsewhere the backend
+//! uses im2col. They sum in a different order from the reference backend, so results agree
+//! to rounding (tests compare to 1e-9 relative). Measurements: `docs/performance.md`.
+
+use super::conv::Sizes;
+use crate::error::Result;
+use crate::tensor_data::{TensorData, reserved, zeroed};
+use rayon::prelude::*;
+
+/// f64 lanes of an AVX-512 vector.
+const LANES: usize = 8;
+/// Output columns per [`same_size`] tile.
+const COLUMNS: usize = 4 * LANES;
+/// Output channels per [`same_size`] tile.
+const CHANNELS: usize = 4;
+/// Widest kernel [`same_size`] handles.
+pub(super) const MAX_WIDTH: usize = 7;
+/// Largest output height and width [`small_output`] handles.
+pub(super) const MAX_SMALL: usize = 5;
+/// Multiply-adds from which a convolution splits its batch across threads (about 50 µs of
+/// work; below it rayon's hand-off costs more than the second core saves).
+pub(super) const PARALLEL_MACS: usize = 1 << 21;
+
+/// True when this CPU runs the kernels of this module.
+pub(super) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The 4-D tensor `x` (N, C, H, W), read through its strides, copied into N·C zeroed planes
+/// of `rows` × `cols` at (`top`, `left`).
+fn pad(
+    x: &TensorData,
+    (rows, cols): (usize, usize),
+    (top, left): (usize, usize),
+) -> Result<Vec<f64>> {
+    let &[n, c, h, w] = x.shape() else {
+        unreachable!("conv2d_shape checked 4-D operands")
+    };
+    let &[sn, sc, sh, sw] = x.strides() else {
+        unreachable!("a layout has one stride per dimension")
+    };
+    // Written once, in order (zeroing first and copying after measured twice the time).
+    let mut p = reserved("conv2d", n * c * rows * cols, &[n * c, rows, cols])?;
+    let src = x.storage().read()?;
+    // The layout's span lies inside the storage (checked when the tensor was made).
+    let src = &src[x.offset()..];
+    for plane in 0..n * c {
+        let start = (plane / c) * sn + (plane % c) * sc;
+        p.resize(p.len() + top * cols, 0.0);
+        for y in 0..h {
+            p.resize(p.len() + left, 0.0);
+            let first = start + y * sh;
+            if sw == 1 {
+                p.extend_from_slice(&src[first..first + w]);
+            } else {
+                p.extend((0..w).map(|k| src[first + k * sw]));
+            }
+            p.resize(p.len() + cols - left - w, 0.0);
+        }
+        p.resize(p.len() + (rows - top - h) * cols, 0.0);
+    }
+    Ok(p)
+}
+
+/// Runs `work(item, out_chunk)` over the `chunk`-sized pieces of `out`, on every thread when
+/// the convolution has at least [`PARALLEL_MACS`] multiply-adds.
+fn for_each_chunk(
+    out: &mut [f64],
+    chunk: usize,
+    macs: usize,
+    work: impl Fn(usize, &mut [f64]) + Sync,
+) {
+    if macs >= PARALLEL_MACS && out.len() > chunk {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(b, o)| work(b, o));
+    } else {
+        out.chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(b, o)| work(b, o));
+    }
+}
+
+/// The same-size convolution: `x` packed (B, Cin, H, W), `w` packed (Cout, Cin, KH, KW),
+/// output packed (B, Cout, H, W). Call only when [`available`].
+pub(super) fn same_size(
+    x: &TensorData,
+    w: &[f64],
+    s: Sizes,
+    batch: usize,
+    cout: usize,
+    reverse: bool,
+) -> Result<Vec<f64>> {
+    let Sizes {
+        cin,
+        h,
+        w: width,
+        kh,
+        kw,
+        ..
+    } = s;
+    // Padded planes: every tile reads COLUMNS + KW − 1 values from each of KH rows.
+    let rows = h + kh - 1;
+    let cols = width.next_multiple_of(COLUMNS) + kw - 1;
+    let corner = if reverse { (kh - 1, kw - 1) } else { (0, 0) };
+    let p = pad(x, (rows, cols), corner)?;
+    // The weight as [c][i][j][o], o padded to whole tiles (zeros), flipped for reverse.
+    let coutp = cout.next_multiple_of(CHANNELS);
+    let mut wt = zeroed("conv2d", cin * kh * kw * coutp, &[cin, kh, kw, coutp])?;
+    for o in 0..cout {
+        for c in 0..cin {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let (si, sj) = if reverse {
+                        (kh - 1 - i, kw - 1 - j)
+                    } else {
+                        (i, j)
+                    };
+                    wt[((c * kh + i) * kw + j) * coutp + o] =
+                        w[((o * cin + c) * kh + si) * kw + sj];
+                }
+            }
+        }
+    }
+    let plane = h * width;
+    let mut out = zeroed("conv2d", batch * cout * plane, &[batch, cout, h, width])?;
+    let macs = batch * cout * plane * cin * kh * kw;
+    for_each_chunk(&mut out, cout * plane, macs, |b, out_b| {
+        let image = &p[b * cin * rows * cols..][..cin * rows * cols];
+        macro_rules! dispatch {
+            ($($kw:literal)*) => {
+                match kw {
+                    // SAFETY: `available()` was checked by the caller (the only way into this
+                    // module's kernels is through `conv::conv2d`, which checks it first).
+                    $($kw => unsafe { same_size_image::<$kw>(image, &wt, out_b, s, (rows, cols), cout) },)*
+                    _ => unreachable!("same_size is called for kernels up to MAX_WIDTH wide"),
+                }
+            };
+        }
+        dispatch!(1 2 3 4 5 6 7);
+    });
+    Ok(out)
+}
+
+/// One batch entry of [`same_size`] for kernels `KW` wide: `image` the padded (Cin, rows,
+/// cols) planes, `out` (Cout, H, W).
+///
+/// # Safety
+/// The CPU must support AVX-512F and FMA ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn same_size_image<const KW: usize>(
+    image: &[f64],
+    wt: &[f64],
+    out: &mut [f64],
+    s: Sizes,
+    (rows, cols): (usize, usize),
+    cout: usize,
+) {
+    use std::arch::x86_64::*;
+    const V: usize = COLUMNS / LANES;
+    let Sizes {
+        cin,
+        h,
+        w: width,
+        kh,
+        ..
+    } = s;
+    let coutp = cout.next_multiple_of(CHANNELS);
+    assert!(out.len() == cout * h * width && image.len() == cin * rows * cols);
+    for ob in (0..cout).step_by(CHANNELS) {
+        for y in 0..h {
+            for x0 in (0..width).step_by(COLUMNS) {
+                let mut acc = [[_mm512_setzero_pd(); V]; CHANNELS];
+                for c in 0..cin {
+                    for i in 0..kh {
+                        let row = &image[(c * rows + y + i) * cols + x0..][..COLUMNS + KW - 1];
+                        let taps =
+                            &wt[(c * kh + i) * KW * coutp + ob..][..(KW - 1) * coutp + CHANNELS];
+                        let (row, taps) = (row.as_ptr(), taps.as_ptr());
+                        for j in 0..KW {
+                            // SAFETY: `row` holds COLUMNS + KW − 1 values, so j + COLUMNS of
+                            // them are readable; `taps` holds (KW − 1)·coutp + CHANNELS, so
+                            // j·coutp + CHANNELS are.
+                            let mut x = [_mm512_setzero_pd(); V];
+                            let mut wts = [0.0; CHANNELS];
+                            // SAFETY: `row` holds COLUMNS + KW − 1 values, so j + COLUMNS of
+                            // them are readable; `taps` holds (KW − 1)·coutp + CHANNELS, so
+                            // j·coutp + CHANNELS are. (Plain loops: closures would not be
+                            // inlined into this AVX-512 function.)
+                            unsafe {
+                                for (v, x) in x.iter_mut().enumerate() {
+                                    *x = _mm512_loadu_pd(row.add(j + v * LANES));
+                                }
+                                for (o, w) in wts.iter_mut().enumerate() {
+                                    *w = *taps.add(j * coutp + o);
+                                }
+                            }
+                            for (a, &wv) in acc.iter_mut().zip(&wts) {
+                                let wv = _mm512_set1_pd(wv);
+                                for (a, &x) in a.iter_mut().zip(&x) {
+                                    *a = _mm512_fmadd_pd(x, wv, *a);
+                                }
+                            }
+                        }
+                    }
+                }
+                let n = COLUMNS.min(width - x0);
+                for (o, a) in acc.iter().enumerate().take(cout - ob) {
+                    let dst = &mut out[((ob + o) * h + y) * width + x0..][..n];
+                    for (v, a) in a.iter().enumerate() {
+                        let lanes = n.saturating_sub(v * LANES).min(LANES);
+                        let mask = ((1u16 << lanes) - 1) as __mmask8;
+                        // SAFETY: the mask enables lanes v·LANES + l < n = dst.len() only.
+                        unsafe {
+                            _mm512_mask_storeu_pd(
+                                dst.as_mut_ptr().wrapping_add(v * LANES),
+                                mask,
+                                *a,
+                            )
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn same_size_image<const KW: usize>(
+    _: &[f64],
+    _: &[f64],
+    _: &mut [f64],
+    _: Sizes,
+    _: (usize, usize),
+    _: usize,
+) {
+    unreachable!("available() is false off x86_64")
+}
+
+/// The small-output convolution (`out_hw` = (OH, OW), both at most [`MAX_SMALL`], not
+/// reversed): `x` packed (B, C, H, W), `g` packed (O, C, GH, GW) the "kernel",
+/// `out[b,o,i,j] = Σ_c Σ_y Σ_x g[o,c,y,x] · x[b,c,y+i,x+j]` (0 outside `x`), packed
+/// (B, O, OH, OW). Call only when [`available`].
+pub(super) fn small_output(
+    x: &TensorData,
+    g: &TensorData,
+    s: Sizes,
+    batch: usize,
+    outs: usize,
+) -> Result<Vec<f64>> {
+    let Sizes {
+        cin,
+        h,
+        w: width,
+        kh: gh,
+        kw: gw,
+        oh,
+        ow,
+    } = s;
+    debug_assert!(oh <= MAX_SMALL && ow <= MAX_SMALL && oh > 0 && ow > 0);
+    // The input padded so that every read (y + i < GH + OH − 1, x + j < GW + OW − 1) is in
+    // bounds; the kernel channel-last, (C, GH, GW, O) with O padded to whole vectors.
+    let rows = (gh + oh - 1).max(h);
+    let cols = (gw + ow - 1).max(width);
+    let p = pad(x, (rows, cols), (0, 0))?;
+    let lanes = outs.next_multiple_of(LANES);
+    let gt = channels_last(g, lanes)?;
+    let cells = oh * ow;
+    let mut out = zeroed("conv2d", batch * outs * cells, &[batch, outs, oh, ow])?;
+    let macs = batch * outs * cells * cin * gh * gw;
+    let dims = SmallDims {
+        cin,
+        gh,
+        gw,
+        lanes,
+        rows,
+        cols,
+    };
+    for_each_chunk(&mut out, outs * cells, macs, |b, out_b| {
+        let image = &p[b * cin * rows * cols..][..cin * rows * cols];
+        for ob in (0..outs).step_by(LANES) {
+            let cell = &mut out_b[ob * cells..(ob + LANES).min(outs) * cells];
+            macro_rules! dispatch {
+                ($($i:literal $j:literal),*) => {
+                    match (oh, ow) {
+                        // SAFETY: `available()` was checked by the caller (see `same_size`).
+                        $(($i, $j) => unsafe { small_tile::<$i, $j>(image, &gt[ob..], cell, dims) },)*
+                        _ => unreachable!("small_output is called for outputs up to 5 × 5"),
+                    }
+                };
+            }
+            dispatch!(1 1, 1 2, 1 3, 1 4, 1 5, 2 1, 2 2, 2 3, 2 4, 2 5, 3 1, 3 2, 3 3, 3 4, 3 5,
+                4 1, 4 2, 4 3, 4 4, 4 5, 5 1, 5 2, 5 3, 5 4, 5 5);
+        }
+    });
+    Ok(out)
+}
+
+/// The 4-D tensor `g` (O, C, H, W), read through its strides, as packed (C, H, W, `lanes`)
+/// with channels past O zero.
+fn channels_last(g: &TensorData, lanes: usize) -> Result<Vec<f64>> {
+    let &[o, c, h, w] = g.shape() else {
+        unreachable!("conv2d_shape checked 4-D operands")
+    };
+    let &[so, sc, sh, sw] = g.strides() else {
+        unreachable!("a layout has one stride per dimension")
+    };
+    let mut out = zeroed("conv2d", c * h * w * lanes, &[c, h, w, lanes])?;
+    let src = g.storage().read()?;
+    // The layout's span lies inside the storage (checked when the tensor was made).
+    let src = &src[g.offset()..];
+    // For each (c, y): the O source rows side by side, written out position by position.
+    let mut rows: Vec<&[f64]> = Vec::with_capacity(o);
+    for (cy, dst) in out.chunks_exact_mut(w * lanes).enumerate() {
+        let (ci, y) = (cy / h, cy % h);
+        rows.clear();
+        rows.extend((0..o).map(|oi| &src[oi * so + ci * sc + y * sh..][..(w - 1) * sw + 1]));
+        for (x, cell) in dst.chunks_exact_mut(lanes).enumerate() {
+            for (v, row) in cell.iter_mut().zip(&rows) {
+                *v = row[x * sw];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sizes of [`small_output`]'s operands.
+#[derive(Clone, Copy)]
+struct SmallDims {
+    cin: usize,
+    gh: usize,
+    gw: usize,
+    lanes: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// Up to 8 output channels (one vector, from the kernel's channel `ob` on: `kernel` starts
+/// there) of one batch entry of [`small_output`]: a vector accumulator per output cell
+/// (`I × J` of them), each step adding one input value (broadcast) times the kernel's vector
+/// of channels at that position. `out` holds the channels' `I · J` cells each.
+///
+/// # Safety
+/// The CPU must support AVX-512F and FMA ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn small_tile<const I: usize, const J: usize>(
+    image: &[f64],
+    kernel: &[f64],
+    out: &mut [f64],
+    d: SmallDims,
+) {
+    use std::arch::x86_64::*;
+    assert!(image.len() == d.cin * d.rows * d.cols && d.rows >= d.gh + I - 1);
+    assert!(
+        d.cols >= d.gw + J - 1 && out.len() <= LANES * I * J && out.len().is_multiple_of(I * J)
+    );
+    let plane = d.gh * d.gw * d.lanes;
+    // The last read of the kernel is at (cin − 1)·plane + (gh·gw − 1)·lanes, LANES wide.
+    assert!(kernel.len() >= (d.cin - 1) * plane + (d.gh * d.gw - 1) * d.lanes + LANES);
+    let mut acc = [[_mm512_setzero_pd(); J]; I];
+    for c in 0..d.cin {
+        for y in 0..d.gh {
+            let rows = &image[(c * d.rows + y) * d.cols..][..(I - 1) * d.cols + d.gw + J - 1];
+            let krow = &kernel[c * plane + y * d.gw * d.lanes..][..(d.gw - 1) * d.lanes + LANES];
+            let (rows, krow) = (rows.as_ptr(), krow.as_ptr());
+            for x in 0..d.gw {
+                // SAFETY: `krow` holds (gw − 1)·lanes + LANES values and x < gw; `rows` holds
+                // (I − 1)·cols + gw + J − 1 values, and the largest read is at
+                // (I − 1)·cols + (gw − 1) + (J − 1).
+                unsafe {
+                    let g = _mm512_loadu_pd(krow.add(x * d.lanes));
+                    for (i, acc_i) in acc.iter_mut().enumerate() {
+                        let row = rows.add(i * d.cols + x);
+                        for (j, a) in acc_i.iter_mut().enumerate() {
+                            *a = _mm512_fmadd_pd(_mm512_set1_pd(*row.add(j)), g, *a);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let channels = out.len() / (I * J);
+    for (i, acc_i) in acc.iter().enumerate() {
+        for (j, a) in acc_i.iter().enumerate() {
+            let mut lanes = [0.0; LANES];
+            // SAFETY: `lanes` holds LANES values.
+            unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), *a) };
+            for (o, &v) in lanes.iter().enumerate().take(channels) {
+                out[(o * I + i) * J + j] = v;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn small_tile<const I: usize, const J: usize>(
+    _: &[f64],
+    _: &[f64],
+    _: &mut [f64],
+    _: SmallDims,
+) {
+    unreachable!("available() is false off x86_64")
+}
