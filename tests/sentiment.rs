@@ -309,12 +309,18 @@ fn the_network_maps_sentences_to_probabilities() {
         assert!(values.iter().all(|v| (-0.05..0.05).contains(v)));
     }
     // Sentences shorter than a filter still work (zeros past the end).
+    let relu = SentimentCnn::new(50, 100, &[3, 4, 5], Backend::Fast, &mut rng)
+        .unwrap()
+        .with_head(Head::CourseRelu);
+    relu.eval();
     for length in [2, 7, 51] {
         let x = Tensor::rand(&[3, length, 50], &mut rng).unwrap();
         net.eval();
         let p = net.forward(&x, &mut rng).unwrap();
         assert_eq!(p.shape(), [3]);
-        // The course's ReLU before the sigmoid: every probability is at least 0.5.
+        assert!(p.to_vec().iter().all(|v| (0.0..1.0).contains(v)), "{p:?}");
+        // MiniTorch's ReLU before the sigmoid: every probability is at least 0.5.
+        let p = relu.forward(&x, &mut rng).unwrap();
         assert!(p.to_vec().iter().all(|v| (0.5..1.0).contains(v)), "{p:?}");
     }
     let err = net
@@ -451,21 +457,24 @@ fn learns(head: Head, seed: u64) {
 
 #[test]
 fn the_network_learns_a_synthetic_task_on_the_fast_backend() {
-    // The course's head: negative sentences can only reach p = 0.5 (loss ln 2), so the loss
-    // falls to about ln 2 / 2. Seed 0 is one whose output ReLU stays alive: with this step
-    // size it dies (every linear output negative, no gradient) on most seeds.
-    learns(Head::Course, 0);
-    // Kim's head learns from any start.
+    // The course's head, and Kim's, learn from any start.
+    learns(Head::Course, 3);
     learns(Head::Kim, 3);
+    // MiniTorch's ReLU head: negative sentences can only reach p = 0.5 (loss ln 2), so the
+    // loss falls to about ln 2 / 2. Seed 0 is one whose output ReLU stays alive: with this
+    // step size it dies (every linear output negative, no gradient) on most seeds.
+    learns(Head::CourseRelu, 0);
 }
 
 #[test]
-fn the_course_head_can_die() {
+fn minitorchs_relu_head_can_die() {
     // The ReLU on the output stops every gradient once every linear output is negative: the
-    // loss then stays at ln 2 for good. (Why `--head kim` exists.)
+    // loss then stays at ln 2 for good. (Why the default head has no ReLU.)
     let s = synthetic(80, 8, 1);
     let mut rng = Rng::seed(1);
-    let net = SentimentCnn::new(8, 16, &[2, 3], Backend::Fast, &mut rng).unwrap();
+    let net = SentimentCnn::new(8, 16, &[2, 3], Backend::Fast, &mut rng)
+        .unwrap()
+        .with_head(Head::CourseRelu);
     let optim = Sgd::new(net.parameters(), 0.5).unwrap();
     for _ in 0..5 {
         train_epoch(
@@ -527,6 +536,28 @@ fn checkpoints_restore_the_network_its_unknown_vector_and_length() {
     );
     assert_eq!((r.unknown.as_slice(), r.length), (s.table.unknown(), 9));
     assert_eq!(r.net.head(), Head::Kim);
+    // Every head round-trips, and checkpoints from before `head.kind` (`head.relu`: 1 for the
+    // ReLU head, 0 for Kim's) still load.
+    for head in [Head::Course, Head::CourseRelu, Head::Kim] {
+        let net = SentimentCnn::new(6, 5, &[2], Backend::Fast, &mut rng)
+            .unwrap()
+            .with_head(head);
+        let mut tensors = checkpoint_tensors(&net, s.table.unknown(), 9);
+        checkpoint::save(&path, &tensors).unwrap();
+        assert_eq!(
+            load_checkpoint(&path, Backend::Fast).unwrap().net.head(),
+            head
+        );
+        if head != Head::Course {
+            let kind = tensors.iter_mut().find(|t| t.name == "head.kind").unwrap();
+            kind.name = "head.relu".into();
+            checkpoint::save(&path, &tensors).unwrap();
+            assert_eq!(
+                load_checkpoint(&path, Backend::Fast).unwrap().net.head(),
+                head
+            );
+        }
+    }
     let p = predict(&net, &s.table, "good film zzz", 9).unwrap();
     assert_eq!(p, predict(&r.net, &s.table, "good film zzz", 9).unwrap());
     assert!(predict(&net, &s.table, "  ", 9).is_err());
@@ -552,7 +583,7 @@ fn checkpoints_restore_the_network_its_unknown_vector_and_length() {
     assert!(err.contains("embedding.length is 2.5"), "{err}");
     let mut bad = tensors.clone();
     bad.iter_mut()
-        .find(|t| t.name == "head.relu")
+        .find(|t| t.name == "head.kind")
         .unwrap()
         .values = vec![0.5];
     checkpoint::save(&path, &bad).unwrap();
@@ -560,7 +591,10 @@ fn checkpoints_restore_the_network_its_unknown_vector_and_length() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("head.relu is [0.5], not [1]"), "{err}");
+    assert!(
+        err.contains("head.kind is [0.5], not [0] (Kim), [1] (CourseRelu), [2] (Course)"),
+        "{err}"
+    );
     let mut bad = tensors.clone();
     bad.iter_mut()
         .find(|t| t.name == "linear.bias")

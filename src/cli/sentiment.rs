@@ -81,8 +81,10 @@ impl std::fmt::Display for Amount {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum HeadArg {
-    /// Linear, ReLU, dropout, sigmoid (the course's).
+    /// Linear, dropout, sigmoid (the course's setup).
     Course,
+    /// Linear, ReLU, dropout, sigmoid (MiniTorch's run_sentiment.py).
+    CourseRelu,
     /// Dropout on the pooled features, Linear, sigmoid (Kim 2014).
     Kim,
 }
@@ -91,6 +93,7 @@ impl From<HeadArg> for Head {
     fn from(h: HeadArg) -> Head {
         match h {
             HeadArg::Course => Head::Course,
+            HeadArg::CourseRelu => Head::CourseRelu,
             HeadArg::Kim => Head::Kim,
         }
     }
@@ -99,6 +102,7 @@ impl From<HeadArg> for Head {
 fn head_name(head: Head) -> &'static str {
     match head {
         Head::Course => "course",
+        Head::CourseRelu => "course-relu",
         Head::Kim => "kim",
     }
 }
@@ -138,9 +142,10 @@ pub struct SentimentArgs {
     /// Dropout rate in training, 0 (none) to below 1.
     #[arg(long, default_value_t = DROPOUT, allow_hyphen_values = true)]
     dropout: f64,
-    /// The layers after the pooled features: `course` (Linear, ReLU, dropout, sigmoid; every
-    /// probability is then at least 0.5) or `kim` (dropout, Linear, sigmoid). Default: course,
-    /// or the --load checkpoint's.
+    /// The layers after the pooled features: `course` (Linear, dropout, sigmoid), `course-relu`
+    /// (MiniTorch's run_sentiment.py: Linear, ReLU, dropout, sigmoid; every probability is then
+    /// at least 0.5) or `kim` (dropout, Linear, sigmoid). Default: course, or the --load
+    /// checkpoint's.
     #[arg(long, value_enum)]
     head: Option<HeadArg>,
     /// Tensor backend: fast, simple, cuda-sim or cuda.

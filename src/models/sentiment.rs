@@ -7,13 +7,14 @@
 //! ReLU; a max over time per feature map; the pooled (B, maps) of the convolutions summed;
 //! then the [`Head`]:
 //!
-//! - [`Head::Course`] (the default, MiniTorch's order): Linear maps→1; ReLU; dropout 0.25
-//!   (training only, MiniTorch's: no rescaling); sigmoid. The ReLU makes every probability at
-//!   least 0.5: a sentence is called positive when it is above 0.5, that is when the linear
-//!   layer's output is positive, and a negative sentence stops contributing gradient once its
-//!   output is at or below 0. On unseen sentences this leans to "positive", and when every
-//!   output of a batch is negative nothing flows back at all (the head can die: see the
-//!   tests).
+//! - [`Head::Course`] (the default, the course's setup as the project specifies it): Linear
+//!   maps→1; dropout 0.25 (training only, MiniTorch's: no rescaling); sigmoid.
+//! - [`Head::CourseRelu`] (MiniTorch's `run_sentiment.py` exactly): the same with a ReLU after
+//!   the linear layer. The ReLU makes every probability at least 0.5: a sentence is called
+//!   positive when it is above 0.5, that is when the linear layer's output is positive, and a
+//!   negative sentence stops contributing gradient once its output is at or below 0. On unseen
+//!   sentences this leans to "positive", and when every output of a batch is negative nothing
+//!   flows back at all (the head can die: see the tests).
 //! - [`Head::Kim`] (Kim 2014): dropout on the pooled features, Linear maps→1, sigmoid.
 //!
 //! Every weight and bias starts as `0.1 · (rand − 0.5)`.
@@ -52,10 +53,13 @@ pub const MAX_LENGTH: usize = 1_000_000;
 /// The layers after the pooled features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Head {
-    /// The course's: Linear maps→1, ReLU, dropout, sigmoid. The ReLU makes every probability
-    /// at least 0.5 and stops the gradient of every sentence whose linear output is negative.
+    /// The course's setup: Linear maps→1, dropout (no rescaling), sigmoid.
     #[default]
     Course,
+    /// MiniTorch's `run_sentiment.py`: Linear maps→1, ReLU, dropout, sigmoid. The ReLU makes
+    /// every probability at least 0.5 and stops the gradient of every sentence whose linear
+    /// output is negative.
+    CourseRelu,
     /// Kim's (2014): dropout on the pooled features (inverted: kept values are scaled by
     /// 1 / (1 − rate), so evaluation needs no rescaling), Linear maps→1, sigmoid (no ReLU on
     /// the output).
@@ -191,6 +195,10 @@ impl SentimentCnn {
         let training = self.is_training();
         let h = match self.head {
             Head::Course => {
+                let h = self.linear.forward(&h)?;
+                dropout(&h, self.dropout, training, Dropout::Course, rng)?
+            }
+            Head::CourseRelu => {
                 let h = self.linear.forward(&h)?.relu()?;
                 dropout(&h, self.dropout, training, Dropout::Course, rng)?
             }
@@ -456,9 +464,22 @@ pub fn predict(
 pub const UNKNOWN_NAME: &str = "embedding.unknown";
 /// Checkpoint name of the padding length (shape (1,)).
 pub const LENGTH_NAME: &str = "embedding.length";
-/// Checkpoint name of the head (shape (1,)): 1 for [`Head::Course`] (a ReLU on the linear
-/// layer's output), 0 for [`Head::Kim`].
-pub const HEAD_NAME: &str = "head.relu";
+/// Checkpoint name of the head (shape (1,)): 0 for [`Head::Kim`], 1 for
+/// [`Head::CourseRelu`], 2 for [`Head::Course`]. (Checkpoints written before the course head
+/// had its ReLU-free form name it `head.relu`: 1 for the ReLU head, 0 for Kim's; they still
+/// load.)
+pub const HEAD_NAME: &str = "head.kind";
+/// The earlier name of [`HEAD_NAME`].
+const OLD_HEAD_NAME: &str = "head.relu";
+
+/// [`HEAD_NAME`]'s value for each head.
+fn head_code(head: Head) -> f64 {
+    match head {
+        Head::Kim => 0.0,
+        Head::CourseRelu => 1.0,
+        Head::Course => 2.0,
+    }
+}
 
 /// The checkpoint of a trained network: its parameters (`conv1.weights`, `conv1.bias`, …,
 /// `linear.weights`, `linear.bias`), the unknown-word vector ([`UNKNOWN_NAME`]), the padding
@@ -479,7 +500,7 @@ pub fn checkpoint_tensors(net: &SentimentCnn, unknown: &[f64], length: usize) ->
     out.push(NamedTensor {
         name: HEAD_NAME.into(),
         shape: vec![1],
-        values: vec![if net.head == Head::Course { 1.0 } else { 0.0 }],
+        values: vec![head_code(net.head)],
     });
     out
 }
@@ -541,13 +562,23 @@ pub fn load_checkpoint(path: &Path, backend: Backend) -> Result<Restored> {
             )));
         }
     };
-    let head = match get(HEAD_NAME).map(|t| t.values.as_slice()) {
-        Some([v]) if *v == 1.0 => Head::Course,
-        Some([v]) if *v == 0.0 => Head::Kim,
+    let heads = [Head::Kim, Head::CourseRelu, Head::Course];
+    let (name, known) = match get(HEAD_NAME) {
+        Some(t) => (HEAD_NAME, &heads[..]),
+        None => (OLD_HEAD_NAME, &heads[..2]),
+    };
+    let head = match get(name).map(|t| t.values.as_slice()) {
+        Some([v]) if known.iter().any(|&h| head_code(h) == *v) => known
+            .iter()
+            .copied()
+            .find(|&h| head_code(h) == *v)
+            .expect("checked"),
         Some(v) => {
-            return Err(fail(format!(
-                "{HEAD_NAME} is {v:?}, not [1] (the course's head) or [0] (Kim's)"
-            )));
+            let codes: Vec<String> = known
+                .iter()
+                .map(|&h| format!("[{}] ({h:?})", head_code(h)))
+                .collect();
+            return Err(fail(format!("{name} is {v:?}, not {}", codes.join(", "))));
         }
         None => {
             return Err(fail(format!(
@@ -557,7 +588,10 @@ pub fn load_checkpoint(path: &Path, backend: Backend) -> Result<Restored> {
     };
     let net =
         SentimentCnn::new(embedding, maps, &filters, backend, &mut Rng::seed(0))?.with_head(head);
-    let expected = checkpoint_tensors(&net, &vec![0.0; embedding], length);
+    let mut expected = checkpoint_tensors(&net, &vec![0.0; embedding], length);
+    if let Some(kind) = expected.iter_mut().find(|t| t.name == HEAD_NAME) {
+        kind.name = name.into(); // an earlier checkpoint's `head.relu`
+    }
     checkpoint::check_matches(path, &expected, &found)?;
     for (name, p) in net.named_parameters() {
         if let Some(t) = get(&name) {

@@ -69,6 +69,11 @@ impl TensorOps for FastOps {
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         super::check_same_shape("add_scaled_", y, x)?;
         let same = y.storage().same_buffer(x.storage());
+        if y.is_contiguous() && !x.is_contiguous() && !same && x.storage().is_host() {
+            // A permuted gradient (a convolution's weight): packed by the strided map first.
+            let packed = elementwise::map(MapOp::Id, x, x.shape())?;
+            return self.add_scaled_(y, alpha, &packed);
+        }
         if y.is_contiguous() && x.is_contiguous() && !same {
             let (src, mut dst) = (x.storage().read()?, y.storage().host_mut()?);
             let n = y.size();
