@@ -564,15 +564,13 @@ pub fn load_checkpoint(path: &Path, backend: Backend) -> Result<Restored> {
     };
     let heads = [Head::Kim, Head::CourseRelu, Head::Course];
     let (name, known) = match get(HEAD_NAME) {
-        Some(t) => (HEAD_NAME, &heads[..]),
+        Some(_) => (HEAD_NAME, &heads[..]),
         None => (OLD_HEAD_NAME, &heads[..2]),
     };
-    let head = match get(name).map(|t| t.values.as_slice()) {
-        Some([v]) if known.iter().any(|&h| head_code(h) == *v) => known
-            .iter()
-            .copied()
-            .find(|&h| head_code(h) == *v)
-            .expect("checked"),
+    let values = get(name).map(|t| t.values.as_slice());
+    let found_head = |v: f64| known.iter().copied().find(|&h| head_code(h) == v);
+    let head = match values {
+        Some(&[v]) if found_head(v).is_some() => found_head(v).expect("checked"),
         Some(v) => {
             let codes: Vec<String> = known
                 .iter()
