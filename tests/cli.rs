@@ -616,7 +616,9 @@ fn bench_conv_prints_time_and_gflops_per_layer() {
             .lines()
             .find(|l| l.starts_with(layer))
             .unwrap_or_else(|| panic!("{out}"));
-        let gflops: f64 = line.split_whitespace().last().unwrap().parse().unwrap();
+        // ... time ms, GFLOP/s, PyTorch ms, speed-up (the last two "-" without torch).
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let gflops: f64 = fields[fields.len() - 3].parse().unwrap();
         assert!(gflops > 0.0, "{line}");
     }
     refused(&["bench", "conv", "--reps", "0"], &["--reps 0"]);
@@ -763,5 +765,50 @@ fn mnist_refuses_bad_flags_before_any_work() {
         &["holdout"],
     );
     assert!(err.contains("30"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `bench conv` runs its PyTorch script with `MINITORCH_PYTHON` and prints its times and the
+/// speed-up beside minitorch's; a Python that fails is named and the table still printed.
+#[test]
+fn bench_conv_prints_pytorch_beside_minitorch() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_path("fake-python");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A stand-in for Python with torch: swallows the script, prints the JSON it would.
+    let fake = dir.join("python");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncat > /dev/null\necho '{\"torch\": \"9.9\", \"threads\": 2, \"ms\": \
+         {\"mnist conv1 1→4\": 1000.0, \"mnist conv2 4→8\": 2000.0, \"64×16→32 28×28\": 3000.0}}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |python: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_minitorch"))
+            .args(["bench", "conv", "--reps", "1"])
+            .env("MINITORCH_PYTHON", python)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = run(&fake);
+    assert!(out.contains("PyTorch 9.9 f64, 2 threads"), "{out}");
+    let line = out.lines().find(|l| l.starts_with("mnist conv2")).unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (ms, theirs): (f64, f64) = (fields[4].parse().unwrap(), fields[6].parse().unwrap());
+    let speedup: f64 = fields[7].trim_end_matches('×').parse().unwrap();
+    assert_eq!(theirs, 2000.0, "{line}");
+    assert!(
+        (speedup - 2000.0 / ms).abs() <= 0.01 * speedup + 0.01,
+        "{line}"
+    );
+    let out = run(&dir.join("no-such-python"));
+    assert!(
+        out.contains("PyTorch: not measured (cannot run") && out.contains("no-such-python"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("mnist conv1")), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
