@@ -334,15 +334,13 @@ fn channels_last(g: &TensorData, lanes: usize) -> Result<Vec<f64>> {
     let src = g.storage().read()?;
     // The layout's span lies inside the storage (checked when the tensor was made).
     let src = &src[g.offset()..];
-    // For each (c, y): the O source rows side by side, written out position by position.
-    let mut rows: Vec<&[f64]> = Vec::with_capacity(o);
+    // For each (c, y, o): one source row, read in order, written every `lanes` values.
     for (cy, dst) in out.chunks_exact_mut(w * lanes).enumerate() {
         let (ci, y) = (cy / h, cy % h);
-        rows.clear();
-        rows.extend((0..o).map(|oi| &src[oi * so + ci * sc + y * sh..][..(w - 1) * sw + 1]));
-        for (x, cell) in dst.chunks_exact_mut(lanes).enumerate() {
-            for (v, row) in cell.iter_mut().zip(&rows) {
-                *v = row[x * sw];
+        for oi in 0..o {
+            let row = &src[oi * so + ci * sc + y * sh..][..(w - 1) * sw + 1];
+            for (d, &v) in dst[oi..].iter_mut().step_by(lanes).zip(row.iter().step_by(sw)) {
+                *d = v;
             }
         }
     }
