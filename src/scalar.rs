@@ -8,7 +8,7 @@
 //! assert_eq!(x.derivative(), Some(7.0));
 //! ```
 
-use crate::autodiff::{self, Context, Variable, central_difference};
+use crate::autodiff::{self, Backward, Context, Parents, Variable, central_difference};
 use crate::error::{Error, Result};
 pub use crate::scalar_functions::ScalarFunction;
 use crate::scalar_functions::{Add, EQ, Exp, Inv, LT, Log, Mul, Neg, ReLU, Sigmoid};
@@ -177,22 +177,22 @@ impl Variable for Scalar {
         self.0.history.is_none()
     }
 
-    fn parents(&self) -> Vec<Scalar> {
+    fn parents(&self) -> Parents<Scalar> {
         self.0
             .history
             .as_ref()
-            .map(|h| h.inputs.clone())
+            .map(|h| h.inputs.iter().cloned().collect())
             .unwrap_or_default()
     }
 
-    fn chain_rule(&self, d: &f64) -> Result<Vec<(Scalar, f64)>> {
+    fn chain_rule(&self, d: &f64) -> Result<Backward<Scalar>> {
         let Some(ScalarHistory {
             last_fn: Some(f),
             ctx,
             inputs,
         }) = &self.0.history
         else {
-            return Ok(Vec::new());
+            return Ok(Backward::new());
         };
         let grads = f.backward(ctx, *d);
         Ok(inputs

@@ -3,11 +3,15 @@
 //! Several tensors can share one storage (a permuted or viewed tensor is the same buffer with a
 //! different layout). A `TensorData` is cheap to clone: it clones a handle, not the buffer.
 
+pub mod pool;
+
 use crate::error::{Error, Result};
 use crate::layout::{Dims, Layout, check_shape};
 use crate::random::Rng;
 use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -33,8 +37,26 @@ enum Buffer {
 }
 
 /// A shared, flat buffer of f64 values, in host memory or in an accelerator's.
-#[derive(Clone, Debug)]
-pub struct Storage(Rc<RefCell<Buffer>>);
+///
+/// When the last handle to a host buffer is dropped, the buffer goes to this thread's
+/// [`pool`] for the next tensor of the same size instead of back to the allocator.
+#[derive(Debug)]
+pub struct Storage(ManuallyDrop<pool::Shell>);
+
+impl Clone for Storage {
+    fn clone(&self) -> Storage {
+        Storage(ManuallyDrop::new(Rc::clone(&self.0)))
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        // SAFETY: this is the handle's destructor: `self.0` is taken exactly once and never
+        // used again.
+        let shell = unsafe { ManuallyDrop::take(&mut self.0) };
+        pool::give_back(shell);
+    }
+}
 
 /// Values readable on the host: borrowed from host storage, or copied from a device.
 pub enum HostView<'a> {
@@ -57,12 +79,14 @@ impl std::ops::Deref for HostView<'_> {
 impl Storage {
     /// Wraps a host buffer.
     pub fn new(values: Vec<f64>) -> Storage {
-        Storage(Rc::new(RefCell::new(Buffer::Host(values))))
+        Storage(ManuallyDrop::new(pool::shell(Buffer::Host(values))))
     }
 
     /// Wraps device memory.
     pub fn device(memory: Box<dyn DeviceMemory>) -> Storage {
-        Storage(Rc::new(RefCell::new(Buffer::Device(memory))))
+        Storage(ManuallyDrop::new(Rc::new(RefCell::new(Buffer::Device(
+            memory,
+        )))))
     }
 
     /// True for host memory.
@@ -120,7 +144,7 @@ impl Storage {
 
     /// True when both handles share one buffer.
     pub fn same_buffer(&self, other: &Storage) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+        Rc::ptr_eq(&*self.0, &*other.0)
     }
 }
 
@@ -174,6 +198,11 @@ pub(crate) fn zeroed(op: &'static str, n: usize, shape: &[usize]) -> Result<Vec<
     if n == 0 {
         return Ok(Vec::new());
     }
+    if let Some(mut values) = pool::take_buffer(n) {
+        values.clear();
+        values.resize(n, 0.0);
+        return Ok(values);
+    }
     // SAFETY: `layout` is the non-zero-sized layout of `[f64; n]` (checked by
     // `Layout::array` in `check_alloc`, and n > 0 here).
     let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f64>();
@@ -217,6 +246,10 @@ pub(crate) fn filled(op: &'static str, n: usize, value: f64, shape: &[usize]) ->
 /// An empty buffer with room for exactly `n` values (checked as in [`zeroed`]).
 pub(crate) fn reserved(op: &'static str, n: usize, shape: &[usize]) -> Result<Vec<f64>> {
     check_alloc(op, n, shape)?;
+    if let Some(mut values) = pool::take_buffer(n) {
+        values.clear();
+        return Ok(values);
+    }
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| Error::Alloc {
         op,
@@ -236,7 +269,40 @@ pub(crate) fn reserved(op: &'static str, n: usize, shape: &[usize]) -> Result<Ve
 #[derive(Clone, Debug)]
 pub struct TensorData {
     storage: Storage,
-    layout: Rc<Layout>,
+    layout: SharedLayout,
+}
+
+/// A shared layout whose allocation goes back to this thread's [`pool`] when the last handle
+/// is dropped (views, permutes and matmul's lifts make one per call).
+#[derive(Debug)]
+struct SharedLayout(ManuallyDrop<Rc<Layout>>);
+
+impl SharedLayout {
+    fn new(layout: Layout) -> SharedLayout {
+        SharedLayout(ManuallyDrop::new(pool::layout(layout)))
+    }
+}
+
+impl Clone for SharedLayout {
+    fn clone(&self) -> SharedLayout {
+        SharedLayout(ManuallyDrop::new(Rc::clone(&self.0)))
+    }
+}
+
+impl Deref for SharedLayout {
+    type Target = Layout;
+    fn deref(&self) -> &Layout {
+        &self.0
+    }
+}
+
+impl Drop for SharedLayout {
+    fn drop(&mut self) {
+        // SAFETY: this is the handle's destructor: `self.0` is taken exactly once and never
+        // used again.
+        let rc = unsafe { ManuallyDrop::take(&mut self.0) };
+        pool::give_back_layout(rc);
+    }
 }
 
 impl TensorData {
@@ -260,7 +326,7 @@ impl TensorData {
         }
         Ok(TensorData {
             storage: Storage::new(values),
-            layout: Rc::new(Layout::packed(shape)),
+            layout: SharedLayout::new(Layout::packed(shape)),
         })
     }
 
@@ -286,7 +352,7 @@ impl TensorData {
         }
         Ok(TensorData {
             storage,
-            layout: Rc::new(layout),
+            layout: SharedLayout::new(layout),
         })
     }
 
@@ -300,7 +366,7 @@ impl TensorData {
         );
         TensorData {
             storage: Storage::new(values),
-            layout: Rc::new(Layout::packed(shape)),
+            layout: SharedLayout::new(Layout::packed(shape)),
         }
     }
 
@@ -314,7 +380,7 @@ impl TensorData {
         );
         TensorData {
             storage: self.storage.clone(),
-            layout: Rc::new(layout),
+            layout: SharedLayout::new(layout),
         }
     }
 

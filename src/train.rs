@@ -15,6 +15,7 @@ use crate::random::Rng;
 use crate::scalar::Scalar;
 use crate::scalar_network::ScalarNetwork;
 use crate::tensor::Tensor;
+use crate::tensor_data::{TensorData, collect_values, reserved};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -258,12 +259,15 @@ pub struct Trained {
 
 /// Rows of the data as a (rows, 2) tensor of points and a (rows,) tensor of labels.
 pub fn as_tensors(data: &Graph, rows: &[usize], backend: Backend) -> Result<(Tensor, Tensor)> {
-    let x: Vec<f64> = rows.iter().flat_map(|&i| data.x[i]).collect();
-    let y: Vec<f64> = rows.iter().map(|&i| data.y[i]).collect();
-    Ok((
-        Tensor::from_vec(x, &[rows.len(), 2])?.try_to(backend)?,
-        Tensor::from_vec(y, &[rows.len()])?.try_to(backend)?,
-    ))
+    let n = rows.len();
+    let mut x = reserved("as_tensors", 2 * n, &[n, 2])?;
+    x.extend(rows.iter().flat_map(|&i| data.x[i]));
+    let y = collect_values("as_tensors", &[n], rows.iter().map(|&i| data.y[i]))?;
+    let on_backend = |values, shape: &[usize]| -> Result<Tensor> {
+        let data = backend.kernels().adopt(&TensorData::new(values, shape)?)?;
+        Ok(Tensor::from_data(data, backend))
+    };
+    Ok((on_backend(x, &[n, 2])?, on_backend(y, &[n])?))
 }
 
 /// Points of `data` the model classifies correctly (probability > 0.5 means class 1).

@@ -383,3 +383,63 @@ fn sample_stays_in_range_and_is_seeded() {
         assert!(x.iter().zip(t.shape()).all(|(i, n)| i < n));
     }
 }
+
+// ---- storage recycling (src/tensor_data/pool.rs) ------------------------------------------
+
+#[test]
+fn recycled_buffers_never_show_old_values() {
+    use minitorch::tensor_data::pool;
+    use minitorch::{Tensor, TensorData};
+    pool::release();
+    for round in 0..3 {
+        // A buffer of 1000 values is dropped (kept by the pool), then the next tensors of that
+        // size reuse it: zeros must be zeros, and every op's output fully overwritten.
+        drop(Tensor::full(&[10, 100], 7.0 + round as f64).unwrap());
+        assert!(pool::held_bytes() >= 8000);
+        assert!(
+            Tensor::zeros(&[10, 100])
+                .unwrap()
+                .to_vec()
+                .iter()
+                .all(|&v| v == 0.0)
+        );
+        drop(Tensor::full(&[1000], -3.0).unwrap());
+        let a = Tensor::ones(&[10, 100]).unwrap();
+        let b = a.add(&a).unwrap();
+        assert!(b.to_vec().iter().all(|&v| v == 2.0));
+        let data = TensorData::new(vec![1.5; 1000], &[1000]).unwrap();
+        assert_eq!(data.to_vec().unwrap(), vec![1.5; 1000]);
+    }
+    pool::release();
+    assert_eq!(pool::held_bytes(), 0);
+}
+
+#[test]
+fn a_shared_buffer_is_not_recycled_while_a_view_holds_it() {
+    use minitorch::Tensor;
+    use minitorch::tensor_data::pool;
+    let a = Tensor::full(&[4, 250], 5.0).unwrap();
+    let view = a.permute(&[1, 0]).unwrap();
+    drop(a);
+    // Tensors of the same size made now must not take the buffer the view still reads.
+    let others: Vec<Tensor> = (0..4)
+        .map(|_| Tensor::full(&[4, 250], 9.0).unwrap())
+        .collect();
+    assert!(view.to_vec().iter().all(|&v| v == 5.0));
+    assert!(others.iter().all(|t| t.to_vec().iter().all(|&v| v == 9.0)));
+    drop(view);
+    pool::release();
+}
+
+#[test]
+fn the_pool_is_bounded() {
+    use minitorch::Tensor;
+    use minitorch::tensor_data::pool;
+    pool::release();
+    let big: Vec<Tensor> = (0..20)
+        .map(|_| Tensor::zeros(&[1 << 20]).unwrap())
+        .collect();
+    drop(big); // 160 MiB dropped at once
+    assert!(pool::held_bytes() <= pool::MAX_HELD_BYTES);
+    pool::release();
+}

@@ -3,7 +3,7 @@
 
 use super::functions::{Function, contiguous};
 use super::{History, Tensor, Tracking};
-use crate::autodiff::{self, Context, Variable};
+use crate::autodiff::{self, Backward, Context, Parents, Variable};
 use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::error::{Error, Result};
 use crate::layout::shape_broadcast_for;
@@ -27,12 +27,12 @@ impl Tensor {
         let data: SmallVec<[&TensorData; 2]> = inputs.iter().map(|t| t.data()).collect();
         let out = function.forward(backend.ops(), &data, &mut ctx)?;
         let tracking = if need_grad {
-            Tracking::Op(Box::new(History {
+            Tracking::Op(History {
                 function,
                 inputs: inputs.iter().map(|&t| t.clone()).collect(),
                 ctx,
                 freed: false,
-            }))
+            })
         } else {
             Tracking::Constant
         };
@@ -47,8 +47,11 @@ impl Tensor {
                 shape: self.shape().to_vec(),
             });
         }
+        if !self.requires_grad() {
+            return Err(Error::BackwardConstant);
+        }
         let ones = TensorData::new(vec![1.0], self.shape())?;
-        self.backward_with(&Tensor::from_data(ones, self.backend()))
+        autodiff::backpropagate(self, ones)
     }
 
     /// Backpropagates from this tensor with the given gradient (same shape as the tensor).
@@ -118,17 +121,17 @@ impl Variable for Tensor {
         Tensor::is_constant(self)
     }
 
-    fn parents(&self) -> Vec<Tensor> {
+    fn parents(&self) -> Parents<Tensor> {
         match &*self.0.tracking.borrow() {
-            Tracking::Op(h) => h.inputs.to_vec(),
-            _ => Vec::new(),
+            Tracking::Op(h) => h.inputs.clone(),
+            _ => Parents::new(),
         }
     }
 
-    fn chain_rule(&self, d: &TensorData) -> Result<Vec<(Tensor, TensorData)>> {
+    fn chain_rule(&self, d: &TensorData) -> Result<Backward<Tensor>> {
         let mut tracking = self.0.tracking.borrow_mut();
         let Tracking::Op(history) = &mut *tracking else {
-            return Ok(Vec::new());
+            return Ok(Backward::new());
         };
         if history.freed {
             return Err(Error::GraphFreed {

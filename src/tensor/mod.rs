@@ -35,13 +35,16 @@ use std::fmt;
 use std::rc::Rc;
 
 /// How a tensor takes part in autodiff.
+// The history sits inline: boxing it would cost one more heap allocation per tracked op, and
+// every tensor's node is allocated anyway (`src/autodiff.rs` describes the design).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Tracking {
     /// Not tracked: gradients never flow into it.
     Constant,
     /// Made by the user and tracked: backward accumulates its gradient.
     Leaf,
     /// Made by a function from tracked inputs.
-    Op(Box<History>),
+    Op(History),
 }
 
 /// The function that made a tensor, its inputs and what it saved for backward.
