@@ -110,7 +110,7 @@ fn kernels_match_reference_when_forced_parallel_or_serial() {
     check_kernels(&[&[64, 67], &[3, 40, 9]]);
     set_parallel_threshold(usize::MAX);
     check_kernels(&[&[64, 67]]);
-    set_parallel_threshold(minitorch::backend::fast::DEFAULT_PAR_THRESHOLD);
+    minitorch::backend::fast::reset_parallel_threshold();
 }
 
 #[test]

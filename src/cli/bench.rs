@@ -271,22 +271,44 @@ fn ops(sizes: Vec<usize>, backends: Vec<Backend>, reps: usize) -> Result<()> {
         "the median settles long before",
     )?;
     println!(
-        "{:<8} {:<36} {:>10} {:>12} {:>10}",
-        "backend", "workload", "elements", "median us", "GB/s out"
+        "{:<8} {:<36} {:>10} {:>12} {:>10} {:>9} {:>8}",
+        "backend", "workload", "elements", "median us", "GB/s out", "GB/s r+w", "vs copy"
     );
     for &n in &sizes {
+        // The bandwidth limit: a plain copy of n values (reads n, writes n), the faster of one
+        // thread and all threads. Each op's "vs copy" is its read + write traffic per second
+        // against the copy's.
+        let copy = bench::time_copy(n, reps);
+        let limit = (16 * n) as f64 / copy.best().as_secs_f64() / 1e9;
+        for (label, t) in [("1 thread", copy.serial), ("all threads", copy.parallel)] {
+            println!(
+                "{:<8} {:<36} {:>10} {:>12.2} {:>10.2} {:>9.2} {:>8}",
+                "rust",
+                format!("copy, {label} (bandwidth limit)"),
+                n,
+                t.as_secs_f64() * 1e6,
+                (8 * n) as f64 / t.as_secs_f64() / 1e9,
+                (16 * n) as f64 / t.as_secs_f64() / 1e9,
+                format!(
+                    "{:.0}%",
+                    100.0 * copy.best().as_secs_f64() / t.as_secs_f64()
+                )
+            );
+        }
         for &backend in &backends {
             for (label, kind) in bench::op_workloads(n) {
                 let t = bench::time_op(backend, &label, kind, reps)?;
-                let us = t.median.as_secs_f64() * 1e6;
-                let gbs = (t.elements * 8) as f64 / t.median.as_secs_f64() / 1e9;
+                let secs = t.median.as_secs_f64();
+                let moved = kind.traffic_bytes() as f64 / secs / 1e9;
                 println!(
-                    "{:<8} {:<36} {:>10} {:>12.2} {:>10.2}",
+                    "{:<8} {:<36} {:>10} {:>12.2} {:>10.2} {:>9.2} {:>8}",
                     backend.name(),
                     t.label,
                     t.elements,
-                    us,
-                    gbs
+                    secs * 1e6,
+                    (t.elements * 8) as f64 / secs / 1e9,
+                    moved,
+                    format!("{:.0}%", 100.0 * moved / limit)
                 );
             }
         }

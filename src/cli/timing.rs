@@ -156,6 +156,65 @@ pub enum OpKind {
     Reduce(ReduceOp, usize, usize, usize),
 }
 
+impl OpKind {
+    /// Bytes one call reads and writes (operands read once, output written once): the traffic
+    /// compared with a plain copy's.
+    pub fn traffic_bytes(&self) -> usize {
+        let values = match *self {
+            OpKind::Map(_, r, c, _) => 2 * r * c,
+            OpKind::Zip(_, r, c, _) => 3 * r * c,
+            OpKind::Bias(r, c) => 2 * r * c + c,
+            OpKind::Reduce(_, r, c, dim) => r * c + if dim == 0 { c } else { r },
+        };
+        values * 8
+    }
+}
+
+/// The memory-bandwidth limit for `bench ops`: median times to copy `elements` values from one
+/// warm buffer into another, on one thread and split across all threads.
+pub struct CopyTiming {
+    /// One thread (`copy_from_slice`).
+    pub serial: Duration,
+    /// Every rayon thread copying its own part.
+    pub parallel: Duration,
+}
+
+impl CopyTiming {
+    /// The faster of the two: the limit an element-wise op is compared with.
+    pub fn best(&self) -> Duration {
+        self.serial.min(self.parallel)
+    }
+}
+
+/// Times a plain copy of `elements` values (see [`CopyTiming`]).
+pub fn time_copy(elements: usize, reps: usize) -> CopyTiming {
+    use rayon::prelude::*;
+    let mut rng = Rng::seed(1);
+    let src: Vec<f64> = (0..elements).map(|_| rng.uniform()).collect();
+    let mut dst = vec![0.0; elements];
+    let chunk = elements.div_ceil(rayon::current_num_threads()).max(1);
+    let mut time = |parallel: bool| {
+        let mut times = Vec::with_capacity(reps);
+        for _ in 0..=reps.max(1) {
+            let start = Instant::now();
+            if parallel {
+                dst.par_chunks_mut(chunk)
+                    .zip(src.par_chunks(chunk))
+                    .for_each(|(d, s)| d.copy_from_slice(s));
+            } else {
+                dst.copy_from_slice(&src);
+            }
+            black_box(&mut dst);
+            times.push(start.elapsed().as_secs_f64());
+        }
+        times.remove(0); // the warm-up
+        Duration::from_secs_f64(median(times))
+    };
+    let serial = time(false);
+    let parallel = time(true);
+    CopyTiming { serial, parallel }
+}
+
 /// Times one workload on `backend`: the median of `reps` calls after one warm-up call.
 pub fn time_op(backend: Backend, label: &str, kind: OpKind, reps: usize) -> Result<OpTiming> {
     let mut rng = Rng::seed(1);

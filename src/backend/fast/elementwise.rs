@@ -1,14 +1,14 @@
 //! Fast map and zip: one monomorphised loop per op and layout case.
 
-use super::fill_chunks;
 use super::strided::Nest;
+use super::{Work, collect_chunks, fill_chunks, parallel_for};
 use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::ops::{with_map_fn, with_zip_fn};
 use crate::backend::simple::{self, SimpleOps};
 use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
 use crate::layout::{broadcast_target, shape_broadcast_for};
-use crate::tensor_data::{TensorData, collect_values, zeroed};
+use crate::tensor_data::{TensorData, zeroed};
 
 /// Outputs smaller than this skip the strided machinery (layout broadcasting, dimension
 /// merging), which costs more than the reference kernel's plain loop at that size
@@ -18,12 +18,17 @@ const TINY: usize = 64;
 /// Fast map: `op` on every element of `a`, broadcast into `out_shape`.
 pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
     if a.shape() == out_shape && a.is_contiguous() {
-        // Memory-bound: a second thread measured no faster at any size, so this stays serial.
+        // Memory-bound: one slice loop, split across the threads only for big inputs.
         let guard = a.storage().read()?;
-        let input = &guard[a.offset()..][..a.size()];
-        let out =
-            with_map_fn!(op, f => collect_values("map", a.shape(), input.iter().map(|&x| f(x))))?;
-        profile::note(Path::Contiguous, false);
+        let n = a.size();
+        let input = &guard[a.offset()..][..n];
+        let parallel = parallel_for(Work::Contiguous, n);
+        let out = with_map_fn!(op, f => collect_chunks("map", a.shape(), n, parallel, |chunk, start| {
+            for (o, &x) in chunk.iter_mut().zip(&input[start..]) {
+                o.write(f(x));
+            }
+        }))?;
+        profile::note(Path::Contiguous, parallel);
         return Ok(TensorData::packed(out, a.layout().shape_dims()));
     }
     if out_shape.iter().product::<usize>() < TINY {
@@ -39,7 +44,12 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
         let nest = Nest::new(&out_shape, [layout.strides()], [layout.offset()]);
         let n = nest.inner_len();
         let [stride] = nest.inner_strides();
-        let parallel = with_map_fn!(op, f => fill_chunks(&mut out, n, size, |chunk, start| {
+        let work = if stride <= 1 {
+            Work::Broadcast
+        } else {
+            Work::Gather
+        };
+        let parallel = with_map_fn!(op, f => fill_chunks(&mut out, n, (work, size), |chunk, start| {
             let mut rows = nest.rows_from(start / n);
             for dst in chunk.chunks_exact_mut(n) {
                 let [p] = rows.next_row();
@@ -74,22 +84,33 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
         let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
         let (sa, sb) = (&guard_a[a.offset()..], &guard_b[b.offset()..]);
         let name = op.name();
+        // Memory-bound: split across the threads only for big inputs.
+        let parallel = parallel_for(Work::Contiguous, size);
         let out = match (pa, pb) {
-            (true, true) => with_zip_fn!(op, f => collect_values(
-                name,
-                &out_shape,
-                sa[..size].iter().zip(&sb[..size]).map(|(&p, &q)| f(p, q)),
-            )),
-            (true, false) => with_zip_fn!(op, f => collect_values(
-                name,
-                &out_shape,
-                sa[..size].iter().map(|&p| f(p, sb[0])),
-            )),
-            _ => with_zip_fn!(op, f => collect_values(
-                name,
-                &out_shape,
-                sb[..size].iter().map(|&q| f(sa[0], q)),
-            )),
+            (true, true) => {
+                with_zip_fn!(op, f => collect_chunks(name, &out_shape, size, parallel, |chunk, start| {
+                    let (xs, ys) = (&sa[start..size], &sb[start..size]);
+                    for ((o, &p), &q) in chunk.iter_mut().zip(xs).zip(ys) {
+                        o.write(f(p, q));
+                    }
+                }))
+            }
+            (true, false) => {
+                with_zip_fn!(op, f => collect_chunks(name, &out_shape, size, parallel, |chunk, start| {
+                    let q = sb[0];
+                    for (o, &p) in chunk.iter_mut().zip(&sa[start..size]) {
+                        o.write(f(p, q));
+                    }
+                }))
+            }
+            _ => {
+                with_zip_fn!(op, f => collect_chunks(name, &out_shape, size, parallel, |chunk, start| {
+                    let p = sa[0];
+                    for (o, &q) in chunk.iter_mut().zip(&sb[start..size]) {
+                        o.write(f(p, q));
+                    }
+                }))
+            }
         }?;
         profile::note(
             if pa && pb {
@@ -97,7 +118,7 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
             } else {
                 Path::Broadcast
             },
-            false,
+            parallel,
         );
         return Ok(TensorData::packed(out, out_shape));
     }
@@ -119,7 +140,12 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
         );
         let n = nest.inner_len();
         let strides = nest.inner_strides();
-        let parallel = with_zip_fn!(op, f => fill_chunks(&mut out, n, size, |chunk, start| {
+        let work = if strides.iter().all(|&s| s <= 1) {
+            Work::Broadcast
+        } else {
+            Work::Gather
+        };
+        let parallel = with_zip_fn!(op, f => fill_chunks(&mut out, n, (work, size), |chunk, start| {
             let mut rows = nest.rows_from(start / n);
             for dst in chunk.chunks_exact_mut(n) {
                 let [p, q] = rows.next_row();

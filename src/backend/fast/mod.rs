@@ -28,9 +28,11 @@ use super::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::backend::diagnostics as profile;
 use crate::error::Result;
 use crate::tensor_data::TensorData;
+use crate::tensor_data::reserved;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The fast backend's kernels.
 pub struct FastOps;
@@ -88,47 +90,136 @@ impl TensorOps for FastOps {
     }
 }
 
-/// Output size (elements) from which map, zip and reduce run on several threads.
-///
-/// Below it a rayon dispatch costs more than the second core saves on these memory-bound loops
-/// (measurements in `docs/performance.md`). Override with the `MINITORCH_PAR_THRESHOLD` environment variable
-/// or [`set_parallel_threshold`].
+/// The default parallel threshold, in input elements: what [`parallel_threshold`] returns when
+/// neither `MINITORCH_PAR_THRESHOLD` nor [`set_parallel_threshold`] set one (the convolution's
+/// gather scales it). Map, zip and reduce have their own measured thresholds ([`Work`]).
 pub const DEFAULT_PAR_THRESHOLD: usize = 1 << 16;
 
+/// A kind of element-wise work, each with the size from which threads pay for it, measured
+/// with `minitorch bench ops` under `MINITORCH_PAR_THRESHOLD=0` and `=∞` (numbers in
+/// `docs/performance.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// Map or zip whose operands are all packed in the output's shape (one slice loop).
+    Contiguous,
+    /// Map or zip through the odometer whose inner loops read every operand with stride 0 or
+    /// 1 (a bias add, a broadcast row): as cheap per element as a contiguous loop.
+    Broadcast,
+    /// Map or zip reading some operand with a stride along the inner loop (a transposed or
+    /// permuted operand): a cache line per element, so threads pay much earlier.
+    Gather,
+    /// Reduce where each output cell folds its own strided fibre (elements of the input).
+    /// Reductions that add whole rows at a time stream like `Contiguous` and use its size.
+    Reduce,
+}
+
+impl Work {
+    /// Input elements from which this work is split across the threads by default.
+    ///
+    /// - `Contiguous`, `Broadcast`: 2¹⁹. A second thread costs ~10–15 µs to wake and join,
+    ///   and these loops stream at ~90 GB/s on one thread: at 2¹⁷ elements a split measured
+    ///   0.65–0.93× (slower), at 2¹⁸ 0.96–1.25×, at 10⁶ 1.3–2.0×. (At the MNIST network's
+    ///   ~10⁵-element bias adds the old global 2¹⁶ made them ~2× slower.)
+    /// - `Gather`: 2¹⁶: 1.2–1.35× at 2¹⁶ elements, 1.4–1.7× at 2¹⁷.
+    /// - `Reduce`: 2¹⁶: one fibre per output cell, 1.1× at 2¹⁶, 1.4–1.8× at 2¹⁷, 1.9× at
+    ///   10⁶. (Row-wise sums, e.g. over the batch, are `Contiguous`: 0.7× at 2¹⁷, 1.3× at 10⁶.)
+    pub const fn default_threshold(self) -> usize {
+        match self {
+            Work::Contiguous | Work::Broadcast => 1 << 19,
+            Work::Gather | Work::Reduce => 1 << 16,
+        }
+    }
+
+    /// The threshold in force: the override when one is set, else the default for this work.
+    pub fn threshold(self) -> usize {
+        parallel_threshold();
+        if OVERRIDDEN.load(Ordering::Relaxed) {
+            THRESHOLD.load(Ordering::Relaxed)
+        } else {
+            self.default_threshold()
+        }
+    }
+}
+
 static THRESHOLD: AtomicUsize = AtomicUsize::new(0);
+static OVERRIDDEN: AtomicBool = AtomicBool::new(false);
 static THRESHOLD_INIT: OnceLock<()> = OnceLock::new();
 
-/// The current parallel threshold (see [`DEFAULT_PAR_THRESHOLD`]).
+/// The overall parallel threshold: the `MINITORCH_PAR_THRESHOLD` environment variable or
+/// [`set_parallel_threshold`]'s value when given (then it applies to every kind of [`Work`]),
+/// else [`DEFAULT_PAR_THRESHOLD`].
 pub fn parallel_threshold() -> usize {
     THRESHOLD_INIT.get_or_init(|| {
         let value = std::env::var("MINITORCH_PAR_THRESHOLD")
             .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(DEFAULT_PAR_THRESHOLD);
-        THRESHOLD.store(value, Ordering::Relaxed);
+            .and_then(|v| v.trim().parse().ok());
+        THRESHOLD.store(value.unwrap_or(DEFAULT_PAR_THRESHOLD), Ordering::Relaxed);
+        OVERRIDDEN.store(value.is_some(), Ordering::Relaxed);
     });
     THRESHOLD.load(Ordering::Relaxed)
 }
 
-/// Sets the parallel threshold for the whole process: 0 makes every kernel parallel,
-/// `usize::MAX` makes every kernel serial (tests use both).
+/// Sets the parallel threshold for the whole process and every kind of [`Work`]: 0 makes
+/// every kernel parallel, `usize::MAX` makes every kernel serial (tests use both).
+/// [`reset_parallel_threshold`] goes back to the measured per-work defaults.
 pub fn set_parallel_threshold(elements: usize) {
     parallel_threshold();
     THRESHOLD.store(elements, Ordering::Relaxed);
+    OVERRIDDEN.store(true, Ordering::Relaxed);
+}
+
+/// Drops any override: each kind of [`Work`] uses its measured default again.
+pub fn reset_parallel_threshold() {
+    parallel_threshold();
+    THRESHOLD.store(DEFAULT_PAR_THRESHOLD, Ordering::Relaxed);
+    OVERRIDDEN.store(false, Ordering::Relaxed);
+}
+
+/// Whether `work` over `elements` input elements runs on several threads.
+fn parallel_for(work: Work, elements: usize) -> bool {
+    elements >= work.threshold() && rayon::current_num_threads() > 1
+}
+
+/// A fresh buffer of `n` values for a tensor of `shape`, written by `fill(chunk, start)` for
+/// consecutive chunks (`start` is the chunk's first index): in one piece on this thread, or
+/// in one piece per thread when `parallel`. `fill` must write every cell of its chunk.
+fn collect_chunks(
+    op: &'static str,
+    shape: &[usize],
+    n: usize,
+    parallel: bool,
+    fill: impl Fn(&mut [MaybeUninit<f64>], usize) + Sync,
+) -> Result<Vec<f64>> {
+    let mut out = reserved(op, n, shape)?;
+    let cells = &mut out.spare_capacity_mut()[..n];
+    if parallel {
+        let chunk = n.div_ceil(rayon::current_num_threads()).next_multiple_of(8);
+        cells
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, piece)| fill(piece, i * chunk));
+    } else {
+        fill(cells, 0);
+    }
+    // SAFETY: the chunks cover all n cells (`par_chunks_mut` / the whole slice), and `fill`
+    // writes every cell of each chunk (its contract; both callers write one value per cell
+    // from an iterator over exactly the chunk).
+    unsafe { out.set_len(n) };
+    Ok(out)
 }
 
 /// Fills `out` by calling `fill(chunk, first_ordinal)` on pieces whose lengths are multiples of
-/// `align` (whole rows): on one thread when `work` (input elements touched) is below the
+/// `align` (whole rows): on one thread when `work` (input elements touched) is below its kind's
 /// threshold, split across threads above it. Returns whether it ran in parallel.
 fn fill_chunks(
     out: &mut [f64],
     align: usize,
-    work: usize,
+    (kind, work): (Work, usize),
     fill: impl Fn(&mut [f64], usize) + Sync,
 ) -> bool {
     let size = out.len();
     let threads = rayon::current_num_threads();
-    if work < parallel_threshold() || threads < 2 || size <= align {
+    if !parallel_for(kind, work) || size <= align {
         fill(out, 0);
         return false;
     }

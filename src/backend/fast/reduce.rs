@@ -1,13 +1,14 @@
 //! Fast reduce: parallel across output cells; every cell folds its fibre in index order with a
 //! local accumulator (the reference backend's order, so results are bit-identical).
 
-use super::fill_chunks;
 use super::strided::Nest;
+use super::{Work, fill_chunks, parallel_for};
 use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::ops::with_fold;
 use crate::backend::{ReduceOp, reduce_shape};
 use crate::error::Result;
 use crate::tensor_data::{TensorData, filled};
+use rayon::prelude::*;
 
 /// Folds `op` along `dim`, keeping it with size 1.
 pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData> {
@@ -23,11 +24,25 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
     let src: &[f64] = &guard;
     let start = op.start();
     let mut out = filled("reduce", out_shape.product(), start, &out_shape)?;
-    // Rows of cells that are adjacent in the input accumulate a whole row per step (vectorised);
-    // otherwise each cell walks its own fibre.
+    // Rows of cells that are adjacent in the input accumulate a whole row per step (vectorised,
+    // streaming like a contiguous zip: threads from `Work::Contiguous`'s size); otherwise each
+    // cell walks its own fibre (`Work::Reduce`).
     let by_rows = inner == 1 && n > 1;
-    let parallel = if by_rows {
-        with_fold!(op, f => fill_chunks(&mut out, n, a.size(), |chunk, first| {
+    let parallel = if by_rows && out.len() == n && parallel_for(Work::Contiguous, a.size()) {
+        // A single row of cells (a sum over the batch): the threads take column ranges, each
+        // folding its columns over every row in the same order as one thread would.
+        let [p] = nest.rows_from(0).next_row();
+        let chunk = n.div_ceil(rayon::current_num_threads()).next_multiple_of(8);
+        with_fold!(op, f => out.par_chunks_mut(chunk).enumerate().for_each(|(i, dst)| {
+            let first = p + i * chunk;
+            for k in 0..len {
+                let row = &src[first + k * step..][..dst.len()];
+                dst.iter_mut().zip(row).for_each(|(acc, &x)| *acc = f(*acc, x));
+            }
+        }));
+        true
+    } else if by_rows {
+        with_fold!(op, f => fill_chunks(&mut out, n, (Work::Contiguous, a.size()), |chunk, first| {
             let mut rows = nest.rows_from(first / n);
             for dst in chunk.chunks_exact_mut(n) {
                 let [p] = rows.next_row();
@@ -39,7 +54,7 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
         }))
     } else {
         // One fibre per cell; chunks may start mid-row, so step cell by cell.
-        with_fold!(op, f => fill_chunks(&mut out, 1, a.size(), |chunk, first| {
+        with_fold!(op, f => fill_chunks(&mut out, 1, (Work::Reduce, a.size()), |chunk, first| {
             let mut rows = nest.rows_from(first / n);
             let (mut j, mut p) = (first % n, rows.next_row()[0]);
             for acc in chunk.iter_mut() {
