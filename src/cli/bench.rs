@@ -1,5 +1,5 @@
-//! `minitorch bench`: the course's matmul timing script, map/zip/reduce timings, and
-//! convolution forward + backward on the MNIST network's shapes.
+//! `minitorch bench`: the course's matmul timing script, map/zip/reduce timings, convolution
+//! forward + backward on the MNIST network's shapes, and the training step (`bench_train.rs`).
 
 use super::limits::{self, MAX_MATMUL_SIZE, MAX_OPS_SIZE, MAX_REPS, MAX_SIMPLE_SIZE, MAX_TRIALS};
 use super::{Result, parse_list, paths, reference};
@@ -44,6 +44,28 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
         reps: usize,
     },
+    /// The course network's training step at hidden sizes × batch sizes (fast backend), with
+    /// PyTorch's time for the same loop when a Python with torch is found.
+    Train {
+        /// Hidden sizes.
+        #[arg(long, default_value = "100,200,1000", allow_hyphen_values = true)]
+        hidden: String,
+        /// Batch sizes (each configuration trains on 5 × batch points: five steps per epoch).
+        #[arg(long, default_value = "10,100,1000", allow_hyphen_values = true)]
+        batch: String,
+        /// The Python that runs PyTorch (default: $MINITORCH_PYTHON, else python3).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Skip PyTorch.
+        #[arg(long)]
+        no_torch: bool,
+        /// PyTorch thread counts to time (each a column).
+        #[arg(long, default_value = "1,2")]
+        torch_threads: String,
+        /// Seed of the data and the initial weights.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// conv2d forward + backward (both gradients) on the MNIST network's shapes (batch 16)
     /// and on a larger layer (batch 64, 16→32 channels, 28×28, 3×3), with GFLOP/s.
     Conv {
@@ -81,6 +103,31 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             reps,
         ),
         BenchCommand::Conv { backends, reps } => conv(parse_list("--backends", &backends)?, reps),
+        BenchCommand::Train {
+            hidden,
+            batch,
+            python,
+            no_torch,
+            torch_threads,
+            seed,
+        } => {
+            let python = match (no_torch, python) {
+                (true, _) => None,
+                (false, Some(p)) => Some(p),
+                (false, None) => Some(
+                    std::env::var_os("MINITORCH_PYTHON")
+                        .filter(|p| !p.is_empty())
+                        .map_or_else(|| PathBuf::from("python3"), PathBuf::from),
+                ),
+            };
+            super::bench_train::run(super::bench_train::TrainBench {
+                hidden: parse_list("--hidden", &hidden)?,
+                batch: parse_list("--batch", &batch)?,
+                python,
+                torch_threads: parse_list("--torch-threads", &torch_threads)?,
+                seed,
+            })
+        }
     }
 }
 

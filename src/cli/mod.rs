@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod bench;
+mod bench_train;
 mod data;
 mod limits;
 mod mnist;
@@ -37,7 +38,8 @@ enum Command {
     Eval(train::EvalArgs),
     /// Draw the six built-in datasets.
     Datasets(train::DatasetsArgs),
-    /// Benchmark kernels: `bench matmul` (the course's timing script) or `bench ops`.
+    /// Benchmark kernels: `bench matmul` (the course's timing script), `bench ops`, `bench conv`,
+    /// or `bench train` (the training step, beside PyTorch).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Train the course's MNIST network (Module 4) on IDX digit files, or score a saved one.
