@@ -8,12 +8,16 @@ use crate::backend::simple::{self, SimpleOps};
 use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
 use crate::layout::{broadcast_target, shape_broadcast_for};
-use crate::tensor_data::{TensorData, zeroed};
+use crate::tensor_data::{TensorData, reserved};
 
 /// Outputs smaller than this skip the strided machinery (layout broadcasting, dimension
 /// merging), which costs more than the reference kernel's plain loop at that size
 /// (measurements in `docs/performance.md`).
 const TINY: usize = 64;
+
+/// Rows per tile when an operand is read with a stride along the inner loop: 8 f64 fill a
+/// cache line, so a transposed operand's line is used whole.
+const TILE_ROWS: usize = 8;
 
 /// Fast map: `op` on every element of `a`, broadcast into `out_shape`.
 pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<TensorData> {
@@ -38,7 +42,8 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
     let size = out_shape.product();
     let guard = a.storage().read()?;
     let src: &[f64] = &guard;
-    let mut out = zeroed("map", size, &out_shape)?;
+    let mut out = reserved("map", size, &out_shape)?;
+    let cells = &mut out.spare_capacity_mut()[..size];
     let (path, parallel) = {
         let layout = a.layout().broadcast_to(&out_shape)?;
         let nest = Nest::new(&out_shape, [layout.strides()], [layout.offset()]);
@@ -49,17 +54,42 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
         } else {
             Work::Gather
         };
-        let parallel = with_map_fn!(op, f => fill_chunks(&mut out, n, (work, size), |chunk, start| {
+        let parallel = with_map_fn!(op, f => fill_chunks(cells, n, (work, size), |chunk, start| {
             let mut rows = nest.rows_from(start / n);
+            if stride > 1 {
+                // Tiles of rows, column by column: the rows' elements of one column are
+                // usually neighbours in memory (a transposed operand), so each cache line read
+                // serves the whole tile.
+                for tile in chunk.chunks_mut(TILE_ROWS * n) {
+                    let r = tile.len() / n;
+                    let mut ps = [0; TILE_ROWS];
+                    ps[..r].iter_mut().for_each(|p| *p = rows.next_row()[0]);
+                    for j in 0..n {
+                        for k in 0..r {
+                            tile[k * n + j].write(f(src[ps[k] + j * stride]));
+                        }
+                    }
+                }
+                return;
+            }
             for dst in chunk.chunks_exact_mut(n) {
                 let [p] = rows.next_row();
                 match stride {
-                    1 => dst.iter_mut().zip(&src[p..p + n]).for_each(|(o, &x)| *o = f(x)),
-                    0 => dst.fill(f(src[p])),
-                    s => dst.iter_mut().enumerate().for_each(|(j, o)| *o = f(src[p + j * s])),
+                    1 => dst.iter_mut().zip(&src[p..p + n]).for_each(|(o, &x)| {
+                        o.write(f(x));
+                    }),
+                    _ => {
+                        let v = f(src[p]);
+                        dst.iter_mut().for_each(|o| {
+                            o.write(v);
+                        });
+                    }
                 }
             }
         }));
+        // SAFETY: `fill_chunks` hands out chunks covering all `size` cells, and the closure
+        // writes every cell of its chunk (each row of n cells, or each tile of r rows × n).
+        unsafe { out.set_len(size) };
         let path = if a.shape() != &*out_shape {
             Path::Broadcast
         } else {
@@ -78,8 +108,7 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
     let packed = |t: &TensorData| t.shape() == &*out_shape && t.is_contiguous();
     let (pa, pb) = (packed(a), packed(b));
     // Slice loops, at any size: both operands packed, or one packed against a single value
-    // (a number entering tensor arithmetic). Memory-bound: a second thread measured no faster
-    // at any size, so these stay serial.
+    // (a number entering tensor arithmetic).
     if (pa || a.size() == 1) && (pb || b.size() == 1) && (pa || pb) {
         let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
         let (sa, sb) = (&guard_a[a.offset()..], &guard_b[b.offset()..]);
@@ -127,7 +156,8 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
     }
     let (guard_a, guard_b) = (a.storage().read()?, b.storage().read()?);
     let (sa, sb): (&[f64], &[f64]) = (&guard_a, &guard_b);
-    let mut out = zeroed(op.name(), size, &out_shape)?;
+    let mut out = reserved(op.name(), size, &out_shape)?;
+    let cells = &mut out.spare_capacity_mut()[..size];
     let (path, parallel) = {
         let (la, lb) = (
             a.layout().broadcast_to(&out_shape)?,
@@ -145,32 +175,55 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
         } else {
             Work::Gather
         };
-        let parallel = with_zip_fn!(op, f => fill_chunks(&mut out, n, (work, size), |chunk, start| {
+        let parallel = with_zip_fn!(op, f => fill_chunks(cells, n, (work, size), |chunk, start| {
             let mut rows = nest.rows_from(start / n);
+            if strides.iter().any(|&s| s > 1) {
+                // Tiles of rows, column by column (see `map`).
+                let [s, t] = strides;
+                for tile in chunk.chunks_mut(TILE_ROWS * n) {
+                    let r = tile.len() / n;
+                    let mut pq = [[0; 2]; TILE_ROWS];
+                    pq[..r].iter_mut().for_each(|x| *x = rows.next_row());
+                    for j in 0..n {
+                        for (k, [p, q]) in pq[..r].iter().enumerate() {
+                            tile[k * n + j].write(f(sa[p + j * s], sb[q + j * t]));
+                        }
+                    }
+                }
+                return;
+            }
             for dst in chunk.chunks_exact_mut(n) {
                 let [p, q] = rows.next_row();
                 match strides {
                     [1, 1] => {
                         for ((o, &x), &y) in dst.iter_mut().zip(&sa[p..p + n]).zip(&sb[q..q + n]) {
-                            *o = f(x, y);
+                            o.write(f(x, y));
                         }
                     }
-                    [1, 0] => {
+                    [1, _] => {
                         let y = sb[q];
-                        dst.iter_mut().zip(&sa[p..p + n]).for_each(|(o, &x)| *o = f(x, y));
+                        dst.iter_mut().zip(&sa[p..p + n]).for_each(|(o, &x)| {
+                            o.write(f(x, y));
+                        });
                     }
-                    [0, 1] => {
+                    [_, 1] => {
                         let x = sa[p];
-                        dst.iter_mut().zip(&sb[q..q + n]).for_each(|(o, &y)| *o = f(x, y));
+                        dst.iter_mut().zip(&sb[q..q + n]).for_each(|(o, &y)| {
+                            o.write(f(x, y));
+                        });
                     }
-                    [s, t] => {
-                        for (j, o) in dst.iter_mut().enumerate() {
-                            *o = f(sa[p + j * s], sb[q + j * t]);
-                        }
+                    _ => {
+                        let v = f(sa[p], sb[q]);
+                        dst.iter_mut().for_each(|o| {
+                            o.write(v);
+                        });
                     }
                 }
             }
         }));
+        // SAFETY: `fill_chunks` hands out chunks covering all `size` cells, and the closure
+        // writes every cell of its chunk (each row of n cells, or each tile of r rows × n).
+        unsafe { out.set_len(size) };
         let path = if a.shape() != &*out_shape || b.shape() != &*out_shape {
             Path::Broadcast
         } else {

@@ -211,11 +211,11 @@ fn collect_chunks(
 /// Fills `out` by calling `fill(chunk, first_ordinal)` on pieces whose lengths are multiples of
 /// `align` (whole rows): on one thread when `work` (input elements touched) is below its kind's
 /// threshold, split across threads above it. Returns whether it ran in parallel.
-fn fill_chunks(
-    out: &mut [f64],
+fn fill_chunks<T: Send>(
+    out: &mut [T],
     align: usize,
     (kind, work): (Work, usize),
-    fill: impl Fn(&mut [f64], usize) + Sync,
+    fill: impl Fn(&mut [T], usize) + Sync,
 ) -> bool {
     let size = out.len();
     let threads = rayon::current_num_threads();
