@@ -116,6 +116,50 @@ fn bench_ops_runs() {
         out.contains("zip add (1,1000)+(1000,)") && out.contains("plain slice loop"),
         "{out}"
     );
+    // The bandwidth limit and every op's ratio to it.
+    assert!(out.contains("copy, 1 thread (bandwidth limit)"), "{out}");
+    let relu = out
+        .lines()
+        .find(|l| l.starts_with("fast") && l.contains("map relu (1,1000) "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(relu.trim_end().ends_with('%'), "{relu}");
+}
+
+#[test]
+fn bench_train_times_the_training_step() {
+    let (ok, out, err) = minitorch(&[
+        "bench",
+        "train",
+        "--hidden",
+        "4,8",
+        "--batch",
+        "2",
+        "--no-torch",
+    ]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w == "4" || w == "8")
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in rows {
+        // hidden, batch, points, epochs, ms per step
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&fields[1..3], ["2", "10"], "{row}");
+        let ms: f64 = fields[4].parse().unwrap();
+        assert!(ms > 0.0, "{row}");
+    }
+    assert!(!out.contains("torch 1t"), "{out}");
+    refused(&["bench", "train", "--hidden", "0"], &["--hidden 0"]);
+    refused(&["bench", "train", "--batch", "2,x"], &["--batch"]);
+    refused(
+        &["bench", "train", "--torch-threads", "0"],
+        &["--torch-threads 0"],
+    );
 }
 
 #[test]

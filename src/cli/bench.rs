@@ -53,10 +53,8 @@ pub enum BenchCommand {
         /// Batch sizes (each configuration trains on 5 × batch points: five steps per epoch).
         #[arg(long, default_value = "10,100,1000", allow_hyphen_values = true)]
         batch: String,
-        /// The Python that runs PyTorch (default: $MINITORCH_PYTHON, else python3).
-        #[arg(long)]
-        python: Option<PathBuf>,
-        /// Skip PyTorch.
+        /// Skip PyTorch (otherwise run with $MINITORCH_PYTHON, default python3, when it has
+        /// torch).
         #[arg(long)]
         no_torch: bool,
         /// PyTorch thread counts to time (each a column).
@@ -106,28 +104,16 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Train {
             hidden,
             batch,
-            python,
             no_torch,
             torch_threads,
             seed,
-        } => {
-            let python = match (no_torch, python) {
-                (true, _) => None,
-                (false, Some(p)) => Some(p),
-                (false, None) => Some(
-                    std::env::var_os("MINITORCH_PYTHON")
-                        .filter(|p| !p.is_empty())
-                        .map_or_else(|| PathBuf::from("python3"), PathBuf::from),
-                ),
-            };
-            super::bench_train::run(super::bench_train::TrainBench {
-                hidden: parse_list("--hidden", &hidden)?,
-                batch: parse_list("--batch", &batch)?,
-                python,
-                torch_threads: parse_list("--torch-threads", &torch_threads)?,
-                seed,
-            })
-        }
+        } => super::bench_train::run(super::bench_train::TrainBench {
+            hidden: parse_list("--hidden", &hidden)?,
+            batch: parse_list("--batch", &batch)?,
+            torch: !no_torch,
+            torch_threads: parse_list("--torch-threads", &torch_threads)?,
+            seed,
+        }),
     }
 }
 

@@ -7,17 +7,16 @@
 //! [`train`] function as `minitorch train`; the figure is the median epoch after the warm-up,
 //! divided by five. PyTorch runs `bench/torch_train_matmul.py train` (the same loop op for op,
 //! f64; the script is built into this binary) with the same points, batch and epochs, once per
-//! thread count of `--torch-threads`.
+//! thread count of `--torch-threads`, with the Python that `MINITORCH_PYTHON` names (default
+//! `python3`); without torch the table has minitorch's column only.
 
 use super::limits::{self, MAX_BATCH, MAX_HIDDEN};
-use super::{CliError, Result};
+use super::{Result, reference};
 use minitorch::Backend;
 use minitorch::datasets::Dataset;
 use minitorch::train::{Engine, TrainConfig, train};
-use std::path::PathBuf;
-use std::process::Command;
 
-/// The PyTorch reference script, written to a temporary file when torch is asked for.
+/// The PyTorch reference script (run by [`reference::run`]).
 const TORCH_SCRIPT: &str = include_str!("../../bench/torch_train_matmul.py");
 
 /// Steps per epoch: the course's 50 points in batches of 10.
@@ -29,8 +28,8 @@ pub struct TrainBench {
     pub hidden: Vec<usize>,
     /// Batch sizes.
     pub batch: Vec<usize>,
-    /// The Python to run PyTorch with (`None`: no PyTorch column).
-    pub python: Option<PathBuf>,
+    /// Whether to run PyTorch (with `MINITORCH_PYTHON`, default `python3`) alongside.
+    pub torch: bool,
     /// PyTorch thread counts.
     pub torch_threads: Vec<usize>,
     /// Seed of the data and weights.
@@ -54,54 +53,35 @@ fn steady(per_epoch: &[f64]) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Runs the PyTorch script for one configuration; `Err` carries why it could not.
+/// PyTorch's steady seconds per epoch for one configuration (the script's median epoch after
+/// warm-up), and its version; `Err` says why there is none.
 fn torch_epoch(
-    python: &PathBuf,
-    script: &PathBuf,
     (hidden, batch, epochs, threads): (usize, usize, usize, usize),
-) -> std::result::Result<f64, String> {
-    let json =
-        std::env::temp_dir().join(format!("minitorch-bench-train-{}.json", std::process::id()));
+) -> std::result::Result<(f64, String), String> {
     let pts = STEPS_PER_EPOCH * batch;
-    let output = Command::new(python)
-        .arg(script)
-        .args(["train", "--dtype", "float64", "--dataset", "simple"])
-        .args([
-            "--hidden",
-            &hidden.to_string(),
-            "--batch",
-            &batch.to_string(),
-        ])
-        .args(["--pts", &pts.to_string(), "--epochs", &epochs.to_string()])
-        .args(["--threads", &threads.to_string()])
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !output.status.success() {
-        let err = String::from_utf8_lossy(&output.stderr);
-        let last = err.lines().last().unwrap_or("no message");
-        return Err(format!("{} failed: {last}", python.display()));
-    }
-    let text = std::fs::read_to_string(&json).map_err(|e| format!("no results: {e}"))?;
-    let _ = std::fs::remove_file(&json);
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("unreadable results: {e}"))?;
-    value["results"]["steady_median_s_per_epoch"]
+    let args = [
+        "train",
+        "--dtype",
+        "float64",
+        "--dataset",
+        "simple",
+        "--hidden",
+        &hidden.to_string(),
+        "--batch",
+        &batch.to_string(),
+        "--pts",
+        &pts.to_string(),
+        "--epochs",
+        &epochs.to_string(),
+        "--threads",
+        &threads.to_string(),
+    ]
+    .map(String::from);
+    let value = reference::run(TORCH_SCRIPT, &args)?;
+    let epoch = value["results"]["steady_median_s_per_epoch"]
         .as_f64()
-        .ok_or_else(|| "results without steady_median_s_per_epoch".to_string())
-}
-
-/// The torch version the Python reports, or why there is none.
-fn torch_version(python: &PathBuf) -> std::result::Result<String, String> {
-    let output = Command::new(python)
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !output.status.success() {
-        return Err(format!("{} has no torch", python.display()));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .ok_or("PyTorch's results have no steady_median_s_per_epoch")?;
+    Ok((epoch, value["torch"].as_str().unwrap_or("?").to_string()))
 }
 
 /// Times every (hidden, batch) configuration and prints the table.
@@ -110,13 +90,8 @@ pub fn run(bench: TrainBench) -> Result<()> {
         limits::count("--hidden", h, 1, MAX_HIDDEN, "see `minitorch train --help`")?;
     }
     for &b in &bench.batch {
-        limits::count(
-            "--batch",
-            b,
-            1,
-            MAX_BATCH / STEPS_PER_EPOCH,
-            "see `minitorch train --help`",
-        )?;
+        let max = MAX_BATCH / STEPS_PER_EPOCH;
+        limits::count("--batch", b, 1, max, "see `minitorch train --help`")?;
     }
     for &t in &bench.torch_threads {
         limits::count("--torch-threads", t, 1, 1024, "a thread count")?;
@@ -128,47 +103,26 @@ pub fn run(bench: TrainBench) -> Result<()> {
             limits::check_memory(&limits::train_memory(engine, h, pts, b, false))?;
         }
     }
-    // PyTorch, when asked for and present.
-    let torch = match &bench.python {
-        None => None,
-        Some(python) => match torch_version(python) {
-            Ok(version) => {
-                let script = std::env::temp_dir()
-                    .join(format!("minitorch-torch-train-{}.py", std::process::id()));
-                std::fs::write(&script, TORCH_SCRIPT).map_err(|e| {
-                    CliError::Lib(minitorch::Error::File {
-                        path: script.display().to_string(),
-                        message: format!("cannot write the PyTorch script: {e}"),
-                    })
-                })?;
-                println!(
-                    "PyTorch {version} ({}), f64, threads {:?}",
-                    python.display(),
-                    bench.torch_threads
-                );
-                Some((python.clone(), script))
-            }
-            Err(why) => {
-                println!("no PyTorch column: {why} (set --python or MINITORCH_PYTHON)");
-                None
-            }
-        },
-    };
     println!(
-        "training step of the course network (2 → H → H → 1, ReLU, ReLU, sigmoid; SGD), \
-         {STEPS_PER_EPOCH} steps per epoch, median epoch after warm-up / {STEPS_PER_EPOCH}"
+        "training step of the course network (2 → H → H → 1, ReLU, ReLU, sigmoid; SGD, f64), \
+         {STEPS_PER_EPOCH} steps per epoch: median epoch after warm-up / {STEPS_PER_EPOCH}"
     );
-    let mut header = format!(
-        "{:>6} {:>6} {:>7} {:>7} {:>12}",
-        "hidden", "batch", "points", "epochs", "fast ms"
-    );
-    if torch.is_some() {
-        for t in &bench.torch_threads {
-            header += &format!(" {:>12}", format!("torch {t}t ms"));
+    let mut torch = bench.torch;
+    let header = |torch: bool| {
+        let mut header = format!(
+            "{:>6} {:>6} {:>7} {:>7} {:>12}",
+            "hidden", "batch", "points", "epochs", "fast ms"
+        );
+        if torch {
+            for t in &bench.torch_threads {
+                header += &format!(" {:>12}", format!("torch {t}t ms"));
+            }
+            header += &format!(" {:>13}", "vs best torch");
         }
-        header += &format!(" {:>12}", "fast vs best");
-    }
-    println!("{header}");
+        header
+    };
+    let mut version = None;
+    let mut first = true;
     for &hidden in &bench.hidden {
         for &batch in &bench.batch {
             let epochs = epochs_for(hidden, batch);
@@ -194,30 +148,41 @@ pub fn run(bench: TrainBench) -> Result<()> {
                 config.pts,
                 fast * 1e3
             );
-            if let Some((python, script)) = &torch {
-                let mut best = f64::INFINITY;
-                for &threads in &bench.torch_threads {
-                    match torch_epoch(python, script, (hidden, batch, epochs, threads)) {
-                        Ok(epoch) => {
-                            let step = epoch / STEPS_PER_EPOCH as f64;
-                            best = best.min(step);
-                            line += &format!(" {:>12.4}", step * 1e3);
-                        }
-                        Err(why) => {
-                            line += &format!(" {:>12}", "failed");
-                            eprintln!("PyTorch at hidden {hidden}, batch {batch}: {why}");
-                        }
+            let mut best = f64::INFINITY;
+            for &threads in &bench.torch_threads {
+                if !torch {
+                    break;
+                }
+                match torch_epoch((hidden, batch, epochs, threads)) {
+                    Ok((epoch, v)) => {
+                        let step = epoch / STEPS_PER_EPOCH as f64;
+                        best = best.min(step);
+                        line += &format!(" {:>12.4}", step * 1e3);
+                        version.get_or_insert(v);
+                    }
+                    Err(why) => {
+                        // No Python or no torch: say so once and go on without the column.
+                        println!("PyTorch: not measured ({why})");
+                        torch = false;
                     }
                 }
-                if best.is_finite() {
-                    line += &format!(" {:>11.1}×", best / fast);
-                }
+            }
+            if best.is_finite() {
+                line += &format!(" {:>12.1}×", best / fast);
+            }
+            if first {
+                // After the first PyTorch run, which tells whether there is a PyTorch column.
+                println!("{}", header(torch));
+                first = false;
             }
             println!("{line}");
         }
     }
-    if let Some((_, script)) = torch {
-        let _ = std::fs::remove_file(script);
+    if let Some(v) = version {
+        println!(
+            "PyTorch {v} f64 (bench/torch_train_matmul.py train, the same loop op for op; \
+             MINITORCH_PYTHON picks the Python), in the same run"
+        );
     }
     Ok(())
 }
