@@ -73,6 +73,11 @@ fn matmul_matches_reference() {
     // kernels where they suit).
     matmul_case(&[130, 140], &[140, 150], 11);
     matmul_case(&[2, 130, 140], &[2, 140, 150], 12);
+    // Big thin products (few rows, or a short inner dimension): the small-product kernels,
+    // split by column ranges across the threads (2²¹ multiply-adds and more; the ranges are
+    // multiples of 32 columns, the last one shorter).
+    matmul_case(&[10, 700], &[700, 333], 15);
+    matmul_case(&[700, 10], &[10, 333], 16);
 }
 
 /// `a @ b + bias` against the reference's product plus bias, for biases the fast backend
@@ -118,6 +123,7 @@ fn matmul_add_matches_reference() {
         (&[10, 100][..], &[100, 100][..], &[10, 100][..]),
         (&[10, 100], &[100, 1], &[10, 1]),
         (&[11, 16], &[16, 35], &[11, 35]),
+        (&[10, 700], &[700, 333], &[10, 333]),
         (&[3, 4, 5], &[5, 2], &[3, 4, 2]),
         (&[2, 45, 33], &[2, 33, 40], &[2, 45, 40]),
         (&[130, 140], &[140, 150], &[130, 150]),

@@ -2,15 +2,16 @@
 //! strides (a transposed operand is not copied). Three small pieces:
 //!
 //! - [`choose_kernel`]: the packing-free AVX-512 kernels of `small_gemm` for small products
-//!   whose strides suit them, else the `gemm` crate (which packs the operands into cache-sized
-//!   panels);
+//!   and thin ones (at most `THIN` rows or inner dimension, at any size) whose strides suit
+//!   them, else the `gemm` crate (which packs the operands into cache-sized panels);
 //! - [`prefill`]: for `gemm` with a bias, the output starts as the bias rows (`small_gemm`
 //!   starts its tiles from the bias itself);
 //! - [`run_product`]: one batch's product into its slice of the output — the only `unsafe`
 //!   code here, the two kernel calls.
 //!
 //! Threads: a batch of big products runs one product per thread; a single big product is split
-//! across the threads by `gemm`; smaller work stays on the calling thread. The measurements
+//! across the threads by `gemm`, or by ranges of columns when it is thin; smaller work stays on
+//! the calling thread. The measurements
 //! behind the thresholds are in `docs/performance.md`.
 
 #[cfg(target_arch = "x86_64")]
@@ -31,6 +32,13 @@ const PARALLEL_MACS: usize = 1 << 21;
 /// (`docs/performance.md`).
 #[cfg(target_arch = "x86_64")]
 const SMALL_MACS: usize = 1 << 22;
+
+/// Products with at most this many rows, or this short an inner dimension, are thin: `gemm`'s
+/// packing of the big operand costs more than the arithmetic whatever their size, so they go to
+/// `small_gemm` at every size (split by columns across the threads from `PARALLEL_MACS`).
+/// A (10, 1000) batch times a (1000, 1000) weight is one (`docs/performance.md`).
+#[cfg(target_arch = "x86_64")]
+const THIN: usize = 32;
 
 /// One operand's batch of matrices: its values and how to step through them.
 #[derive(Clone, Copy)]
@@ -196,8 +204,8 @@ pub(super) fn matmul(
 #[cfg(target_arch = "x86_64")]
 fn choose_kernel(p: &Problem<'_>, threads: usize) -> Kernel {
     let macs = p.macs();
-    let small = macs < SMALL_MACS
-        && (macs < PARALLEL_MACS || p.batches >= threads)
+    let thin = p.rows.min(p.inner) <= THIN;
+    let small = (thin || (macs < SMALL_MACS && (macs < PARALLEL_MACS || p.batches >= threads)))
         && small_gemm::available()
         && small_gemm::suits(
             small_gemm::Operand::new(p.a.values, p.a.row, p.a.col),
@@ -255,6 +263,26 @@ fn run_product(
                 },
             },
         };
+        let threads = rayon::current_num_threads();
+        if matches!(parallelism, Parallelism::Rayon(_)) && threads > 1 && p.cols >= 64 {
+            // A big thin product: each thread computes a range of whole columns.
+            let width = p.cols.div_ceil(threads).next_multiple_of(32);
+            let shared = SharedProduct {
+                product,
+                dst: dst.as_mut_ptr().cast(),
+                ldc: p.cols,
+            };
+            (0..p.cols.div_ceil(width))
+                .into_par_iter()
+                .for_each(|part| {
+                    let j = part * width;
+                    // SAFETY: as for the whole product below, restricted to columns j..j + w
+                    // (j + w ≤ cols); the ranges of different parts are disjoint, so no cell is
+                    // written by two threads.
+                    unsafe { shared.columns(j, width.min(p.cols - j)) };
+                });
+            return;
+        }
         // SAFETY: `choose_kernel` picked this kernel only where the CPU has AVX-512F and the
         // strides suit it; every `a` position i·row + k·col (i < rows, k < inner) is inside
         // `lhs`, likewise for `rhs` (the debug assertions above, true by the `TensorData`
@@ -291,6 +319,39 @@ fn run_product(
         );
     }
 }
+
+/// One thin product shared by the threads that compute its column ranges.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct SharedProduct {
+    product: small_gemm::Product,
+    dst: *mut f64,
+    ldc: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl SharedProduct {
+    /// Computes columns `j..j + w` of the product into the output's same columns.
+    ///
+    /// # Safety
+    /// `small_gemm::gemm`'s contract for the whole product, `j + w` within its columns, and no
+    /// other thread writing these columns meanwhile.
+    unsafe fn columns(&self, j: usize, w: usize) {
+        // SAFETY: `columns` offsets `b` and the bias by j and narrows the product to w
+        // columns; the output is offset by j with the same row stride, so every cell written
+        // is one of this range's (the caller's contract).
+        unsafe { small_gemm::gemm(self.product.columns(j, w), self.dst.add(j), self.ldc) }
+    }
+}
+
+// SAFETY: the pointers are only used inside `run_product`'s parallel loop, while the operands,
+// bias and output it borrows are alive; the threads read the operands and bias (nothing writes
+// them during the call) and each writes a disjoint range of the output's columns.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Send for SharedProduct {}
+// SAFETY: as for `Send`: shared reads of the operands, disjoint writes to the output.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Sync for SharedProduct {}
 
 /// For a bias that broadcasts into `shape` (n, rows, cols) with one value per column — the
 /// same for every row and batch — the step between its columns (0 or 1); `None` for any other

@@ -113,6 +113,18 @@ impl Product {
     }
 }
 
+impl Product {
+    /// Columns `j..j + width` of the product (of `b`, the bias and so the output): how a big
+    /// thin product is shared between threads. The caller offsets the output by `j` too.
+    pub(super) fn columns(self, j: usize, width: usize) -> Product {
+        debug_assert!(j + width <= self.n);
+        Product {
+            n: width,
+            ..self.at_cell(0, j)
+        }
+    }
+}
+
 /// Computes `p` into `c`, row-major (m, n) with rows `ldc` apart.
 ///
 /// # Safety
