@@ -78,6 +78,11 @@ fn matmul_matches_reference() {
     // multiples of 32 columns, the last one shorter).
     matmul_case(&[10, 700], &[700, 333], 15);
     matmul_case(&[700, 10], &[10, 333], 16);
+    // Lone mid-sized products (2²¹ to 2²⁴ multiply-adds) at most 128 rows or columns across:
+    // the small-product kernels, one block of columns per thread, or of rows when the output
+    // is narrow.
+    matmul_case(&[100, 200], &[200, 150], 17);
+    matmul_case(&[1001, 100], &[100, 50], 18);
 }
 
 /// `a @ b + bias` against the reference's product plus bias, for biases the fast backend
@@ -124,6 +129,7 @@ fn matmul_add_matches_reference() {
         (&[10, 100], &[100, 1], &[10, 1]),
         (&[11, 16], &[16, 35], &[11, 35]),
         (&[10, 700], &[700, 333], &[10, 333]),
+        (&[1001, 100], &[100, 50], &[1001, 50]),
         (&[3, 4, 5], &[5, 2], &[3, 4, 2]),
         (&[2, 45, 33], &[2, 33, 40], &[2, 45, 40]),
         (&[130, 140], &[140, 150], &[130, 150]),

@@ -40,6 +40,18 @@ const SMALL_MACS: usize = 1 << 22;
 #[cfg(target_arch = "x86_64")]
 const THIN: usize = 32;
 
+/// Multiply-adds below which a lone product (fewer batches than threads) from `PARALLEL_MACS`
+/// on runs on `small_gemm` split into one block of rows or columns per thread, rather than on
+/// `gemm`'s threads: at these sizes `gemm`'s packing and synchronisation cost more than they
+/// save (`docs/performance.md`).
+#[cfg(target_arch = "x86_64")]
+const SPLIT_MACS: usize = 1 << 24;
+
+/// ... for outputs at most this many rows or columns across (a linear layer's (1000, 100)
+/// activations and gradients); squarer products split better on `gemm` (`docs/performance.md`).
+#[cfg(target_arch = "x86_64")]
+const SPLIT_SIDE: usize = 128;
+
 /// One operand's batch of matrices: its values and how to step through them.
 #[derive(Clone, Copy)]
 struct Matrices<'a> {
@@ -205,12 +217,14 @@ pub(super) fn matmul(
 fn choose_kernel(p: &Problem<'_>, threads: usize) -> Kernel {
     let macs = p.macs();
     let thin = p.rows.min(p.inner) <= THIN;
-    let small = (thin || (macs < SMALL_MACS && (macs < PARALLEL_MACS || p.batches >= threads)))
-        && small_gemm::available()
-        && small_gemm::suits(
-            small_gemm::Operand::new(p.a.values, p.a.row, p.a.col),
-            small_gemm::Operand::new(p.b.values, p.b.row, p.b.col),
-        );
+    let split = macs < SPLIT_MACS && p.batches < threads && p.rows.min(p.cols) <= SPLIT_SIDE;
+    let small =
+        (thin || split || (macs < SMALL_MACS && (macs < PARALLEL_MACS || p.batches >= threads)))
+            && small_gemm::available()
+            && small_gemm::suits(
+                small_gemm::Operand::new(p.a.values, p.a.row, p.a.col),
+                small_gemm::Operand::new(p.b.values, p.b.row, p.b.col),
+            );
     if small { Kernel::Small } else { Kernel::Gemm }
 }
 
@@ -264,23 +278,32 @@ fn run_product(
             },
         };
         let threads = rayon::current_num_threads();
-        if matches!(parallelism, Parallelism::Rayon(_)) && threads > 1 && p.cols >= 64 {
-            // A big thin product: each thread computes a range of whole columns.
-            let width = p.cols.div_ceil(threads).next_multiple_of(32);
+        if matches!(parallelism, Parallelism::Rayon(_)) && threads > 1 {
+            // A big product: each thread computes a block of whole columns (32-column steps,
+            // the kernels' tile width) or, for narrow outputs, of whole rows.
             let shared = SharedProduct {
                 product,
                 dst: dst.as_mut_ptr().cast(),
                 ldc: p.cols,
             };
-            (0..p.cols.div_ceil(width))
-                .into_par_iter()
-                .for_each(|part| {
-                    let j = part * width;
-                    // SAFETY: as for the whole product below, restricted to columns j..j + w
-                    // (j + w ≤ cols); the ranges of different parts are disjoint, so no cell is
-                    // written by two threads.
-                    unsafe { shared.columns(j, width.min(p.cols - j)) };
-                });
+            let by_columns = p.cols >= 32 * threads;
+            let (len, step) = if by_columns {
+                (p.cols, p.cols.div_ceil(threads).next_multiple_of(32))
+            } else {
+                (p.rows, p.rows.div_ceil(threads).next_multiple_of(4))
+            };
+            (0..len.div_ceil(step)).into_par_iter().for_each(|part| {
+                let (start, width) = (part * step, step.min(len - part * step));
+                let (i, j, m, n) = if by_columns {
+                    (0, start, p.rows, width)
+                } else {
+                    (start, 0, width, p.cols)
+                };
+                // SAFETY: as for the whole product below, restricted to the block of rows
+                // i..i + m and columns j..j + n, inside the product; the blocks of different
+                // parts are disjoint, so no cell is written by two threads.
+                unsafe { shared.block(i, j, m, n) };
+            });
             return;
         }
         // SAFETY: `choose_kernel` picked this kernel only where the CPU has AVX-512F and the
@@ -320,7 +343,7 @@ fn run_product(
     }
 }
 
-/// One thin product shared by the threads that compute its column ranges.
+/// One product shared by the threads that compute its blocks of rows or columns.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct SharedProduct {
@@ -331,22 +354,24 @@ struct SharedProduct {
 
 #[cfg(target_arch = "x86_64")]
 impl SharedProduct {
-    /// Computes columns `j..j + w` of the product into the output's same columns.
+    /// Computes the block of rows `i..i + m` and columns `j..j + n` of the product into the
+    /// same cells of the output.
     ///
     /// # Safety
-    /// `small_gemm::gemm`'s contract for the whole product, `j + w` within its columns, and no
-    /// other thread writing these columns meanwhile.
-    unsafe fn columns(&self, j: usize, w: usize) {
-        // SAFETY: `columns` offsets `b` and the bias by j and narrows the product to w
-        // columns; the output is offset by j with the same row stride, so every cell written
-        // is one of this range's (the caller's contract).
-        unsafe { small_gemm::gemm(self.product.columns(j, w), self.dst.add(j), self.ldc) }
+    /// `small_gemm::gemm`'s contract for the whole product, the block inside it, and no other
+    /// thread writing these cells meanwhile.
+    unsafe fn block(&self, i: usize, j: usize, m: usize, n: usize) {
+        let block = self.product.block(i, j, m, n);
+        // SAFETY: `block` offsets `a` by i rows, `b` and the bias by j columns and narrows the
+        // product to m × n; the output is offset to cell (i, j) with the same row stride, so
+        // every cell written is one of this block's (the caller's contract).
+        unsafe { small_gemm::gemm(block, self.dst.add(i * self.ldc + j), self.ldc) }
     }
 }
 
 // SAFETY: the pointers are only used inside `run_product`'s parallel loop, while the operands,
 // bias and output it borrows are alive; the threads read the operands and bias (nothing writes
-// them during the call) and each writes a disjoint range of the output's columns.
+// them during the call) and each writes a disjoint block of the output's cells.
 #[cfg(target_arch = "x86_64")]
 unsafe impl Send for SharedProduct {}
 // SAFETY: as for `Send`: shared reads of the operands, disjoint writes to the output.

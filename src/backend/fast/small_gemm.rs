@@ -114,13 +114,15 @@ impl Product {
 }
 
 impl Product {
-    /// Columns `j..j + width` of the product (of `b`, the bias and so the output): how a big
-    /// thin product is shared between threads. The caller offsets the output by `j` too.
-    pub(super) fn columns(self, j: usize, width: usize) -> Product {
-        debug_assert!(j + width <= self.n);
+    /// The block of rows `i..i + m` and columns `j..j + n` of the product (rows of `a`,
+    /// columns of `b` and the bias): how a big product is shared between threads. The caller
+    /// offsets the output to cell (i, j) too.
+    pub(super) fn block(self, i: usize, j: usize, m: usize, n: usize) -> Product {
+        debug_assert!(i + m <= self.m && j + n <= self.n);
         Product {
-            n: width,
-            ..self.at_cell(0, j)
+            m,
+            n,
+            ..self.at_cell(i, j)
         }
     }
 }
