@@ -10,8 +10,9 @@
 //!   code here, the two kernel calls.
 //!
 //! Threads: a batch of big products runs one product per thread; a single big product is split
-//! across the threads by `gemm`, or by ranges of columns when it is thin; smaller work stays on
-//! the calling thread. The measurements
+//! across the threads by `gemm`, or into one block of columns (or rows) per thread on the
+//! packing-free kernels when it is thin, or mid-sized with a narrow output (`SPLIT_MACS`,
+//! `SPLIT_SIDE`); smaller work stays on the calling thread. The measurements
 //! behind the thresholds are in `docs/performance.md`.
 
 #[cfg(target_arch = "x86_64")]
