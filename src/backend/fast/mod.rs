@@ -121,12 +121,14 @@ impl Work {
     ///   0.65–0.93× (slower), at 2¹⁸ 0.96–1.25×, at 10⁶ 1.3–2.0×. (At the MNIST network's
     ///   ~10⁵-element bias adds the old global 2¹⁶ made them ~2× slower.)
     /// - `Gather`: 2¹⁶: 1.2–1.35× at 2¹⁶ elements, 1.4–1.7× at 2¹⁷.
-    /// - `Reduce`: 2¹⁶: one fibre per output cell, 1.1× at 2¹⁶, 1.4–1.8× at 2¹⁷, 1.9× at
-    ///   10⁶. (Row-wise sums, e.g. over the batch, are `Contiguous`: 0.7× at 2¹⁷, 1.3× at 10⁶.)
+    /// - `Reduce`: 2¹⁷: one fibre per output cell (folded 8 cells at a time): 0.8× at 10⁵
+    ///   elements, 1.1× at 2¹⁷, 1.3× at 2¹⁸, 1.5–1.6× at 2¹⁹–10⁶. (Row-wise sums, e.g. over the
+    ///   batch, are `Contiguous`: 0.7× at 2¹⁷, 1.2× at 2¹⁸, 1.3× at 10⁶.)
     pub const fn default_threshold(self) -> usize {
         match self {
             Work::Contiguous | Work::Broadcast => 1 << 19,
-            Work::Gather | Work::Reduce => 1 << 16,
+            Work::Gather => 1 << 16,
+            Work::Reduce => 1 << 17,
         }
     }
 
