@@ -73,8 +73,8 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
                         std::array::from_fn(|l| &src[p + (j + l) * inner..][..len]);
                     let mut acc: [f64; FIBRES] = std::array::from_fn(|l| chunk[c + l]);
                     for k in 0..len {
-                        for l in 0..FIBRES {
-                            acc[l] = f(acc[l], fibres[l][k]);
+                        for (a, fibre) in acc.iter_mut().zip(&fibres) {
+                            *a = f(*a, fibre[k]);
                         }
                     }
                     chunk[c..c + FIBRES].copy_from_slice(&acc);
