@@ -339,7 +339,11 @@ fn channels_last(g: &TensorData, lanes: usize) -> Result<Vec<f64>> {
         let (ci, y) = (cy / h, cy % h);
         for oi in 0..o {
             let row = &src[oi * so + ci * sc + y * sh..][..(w - 1) * sw + 1];
-            for (d, &v) in dst[oi..].iter_mut().step_by(lanes).zip(row.iter().step_by(sw)) {
+            for (d, &v) in dst[oi..]
+                .iter_mut()
+                .step_by(lanes)
+                .zip(row.iter().step_by(sw))
+            {
                 *d = v;
             }
         }
