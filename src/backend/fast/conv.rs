@@ -41,6 +41,20 @@ pub(super) struct Sizes {
 }
 
 impl Sizes {
+    /// The sizes of a call whose operands [`conv2d_shape`] accepted (4-D, channels agreeing).
+    fn of(input: &TensorData, weight: &TensorData, out_hw: [usize; 2]) -> Sizes {
+        let (is, ws) = (input.shape(), weight.shape());
+        Sizes {
+            cin: is[1],
+            h: is[2],
+            w: is[3],
+            kh: ws[2],
+            kw: ws[3],
+            oh: out_hw[0],
+            ow: out_hw[1],
+        }
+    }
+
     /// Rows of the im2col matrix: one per (channel, tap).
     fn taps(&self) -> usize {
         self.cin * self.kh * self.kw
@@ -66,16 +80,7 @@ pub(super) fn conv2d(
     reverse: bool,
 ) -> Result<TensorData> {
     let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
-    let (is, ws) = (input.shape(), weight.shape());
-    let s = Sizes {
-        cin: is[1],
-        h: is[2],
-        w: is[3],
-        kh: ws[2],
-        kw: ws[3],
-        oh: out_hw[0],
-        ow: out_hw[1],
-    };
+    let s = Sizes::of(input, weight, out_hw);
     match direct_kernel(s, reverse) {
         Some(kernel) => direct(kernel, input, weight, s, reverse, out_shape),
         None => im2col(input, weight, s, reverse, out_shape),
@@ -365,16 +370,7 @@ mod tests {
                 ];
                 for (input, weight, out_hw, reverse) in calls {
                     let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw).unwrap();
-                    let (is, ws) = (input.shape(), weight.shape());
-                    let s = Sizes {
-                        cin: is[1],
-                        h: is[2],
-                        w: is[3],
-                        kh: ws[2],
-                        kw: ws[3],
-                        oh: out_hw[0],
-                        ow: out_hw[1],
-                    };
+                    let s = Sizes::of(&input, &weight, out_hw);
                     let Some(kernel) = direct_kernel(s, reverse) else {
                         continue;
                     };
@@ -386,7 +382,9 @@ mod tests {
                     );
                     assert!(
                         close(&fast, &slow),
-                        "{is:?} {ws:?} {out_hw:?} reverse {reverse}"
+                        "{:?} {:?} {out_hw:?} reverse {reverse}",
+                        input.shape(),
+                        weight.shape()
                     );
                     checked += 1;
                 }

@@ -105,8 +105,8 @@ fn for_each_chunk(
     }
 }
 
-/// The same-size convolution: `x` packed (B, Cin, H, W), `w` packed (Cout, Cin, KH, KW),
-/// output packed (B, Cout, H, W). Call only when [`available`].
+/// The same-size convolution: `x` (B, Cin, H, W) in any layout, `w` packed
+/// (Cout, Cin, KH, KW), output packed (B, Cout, H, W). Call only when [`available`].
 pub(super) fn same_size(
     x: &TensorData,
     w: &[f64],
@@ -263,7 +263,7 @@ unsafe fn same_size_image<const KW: usize>(
 }
 
 /// The small-output convolution (`out_hw` = (OH, OW), both at most [`MAX_SMALL`], not
-/// reversed): `x` packed (B, C, H, W), `g` packed (O, C, GH, GW) the "kernel",
+/// reversed): `x` (B, C, H, W) and `g` (O, C, GH, GW), the "kernel", in any layouts,
 /// `out[b,o,i,j] = Σ_c Σ_y Σ_x g[o,c,y,x] · x[b,c,y+i,x+j]` (0 outside `x`), packed
 /// (B, O, OH, OW). Call only when [`available`].
 pub(super) fn small_output(
