@@ -22,6 +22,7 @@ import tempfile
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -115,8 +116,11 @@ def console_errors(driver, allowed=()):
 
 
 def wait_for(driver, what, condition):
+    # A panel re-drawn between finding it and reading it is stale: look again, don't fail.
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(lambda d: condition(d))
+        return WebDriverWait(
+            driver, WAIT, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+        ).until(lambda d: condition(d))
     except Exception:
         raise SystemExit(f"timed out waiting for {what}; console: {driver.get_log('browser')}")
 
