@@ -28,12 +28,15 @@ use crate::tensor_data::{Storage, TensorData, zeroed};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
-/// The operands' sizes: input channels and size, kernel size, output size.
+/// The operands' sizes: batch, input channels and size, output channels, kernel size,
+/// output size.
 #[derive(Clone, Copy)]
 pub(super) struct Sizes {
+    pub batch: usize,
     pub cin: usize,
     pub h: usize,
     pub w: usize,
+    pub cout: usize,
     pub kh: usize,
     pub kw: usize,
     pub oh: usize,
@@ -45,14 +48,21 @@ impl Sizes {
     fn of(input: &TensorData, weight: &TensorData, out_hw: [usize; 2]) -> Sizes {
         let (is, ws) = (input.shape(), weight.shape());
         Sizes {
+            batch: is[0],
             cin: is[1],
             h: is[2],
             w: is[3],
+            cout: ws[0],
             kh: ws[2],
             kw: ws[3],
             oh: out_hw[0],
             ow: out_hw[1],
         }
+    }
+
+    /// Multiply-adds of the convolution.
+    pub fn macs(&self) -> usize {
+        self.batch * self.cout * self.cells() * self.taps()
     }
 
     /// Rows of the im2col matrix: one per (channel, tap).
@@ -96,15 +106,14 @@ fn direct(
     reverse: bool,
     out_shape: Dims,
 ) -> Result<TensorData> {
-    let (batch, cout) = (input.shape()[0], weight.shape()[0]);
-    let macs = out_shape.product() * s.cin * s.kh * s.kw;
     let out = match kernel {
-        Direct::SameSize => {
-            direct_conv::same_size(input, &weight.to_vec()?, s, batch, cout, reverse)?
-        }
-        Direct::SmallOutput => direct_conv::small_output(input, weight, s, batch, cout)?,
+        Direct::SameSize => direct_conv::same_size(input, &weight.to_vec()?, s, reverse)?,
+        Direct::SmallOutput => direct_conv::small_output(input, weight, s)?,
     };
-    profile::note(profile::Path::Direct, macs >= direct_conv::PARALLEL_MACS);
+    profile::note(
+        profile::Path::Direct,
+        s.macs() >= direct_conv::PARALLEL_MACS,
+    );
     Ok(TensorData::packed(out, out_shape))
 }
 
@@ -116,7 +125,7 @@ fn im2col(
     reverse: bool,
     out_shape: Dims,
 ) -> Result<TensorData> {
-    let (batch, cout) = (input.shape()[0], weight.shape()[0]);
+    let Sizes { batch, cout, .. } = s;
     let x = input.to_vec()?;
     let (k, p) = (s.taps(), s.cells());
     // The weight as (1, Cout, K), read by every batch entry.

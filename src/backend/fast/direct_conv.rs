@@ -107,18 +107,13 @@ fn for_each_chunk(
 
 /// The same-size convolution: `x` (B, Cin, H, W) in any layout, `w` packed
 /// (Cout, Cin, KH, KW), output packed (B, Cout, H, W). Call only when [`available`].
-pub(super) fn same_size(
-    x: &TensorData,
-    w: &[f64],
-    s: Sizes,
-    batch: usize,
-    cout: usize,
-    reverse: bool,
-) -> Result<Vec<f64>> {
+pub(super) fn same_size(x: &TensorData, w: &[f64], s: Sizes, reverse: bool) -> Result<Vec<f64>> {
     let Sizes {
+        batch,
         cin,
         h,
         w: width,
+        cout,
         kh,
         kw,
         ..
@@ -148,15 +143,14 @@ pub(super) fn same_size(
     }
     let plane = h * width;
     let mut out = zeroed("conv2d", batch * cout * plane, &[batch, cout, h, width])?;
-    let macs = batch * cout * plane * cin * kh * kw;
-    for_each_chunk(&mut out, cout * plane, macs, |b, out_b| {
+    for_each_chunk(&mut out, cout * plane, s.macs(), |b, out_b| {
         let image = &p[b * cin * rows * cols..][..cin * rows * cols];
         macro_rules! dispatch {
             ($($kw:literal)*) => {
                 match kw {
                     // SAFETY: `available()` was checked by the caller (the only way into this
                     // module's kernels is through `conv::conv2d`, which checks it first).
-                    $($kw => unsafe { same_size_image::<$kw>(image, &wt, out_b, s, (rows, cols), cout) },)*
+                    $($kw => unsafe { same_size_image::<$kw>(image, &wt, out_b, s, (rows, cols)) },)*
                     _ => unreachable!("same_size is called for kernels up to MAX_WIDTH wide"),
                 }
             };
@@ -179,7 +173,6 @@ unsafe fn same_size_image<const KW: usize>(
     out: &mut [f64],
     s: Sizes,
     (rows, cols): (usize, usize),
-    cout: usize,
 ) {
     use std::arch::x86_64::*;
     const V: usize = COLUMNS / LANES;
@@ -187,6 +180,7 @@ unsafe fn same_size_image<const KW: usize>(
         cin,
         h,
         w: width,
+        cout,
         kh,
         ..
     } = s;
@@ -257,7 +251,6 @@ unsafe fn same_size_image<const KW: usize>(
     _: &mut [f64],
     _: Sizes,
     _: (usize, usize),
-    _: usize,
 ) {
     unreachable!("available() is false off x86_64")
 }
@@ -266,17 +259,13 @@ unsafe fn same_size_image<const KW: usize>(
 /// reversed): `x` (B, C, H, W) and `g` (O, C, GH, GW), the "kernel", in any layouts,
 /// `out[b,o,i,j] = Σ_c Σ_y Σ_x g[o,c,y,x] · x[b,c,y+i,x+j]` (0 outside `x`), packed
 /// (B, O, OH, OW). Call only when [`available`].
-pub(super) fn small_output(
-    x: &TensorData,
-    g: &TensorData,
-    s: Sizes,
-    batch: usize,
-    outs: usize,
-) -> Result<Vec<f64>> {
+pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<Vec<f64>> {
     let Sizes {
+        batch,
         cin,
         h,
         w: width,
+        cout: outs,
         kh: gh,
         kw: gw,
         oh,
@@ -292,7 +281,6 @@ pub(super) fn small_output(
     let gt = channels_last(g, lanes)?;
     let cells = oh * ow;
     let mut out = zeroed("conv2d", batch * outs * cells, &[batch, outs, oh, ow])?;
-    let macs = batch * outs * cells * cin * gh * gw;
     let dims = SmallDims {
         cin,
         gh,
@@ -301,7 +289,7 @@ pub(super) fn small_output(
         rows,
         cols,
     };
-    for_each_chunk(&mut out, outs * cells, macs, |b, out_b| {
+    for_each_chunk(&mut out, outs * cells, s.macs(), |b, out_b| {
         let image = &p[b * cin * rows * cols..][..cin * rows * cols];
         for ob in (0..outs).step_by(LANES) {
             let cell = &mut out_b[ob * cells..(ob + LANES).min(outs) * cells];
