@@ -59,6 +59,30 @@ pub fn count(flag: &'static str, value: usize, min: usize, max: usize, why: &str
     Ok(())
 }
 
+/// Largest `--epochs` of the Module 4 commands (`mnist`, `sentiment`).
+pub const MAX_MODEL_EPOCHS: usize = 100_000;
+/// Largest `--batch` of the Module 4 commands.
+pub const MAX_MODEL_BATCH: usize = 65_536;
+
+/// Checks the `--epochs`, `--batch` and `--rate` of a Module 4 command.
+pub fn model_schedule(epochs: usize, batch: usize, rate: f64) -> Result<()> {
+    count(
+        "--epochs",
+        epochs,
+        1,
+        MAX_MODEL_EPOCHS,
+        "a bound on run time",
+    )?;
+    count(
+        "--batch",
+        batch,
+        1,
+        MAX_MODEL_BATCH,
+        "a bound on memory per step",
+    )?;
+    self::rate("--rate", rate)
+}
+
 /// Checks a learning rate: a finite number in (0, [`MAX_RATE`]].
 pub fn rate(flag: &'static str, value: f64) -> Result<()> {
     if !value.is_finite() || value <= 0.0 {

@@ -23,10 +23,6 @@ use std::time::Instant;
 
 /// The most images a run may use (the full MNIST training set is 60,000).
 const MAX_IMAGES: usize = 1_000_000;
-/// The most epochs.
-const MAX_EPOCHS: usize = 100_000;
-/// The largest batch.
-const MAX_BATCH: usize = 65_536;
 
 /// The `--pool` choices (also `serve --mnist-pool`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -114,21 +110,7 @@ fn check(args: &MnistArgs) -> Result<()> {
     let why = "the full MNIST training set has 60,000 images";
     limits::count("--train", args.train, 1, MAX_IMAGES, why)?;
     limits::count("--valid", args.valid, 1, MAX_IMAGES, why)?;
-    limits::count(
-        "--epochs",
-        args.epochs,
-        1,
-        MAX_EPOCHS,
-        "a bound on run time",
-    )?;
-    limits::count(
-        "--batch",
-        args.batch,
-        1,
-        MAX_BATCH,
-        "a bound on memory per step",
-    )?;
-    limits::rate("--rate", args.rate)?;
+    limits::model_schedule(args.epochs, args.batch, args.rate)?;
     if !args.data.is_dir() {
         return Err(CliError::flag(
             "--data",

@@ -31,10 +31,6 @@ use std::time::Instant;
 
 /// The most sentences of a file a run may use (SST-2's training file has 67,349).
 const MAX_SENTENCES: usize = 10_000_000;
-/// The most epochs.
-const MAX_EPOCHS: usize = 100_000;
-/// The largest batch.
-const MAX_BATCH: usize = 65_536;
 /// The most feature maps per filter width.
 const MAX_MAPS: usize = 4096;
 /// The widest filter.
@@ -284,21 +280,7 @@ fn check(args: &SentimentArgs) -> Result<Plan> {
         MAX_MAPS,
         "a bound on memory per step",
     )?;
-    limits::count(
-        "--epochs",
-        args.epochs,
-        1,
-        MAX_EPOCHS,
-        "a bound on run time",
-    )?;
-    limits::count(
-        "--batch",
-        args.batch,
-        1,
-        MAX_BATCH,
-        "a bound on memory per step",
-    )?;
-    limits::rate("--rate", args.rate)?;
+    limits::model_schedule(args.epochs, args.batch, args.rate)?;
     if !(0.0..1.0).contains(&args.dropout) {
         return Err(CliError::flag(
             "--dropout",
