@@ -213,27 +213,15 @@ pub fn train_epoch(
     data: Digits<'_>,
     config: &MnistConfig,
     rng: &mut Rng,
-    mut on_batch: impl FnMut(usize, usize),
+    on_batch: impl FnMut(usize, usize),
 ) -> Result<f64> {
     let backend = net.backend();
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    if config.shuffle {
-        rng.shuffle(&mut order);
-    }
-    net.train();
-    let batches = order.len().div_ceil(config.batch.max(1));
-    let mut total = 0.0;
-    for (k, rows) in order.chunks(config.batch.max(1)).enumerate() {
-        optim.zero_grad();
+    let schedule = (data.len(), config.batch, config.shuffle);
+    super::train_batches(net, optim, schedule, rng, on_batch, |rows, rng| {
         let x = data.batch(rows, config.normalize, backend)?;
         let y = one_hot(&data.labels_at(rows), backend)?;
-        let loss = nll_loss(&net.forward(&x, rng)?, &y)?;
-        loss.backward()?;
-        optim.step()?;
-        total += loss.item()?;
-        on_batch(k + 1, batches);
-    }
-    Ok(total / batches.max(1) as f64)
+        nll_loss(&net.forward(&x, rng)?, &y)
+    })
 }
 
 /// Scores `data` in evaluation mode (no dropout): correct predictions, the mean loss per

@@ -344,39 +344,26 @@ pub fn train_epoch(
     data: Sentences<'_>,
     config: &SentimentConfig,
     rng: &mut Rng,
-    mut on_batch: impl FnMut(usize, usize),
+    on_batch: impl FnMut(usize, usize),
 ) -> Result<EpochStats> {
     let backend = net.backend();
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    if config.shuffle {
-        rng.shuffle(&mut order);
-    }
-    net.train();
-    let size = config.batch.max(1);
-    let batches = order.len().div_ceil(size);
-    let mut stats = EpochStats {
-        loss: 0.0,
-        correct: 0,
-        total: data.len(),
-    };
-    for (k, rows) in order.chunks(size).enumerate() {
-        optim.zero_grad();
-        let x = data.batch(rows, backend)?;
+    let mut correct = 0;
+    let schedule = (data.len(), config.batch, config.shuffle);
+    let loss = super::train_batches(net, optim, schedule, rng, on_batch, |rows, rng| {
         let labels = data.labels_at(rows);
-        let p = net.forward(&x, rng)?;
-        let loss = bce_loss(&p, &labels_tensor(&labels, backend)?)?;
-        loss.backward()?;
-        optim.step()?;
-        stats.loss += loss.item()?;
-        stats.correct += predictions(&p)
+        let p = net.forward(&data.batch(rows, backend)?, rng)?;
+        correct += predictions(&p)
             .into_iter()
-            .zip(labels)
-            .filter(|(p, l)| p == l)
+            .zip(&labels)
+            .filter(|(p, l)| p == *l)
             .count();
-        on_batch(k + 1, batches);
-    }
-    stats.loss /= batches.max(1) as f64;
-    Ok(stats)
+        bce_loss(&p, &labels_tensor(&labels, backend)?)
+    })?;
+    Ok(EpochStats {
+        loss,
+        correct,
+        total: data.len(),
+    })
 }
 
 /// What [`evaluate`] found.
