@@ -9,7 +9,7 @@
 //! model instead.
 
 use super::limits;
-use super::plot::{check_path, plot_error, register_font};
+use super::plot::{self, SentimentRecord};
 use super::{CliError, Result, paths};
 use indicatif::{ProgressBar, ProgressStyle};
 use minitorch::data::text::{
@@ -23,7 +23,6 @@ use minitorch::module::Module;
 use minitorch::optim::Sgd;
 use minitorch::train::Engine;
 use minitorch::{Backend, Rng, checkpoint};
-use plotters::prelude::*;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -529,7 +528,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
         );
         bar
     });
-    let mut history: Vec<Record> = Vec::new();
+    let mut history: Vec<SentimentRecord> = Vec::new();
     let mut best: Option<(f64, usize)> = None;
     let start = Instant::now();
     for epoch in 1..=args.epochs {
@@ -561,7 +560,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
             Some(bar) => bar.println(line),
             None => println!("{line}"),
         }
-        history.push(Record {
+        history.push(SentimentRecord {
             epoch,
             loss: stats.loss,
             train: train_acc,
@@ -588,7 +587,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
         valid.len()
     );
     if let Some(path) = &args.plot {
-        sentiment_plot(path, &history)?;
+        plot::sentiment_plot(path, &history)?;
     }
     if let Some(path) = &args.save {
         checkpoint::save(
@@ -634,89 +633,5 @@ fn predict(sentence: &str, restored: sentiment::Restored, glove_path: &Path) -> 
         if p > 0.5 { "positive" } else { "negative" },
         words.len()
     );
-    Ok(())
-}
-
-/// One epoch of the log.
-struct Record {
-    epoch: usize,
-    loss: f64,
-    train: f64,
-    valid: f64,
-    seconds: f64,
-}
-
-/// The mean loss per batch, and the training and validation accuracy, per epoch (1000×700).
-fn sentiment_plot(path: &Path, history: &[Record]) -> Result<()> {
-    check_path(path)?;
-    register_font();
-    let draw = || -> std::result::Result<(), minitorch::Error> {
-        let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
-        let (top, bottom) = root.split_vertically(330);
-        let epochs = history.len().max(2) as f64;
-        let loss_max = history.iter().map(|h| h.loss).fold(0.0, f64::max).max(1e-9) * 1.05;
-        let mut chart = ChartBuilder::on(&top)
-            .caption("training loss (mean per batch)", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(55)
-            .build_cartesian_2d(1.0..epochs, 0.0..loss_max)
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .x_desc("epoch")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .draw_series(LineSeries::new(
-                history.iter().map(|h| (h.epoch as f64, h.loss)),
-                RGBColor(0x1f, 0x77, 0xb4).stroke_width(2),
-            ))
-            .map_err(|e| plot_error(path, e))?;
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption("accuracy (%)", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(55)
-            .build_cartesian_2d(1.0..epochs, 0.0..100.0)
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .x_desc("epoch")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-        let curves = [
-            ("train (dropout on)", RGBColor(0xff, 0x7f, 0x0e), 0),
-            ("validation", RGBColor(0x2c, 0xa0, 0x2c), 1),
-        ];
-        for (name, color, which) in curves {
-            let points = history
-                .iter()
-                .map(move |h| (h.epoch as f64, if which == 0 { h.train } else { h.valid }));
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| plot_error(path, e))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-        root.present().map_err(|e| plot_error(path, e))?;
-        Ok(())
-    };
-    draw()?;
     Ok(())
 }
