@@ -18,8 +18,13 @@ lr 0.01, batch 10, gradients zeroed before each step, sentences walked in file o
 and biases 0.1*(rand-0.5). Per epoch: training time, mean loss per batch, training accuracy
 (dropout on) and validation accuracy.
 
+With --optimizer adam (torch.optim.Adam, PyTorch's defaults) and --tune-vectors (the word
+vectors, unknown-word row included, become a parameter; padding positions stay zero) it is
+`minitorch sentiment --optimizer adam --tune-vectors`; --shuffle draws a new order each epoch.
+
 Usage: python torch_sentiment.py --data DIR [--glove FILE] [--epochs 2] [--dtype float64]
-       [--threads 2] [--train 450] [--valid 100] [--head course]
+       [--threads 2] [--train 450] [--valid 100] [--head course] [--optimizer sgd|adam]
+       [--tune-vectors] [--shuffle]
 DIR holds train.tsv and dev.tsv (or .gz); --glove defaults to DIR/glove.6B.50d.sst2-vocab.txt.gz.
 """
 import argparse, gzip, os, time
@@ -81,6 +86,9 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.25)
     ap.add_argument("--head", default="course", choices=["course", "course-relu", "kim"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+    ap.add_argument("--tune-vectors", action="store_true")
+    ap.add_argument("--shuffle", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -99,28 +107,39 @@ def main():
     unk = 0.1 * (rng.random(dim) - 0.5)
     length = max(len(s.split()) for s, _ in train + valid)
 
+    # Token ids into one table: row 0 is padding (zero, masked), row 1 the unknown-word vector.
+    index = {w: i + 2 for i, w in enumerate(sorted(w for w in vocab if w in vectors))}
+    table = np.zeros((len(index) + 2, dim))
+    table[1] = unk
+    for w, i in index.items():
+        table[i] = vectors[w]
+
     def encode(rows):
-        x = np.zeros((len(rows), length, dim))
+        x = np.zeros((len(rows), length), dtype=np.int64)
         for i, (s, _) in enumerate(rows):
             for j, w in enumerate(s.split()):
-                x[i, j] = vectors.get(w, unk)
-        return torch.tensor(x, dtype=dt), torch.tensor([y for _, y in rows], dtype=dt)
+                x[i, j] = index.get(w, 1)
+        return torch.tensor(x), torch.tensor([y for _, y in rows], dtype=dt)
 
     xt, yt = encode(train)
     xv, yv = encode(valid)
+    emb = torch.tensor(table, dtype=dt).requires_grad_(a.tune_vectors)
+    keep = torch.ones(len(table), 1, dtype=dt)
+    keep[0] = 0
 
     def p(*shape):
         return (0.1 * (torch.rand(*shape, dtype=dt) - 0.5)).requires_grad_()
 
     convs = [(p(a.maps, dim, k), p(a.maps, 1)) for k in filters]
     w, b = p(a.maps, 1), p(1)
-    params = [t for c in convs for t in c] + [w, b]
+    params = [t for c in convs for t in c] + [w, b] + ([emb] if a.tune_vectors else [])
+    adam = torch.optim.Adam(params, lr=a.lr) if a.optimizer == "adam" else None
 
     def conv(x, weight):  # MiniTorch conv1d: output width kept, window anchored left, zeros beyond
         return F.conv1d(F.pad(x, (0, weight.shape[2] - 1)), weight)
 
-    def forward(x, train):
-        x = x.permute(0, 2, 1)
+    def forward(ids, train):
+        x = (emb * keep)[ids].permute(0, 2, 1)
         h = sum(F.relu(conv(x, cw) + cb).amax(dim=2) for cw, cb in convs)  # (B, maps)
         if a.head in ("course", "course-relu"):
             h = h @ w + b
@@ -140,17 +159,21 @@ def main():
     for epoch in range(1, a.epochs + 1):
         t0 = time.perf_counter()
         total, correct = 0.0, 0
+        order = torch.randperm(n) if a.shuffle else torch.arange(n)
         for i in range(nb):
-            x = xt[i * a.batch : (i + 1) * a.batch]
-            y = yt[i * a.batch : (i + 1) * a.batch]
+            rows = order[i * a.batch : (i + 1) * a.batch]
+            x, y = xt[rows], yt[rows]
             out = forward(x, True)
             loss = -torch.log(out * y + (1 - out) * (1 - y) + 1e-6).sum() / len(y)
             for q in params:
                 q.grad = None
             loss.backward()
-            with torch.no_grad():
-                for q in params:
-                    q -= a.lr * q.grad
+            if adam is not None:
+                adam.step()
+            else:
+                with torch.no_grad():
+                    for q in params:
+                        q -= a.lr * q.grad
             total += loss.item()
             correct += ((out > 0.5).to(dt) == y).sum().item()
         dt_epoch = time.perf_counter() - t0

@@ -35,6 +35,7 @@
 //! | `nn`, `optim.py`, `datasets.py` | [`nn`], [`optim`], [`datasets`], [`train`] |
 //! | `fast_conv.py`, `nn.py` (tasks 4.1–4.4) | [`Tensor::conv1d`], [`Tensor::conv2d`], [`Tensor::max`], [`nn::functional`], [`nn::conv`] |
 //! | `run_mnist_multiclass.py` (task 4.5) | [`models::mnist`], [`data::idx`] |
+//! | `run_sentiment.py` (task 4.5) | [`models::sentiment`], [`data::text`]; trainable word vectors: [`Tensor::embedding`], [`nn::Embedding`]; [`optim::Adam`] |
 //! | `run_scalar.py` network (Module 1) | [`scalar_network`] |
 //! | fast ops (task 3.1, 3.2), diagnostics | [`backend::fast`], [`profile`] |
 //! | CUDA ops (task 3.3, 3.4): kernels, simulator, GPU | `kernels/*.cu`, [`backend::cuda`] |

@@ -16,7 +16,7 @@ use minitorch::models::sentiment::{
     labels_tensor, load_checkpoint, longest, predict, train_epoch,
 };
 use minitorch::module::Module;
-use minitorch::optim::Sgd;
+use minitorch::optim::{Adam, Sgd};
 use minitorch::{Backend, Rng, Tensor, checkpoint};
 use std::collections::HashSet;
 use std::io::Write;
@@ -467,6 +467,106 @@ fn the_network_learns_a_synthetic_task_on_the_fast_backend() {
 }
 
 #[test]
+fn trained_vectors_tell_apart_words_whose_glove_vectors_are_equal() {
+    // "good" and "bad" start with the same vector: with fixed vectors no network can tell a
+    // positive sentence from a negative one; trained vectors (Adam) pull the two apart. Both
+    // are scored on sentences they were not trained on.
+    let dim = 6;
+    let mut rng = Rng::seed(4);
+    let mut glove = Embeddings::new(dim);
+    let same: Vec<f64> = (0..dim).map(|_| rng.uniform() - 0.5).collect();
+    glove.insert("good", &same).unwrap();
+    glove.insert("bad", &same).unwrap();
+    for w in ["the", "a", "film", "plot", "unused"] {
+        let v: Vec<f64> = (0..dim).map(|_| rng.uniform() - 0.5).collect();
+        glove.insert(w, &v).unwrap();
+    }
+    let table = EmbeddingTable::new(glove, unknown_vector(dim, &mut rng)).unwrap();
+    let sentences = |n: usize, rng: &mut Rng| {
+        let filler = ["the", "a", "film", "plot", "zzz"];
+        let (mut ids, mut labels) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let label = (i % 2) as u8;
+            let len = 3 + rng.below(4);
+            let at = rng.below(len);
+            let words: Vec<&str> = (0..len)
+                .map(|k| match (k == at, label) {
+                    (true, 1) => "good",
+                    (true, _) => "bad",
+                    _ => filler[rng.below(filler.len())],
+                })
+                .collect();
+            ids.push(table.encode(&words.join(" ")));
+            labels.push(label);
+        }
+        (ids, labels)
+    };
+    let (train_ids, train_labels) = sentences(60, &mut rng);
+    let (test_ids, test_labels) = sentences(40, &mut rng);
+    let length = longest(&train_ids).max(longest(&test_ids));
+    let set = |ids, labels| Sentences {
+        table: &table,
+        ids,
+        labels,
+        length,
+    };
+    let unused_row = 7 * dim; // rows: unknown, good, bad, the, a, film, plot, unused
+    for tuned in [false, true] {
+        let mut net = SentimentCnn::new(dim, 8, &[2], Backend::Fast, &mut Rng::seed(1)).unwrap();
+        if tuned {
+            net = net.with_tuned_vectors(&table).unwrap();
+        }
+        let adam = Adam::new(net.parameters(), 0.05).unwrap();
+        let config = SentimentConfig {
+            batch: 6,
+            shuffle: true,
+        };
+        let mut rng = Rng::seed(2);
+        for _ in 0..40 {
+            let train = set(&train_ids, &train_labels);
+            train_epoch(&net, &adam, train, &config, &mut rng, |_, _| {}).unwrap();
+        }
+        let score = evaluate(&net, set(&test_ids, &test_labels), 16).unwrap();
+        if tuned {
+            assert!(
+                score.correct >= 38,
+                "trained vectors: {} of 40",
+                score.correct
+            );
+            let rows = net.tuned_vectors().unwrap().weights.get().to_vec();
+            assert_ne!(
+                rows[dim..2 * dim],
+                rows[2 * dim..3 * dim],
+                "good and bad moved apart"
+            );
+            assert_eq!(
+                rows[unused_row..unused_row + dim],
+                table.values()[unused_row..unused_row + dim],
+                "a word no sentence uses keeps its vector"
+            );
+            // The checkpoint carries the trained vectors and their words.
+            let dir = temp_dir("tuned-checkpoint");
+            let path = dir.join("m.safetensors");
+            checkpoint::save(&path, &checkpoint_tensors(&net, &table, length)).unwrap();
+            let restored = load_checkpoint(&path, Backend::Fast).unwrap();
+            let words = restored.table.as_ref().unwrap();
+            assert_eq!(words.words(), table.words());
+            for sentence in ["the good film", "a bad plot zzz"] {
+                let a = predict(&net, &table, sentence, length).unwrap();
+                let b = predict(&restored.net, words, sentence, length).unwrap();
+                assert!((a - b).abs() < 1e-12, "{sentence}: {a} vs {b}");
+            }
+        } else {
+            assert!(
+                score.correct <= 28,
+                "fixed vectors: {} of 40",
+                score.correct
+            );
+        }
+    }
+}
+
+#[test]
 fn minitorchs_relu_head_can_die() {
     // The ReLU on the output stops every gradient once every linear output is negative: the
     // loss then stays at ln 2 for good. (Why the default head has no ReLU.)
@@ -527,7 +627,7 @@ fn checkpoints_restore_the_network_its_unknown_vector_and_length() {
         .unwrap()
         .with_head(Head::Kim);
     let path = dir.join("m.safetensors");
-    let tensors = checkpoint_tensors(&net, s.table.unknown(), 9);
+    let tensors = checkpoint_tensors(&net, &s.table, 9);
     checkpoint::save(&path, &tensors).unwrap();
     let r = load_checkpoint(&path, Backend::Fast).unwrap();
     assert_eq!(
@@ -542,7 +642,7 @@ fn checkpoints_restore_the_network_its_unknown_vector_and_length() {
         let net = SentimentCnn::new(6, 5, &[2], Backend::Fast, &mut rng)
             .unwrap()
             .with_head(head);
-        let mut tensors = checkpoint_tensors(&net, s.table.unknown(), 9);
+        let mut tensors = checkpoint_tensors(&net, &s.table, 9);
         checkpoint::save(&path, &tensors).unwrap();
         assert_eq!(
             load_checkpoint(&path, Backend::Fast).unwrap().net.head(),
@@ -770,7 +870,9 @@ fn the_command_trains_saves_and_predicts() {
         );
     }
     assert!(
-        out.contains("Trained 3 epochs on 20 sentences (fast backend, kim head)"),
+        out.contains(
+            "Trained 3 epochs on 20 sentences (fast backend, kim head, sgd, fixed vectors)"
+        ),
         "{out}"
     );
     let loss = |line: &str| {
@@ -818,6 +920,94 @@ fn the_command_trains_saves_and_predicts() {
             "--load",
             "holds a network with the kim head, not --head course",
         ],
+    );
+}
+
+#[test]
+fn trained_vectors_travel_in_the_checkpoint() {
+    let dir = fixture_dir("cli-tuned");
+    let data = dir.to_str().unwrap();
+    let model = dir.join("tuned.safetensors");
+    let (code, out, err) = minitorch(&[
+        "--data",
+        data,
+        "--epochs",
+        "2",
+        "--maps",
+        "6",
+        "--filters",
+        "2,3",
+        "--rate",
+        "0.05",
+        "--optimizer",
+        "adam",
+        "--tune-vectors",
+        "--seed",
+        "1",
+        "--train",
+        "all",
+        "--valid",
+        "all",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("(fast backend, course head, adam, trained vectors)"),
+        "{out}"
+    );
+    let saved = checkpoint::load(&model).unwrap();
+    let table = saved
+        .iter()
+        .find(|t| t.name == "embedding.weights")
+        .unwrap();
+    assert_eq!(table.shape, vec![8, 4], "7 known words and the unknown row");
+    // --predict reads the checkpoint's own vocabulary: no GloVe file needed.
+    let empty = temp_dir("no-glove");
+    let (code, out, err) = minitorch(&[
+        "--data",
+        empty.to_str().unwrap(),
+        "--load",
+        model.to_str().unwrap(),
+        "--predict",
+        "a good film , zzz",
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("(5 words, 3 unknown to the trained vocabulary)"),
+        "{out}"
+    );
+    // A network over fixed vectors still needs GloVe to read a sentence.
+    let fixed = dir.join("fixed.safetensors");
+    let (code, out, err) = minitorch(&[
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--maps",
+        "6",
+        "--filters",
+        "2",
+        "--seed",
+        "1",
+        "--train",
+        "all",
+        "--valid",
+        "all",
+        "--save",
+        fixed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    refused(
+        &[
+            "--data",
+            empty.to_str().unwrap(),
+            "--load",
+            fixed.to_str().unwrap(),
+            "--predict",
+            "a good film",
+        ],
+        &["--glove", "(not given)"],
     );
 }
 

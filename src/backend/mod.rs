@@ -70,6 +70,21 @@ pub trait TensorOps {
     /// tensor sharing `y`'s storage sees the change.
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()>;
 
+    /// Rows of a 2-D `table` (V, D) picked by `ids` (an embedding lookup): `out[i, :] =
+    /// table[ids[i], :]`, shape (ids.len(), D). Errors when `table` is not 2-D or an id is not
+    /// one of its rows. This default (the reference) gathers on the host and hands the result
+    /// to [`adopt`](TensorOps::adopt); on the CUDA backends that is a download and an upload.
+    fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
+        self.adopt(&simple::gather_rows(table, ids)?)
+    }
+
+    /// The gradient of [`gather_rows`](TensorOps::gather_rows): a (`rows`, D) tensor of zeros
+    /// with row `i` of `grad` (N, D) added into row `ids[i]` (words used twice collect both
+    /// gradients). Errors when `grad` is not (ids.len(), D) or an id is not below `rows`.
+    fn scatter_add_rows(&self, grad: &TensorData, ids: &[u32], rows: usize) -> Result<TensorData> {
+        self.adopt(&simple::scatter_add_rows(grad, ids, rows)?)
+    }
+
     /// The same values in this backend's memory: shared when they already live there, else
     /// copied. Host backends share host storage and copy device storage to the host.
     fn adopt(&self, data: &TensorData) -> Result<TensorData> {

@@ -7,7 +7,7 @@
 use super::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout::{
     Dims, Layout, MAX_DIMS, broadcast_index, broadcast_target, index_to_position,
     shape_broadcast_for, to_index,
@@ -161,4 +161,69 @@ pub(crate) fn zip_into(
         *slot = op.apply(x, y);
     }
     Ok(TensorData::packed(out, out_shape))
+}
+
+/// The reference row gather behind [`TensorOps::gather_rows`]: `out[i, :] = table[ids[i], :]`.
+pub(crate) fn gather_rows(table: &TensorData, ids: &[u32]) -> Result<TensorData> {
+    let [rows, dim] = table_shape("gather_rows", table.shape(), ids)?;
+    check_ids("gather_rows", ids, rows, dim)?;
+    let values = table.to_vec()?;
+    let mut out = zeroed("gather_rows", ids.len() * dim, &[ids.len(), dim])?;
+    for (row, &id) in out.chunks_exact_mut(dim.max(1)).zip(ids) {
+        row.copy_from_slice(&values[id as usize * dim..][..dim]);
+    }
+    TensorData::new(out, &[ids.len(), dim])
+}
+
+/// The reference row scatter behind [`TensorOps::scatter_add_rows`]: zeros (`rows`, D) with
+/// `grad[i, :]` added into row `ids[i]`, in order.
+pub(crate) fn scatter_add_rows(grad: &TensorData, ids: &[u32], rows: usize) -> Result<TensorData> {
+    let [n, dim] = table_shape("scatter_add_rows", grad.shape(), ids)?;
+    if n != ids.len() {
+        return Err(Error::Invalid {
+            what: "scatter_add_rows",
+            message: format!(
+                "gradient {:?} has {n} rows for {} ids",
+                grad.shape(),
+                ids.len()
+            ),
+        });
+    }
+    check_ids("scatter_add_rows", ids, rows, dim)?;
+    let values = grad.to_vec()?;
+    let mut out = zeroed("scatter_add_rows", rows * dim, &[rows, dim])?;
+    for (row, &id) in values.chunks_exact(dim.max(1)).zip(ids) {
+        for (o, &g) in out[id as usize * dim..][..dim].iter_mut().zip(row) {
+            *o += g;
+        }
+    }
+    TensorData::new(out, &[rows, dim])
+}
+
+/// The (rows, D) of a 2-D operand of a row gather or scatter.
+fn table_shape(op: &'static str, shape: &[usize], ids: &[u32]) -> Result<[usize; 2]> {
+    match *shape {
+        [rows, dim] => Ok([rows, dim]),
+        _ => Err(Error::Invalid {
+            what: op,
+            message: format!(
+                "expected a 2-D (rows, D) tensor, got shape {shape:?} (with {} ids)",
+                ids.len()
+            ),
+        }),
+    }
+}
+
+/// Errors when an id is not below `rows`.
+fn check_ids(op: &'static str, ids: &[u32], rows: usize, dim: usize) -> Result<()> {
+    match ids.iter().position(|&id| id as usize >= rows) {
+        Some(i) => Err(Error::Invalid {
+            what: op,
+            message: format!(
+                "id {} at position {i} is not a row of the ({rows}, {dim}) table",
+                ids[i]
+            ),
+        }),
+        None => Ok(()),
+    }
 }

@@ -128,3 +128,35 @@ where
     }
     Ok(items)
 }
+
+/// `--optimizer`: how the Module 4 commands step their parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OptimizerArg {
+    /// Plain SGD, the course's (`p ← p − rate · grad`).
+    #[default]
+    Sgd,
+    /// Adam with PyTorch's defaults (β 0.9, 0.999, ε 1e-8); a rate near 0.001 suits it.
+    Adam,
+}
+
+impl OptimizerArg {
+    /// The optimizer over `parameters` with learning rate `rate`.
+    pub(crate) fn build(
+        self,
+        parameters: Vec<minitorch::module::Parameter>,
+        rate: f64,
+    ) -> Result<Box<dyn minitorch::optim::Optimizer>> {
+        Ok(match self {
+            OptimizerArg::Sgd => Box::new(minitorch::optim::Sgd::new(parameters, rate)?),
+            OptimizerArg::Adam => Box::new(minitorch::optim::Adam::new(parameters, rate)?),
+        })
+    }
+
+    /// The name the flag takes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OptimizerArg::Sgd => "sgd",
+            OptimizerArg::Adam => "adam",
+        }
+    }
+}

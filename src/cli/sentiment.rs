@@ -10,7 +10,7 @@
 
 use super::limits;
 use super::plot::{self, SentimentRecord};
-use super::{CliError, Result, paths};
+use super::{CliError, OptimizerArg, Result, paths};
 use indicatif::{ProgressBar, ProgressStyle};
 use minitorch::data::text::{
     EmbeddingTable, Sentence, UNKNOWN, read_glove, read_sst2, tokens, unknown_vector, vocabulary,
@@ -20,7 +20,6 @@ use minitorch::models::sentiment::{
     longest, train_epoch,
 };
 use minitorch::module::Module;
-use minitorch::optim::Sgd;
 use minitorch::train::Engine;
 use minitorch::{Backend, Rng, checkpoint};
 use std::io::IsTerminal;
@@ -131,9 +130,17 @@ pub struct SentimentArgs {
     /// Sentences per SGD step, 1 to 65536.
     #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     batch: usize,
-    /// SGD learning rate, a positive number up to 1000.
+    /// Learning rate, a positive number up to 1000 (with --optimizer adam, 0.001 is the usual).
     #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
     rate: f64,
+    /// How the parameters move: `sgd` (the course's) or `adam`.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    optimizer: OptimizerArg,
+    /// Train the word vectors too (Kim's non-static variant): the GloVe vectors of the
+    /// sentences' words, and the unknown-word vector, become a parameter of the network; its
+    /// checkpoint then carries them and their words (--predict needs no GloVe file).
+    #[arg(long)]
+    tune_vectors: bool,
     /// Dropout rate in training, 0 (none) to below 1.
     #[arg(long, default_value_t = DROPOUT, allow_hyphen_values = true)]
     dropout: f64,
@@ -264,7 +271,7 @@ fn glove_file(args: &SentimentArgs) -> Result<PathBuf> {
 struct Plan {
     train: Option<PathBuf>,
     dev: Option<PathBuf>,
-    glove: PathBuf,
+    glove: Option<PathBuf>,
     filters: Vec<usize>,
 }
 
@@ -306,7 +313,11 @@ fn check(args: &SentimentArgs) -> Result<Plan> {
     } else {
         (None, None)
     };
-    let glove = glove_file(args)?;
+    // --predict with a network that carries its own vectors reads no GloVe file.
+    let glove = match glove_file(args) {
+        Err(_) if args.predict.is_some() => None,
+        found => Some(found?),
+    };
     if let Some(p) = &args.plot {
         paths::plot_target("--plot", p)?;
     }
@@ -402,7 +413,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
     }
     if let Some(sentence) = &args.predict {
         let restored = restored.expect("clap requires --load with --predict");
-        return predict(sentence, restored, &plan.glove);
+        return predict(sentence, restored, plan.glove.as_deref(), &args);
     }
     let seed = args.seed.unwrap_or_else(|| {
         let seed = Rng::fresh_seed();
@@ -421,12 +432,13 @@ pub fn run(args: SentimentArgs) -> Result<()> {
     let read_tsv = t.elapsed().as_secs_f64();
     let vocab = vocabulary(train.iter().chain(&valid).map(|s| s.text.as_str()));
     let t = Instant::now();
-    let glove = read_glove(&plan.glove, Some(&vocab))?;
+    let glove_path = plan.glove.expect("checked: only --predict may go without");
+    let glove = read_glove(&glove_path, Some(&vocab))?;
     let read_vectors = t.elapsed().as_secs_f64();
     if glove.is_empty() {
         return Err(CliError::flag(
             "--glove",
-            plan.glove.display(),
+            glove_path.display(),
             format!(
                 "knows none of the {} words of the sentences; is it a GloVe file for English?",
                 vocab.len()
@@ -436,7 +448,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
     let known = glove.len();
     let embedding = glove.dim();
 
-    let (net, unknown) = match restored {
+    let (net, unknown, saved_table) = match restored {
         Some(r) => {
             if r.net.embedding() != embedding {
                 return Err(CliError::flag(
@@ -445,20 +457,27 @@ pub fn run(args: SentimentArgs) -> Result<()> {
                     format!(
                         "holds a network over {}-dimensional vectors, but {} has {embedding}",
                         r.net.embedding(),
-                        plan.glove.display()
+                        glove_path.display()
                     ),
                 ));
             }
-            (r.net, r.unknown)
+            (r.net, r.unknown, r.table)
         }
         None => {
             let net = SentimentCnn::new(embedding, args.maps, &plan.filters, backend, &mut rng)?
                 .with_head(args.head.map_or(Head::Course, Head::from));
-            (net, unknown_vector(embedding, &mut rng))
+            (net, unknown_vector(embedding, &mut rng), None)
         }
     };
-    let net = net.with_dropout(args.dropout)?;
-    let table = EmbeddingTable::new(glove, unknown)?;
+    let mut net = net.with_dropout(args.dropout)?;
+    // A network with trained vectors reads sentences through its own vocabulary.
+    let table = match saved_table {
+        Some(table) => table,
+        None => EmbeddingTable::new(glove, unknown)?,
+    };
+    if args.tune_vectors && net.tuned_vectors().is_none() {
+        net = net.with_tuned_vectors(&table)?;
+    }
     let train_ids: Vec<Vec<u32>> = train.iter().map(|s| table.encode(&s.text)).collect();
     let valid_ids: Vec<Vec<u32>> = valid.iter().map(|s| table.encode(&s.text)).collect();
     let train_labels: Vec<u8> = train.iter().map(|s| s.label).collect();
@@ -501,7 +520,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
         "GloVe: {known} of the {} words known ({embedding}-d, read in {read_vectors:.3} s from \
          {}); {unknown_tokens} of {all_tokens} tokens share the unknown-word vector",
         vocab.len(),
-        plan.glove.display()
+        glove_path.display()
     );
     let train_set = Sentences {
         table: &table,
@@ -515,7 +534,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
         labels: &valid_labels,
         length,
     };
-    let optim = Sgd::new(net.parameters(), args.rate)?;
+    let optim = args.optimizer.build(net.parameters(), args.rate)?;
     let config = SentimentConfig {
         batch: args.batch,
         shuffle: args.shuffle,
@@ -537,12 +556,19 @@ pub fn run(args: SentimentArgs) -> Result<()> {
             bar.set_message(epoch.to_string());
             bar.set_position(0);
         }
-        let stats = train_epoch(&net, &optim, train_set, &config, &mut rng, |done, total| {
-            if let Some(bar) = &bar {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            }
-        })?;
+        let stats = train_epoch(
+            &net,
+            optim.as_ref(),
+            train_set,
+            &config,
+            &mut rng,
+            |done, total| {
+                if let Some(bar) = &bar {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                }
+            },
+        )?;
         let seconds = t.elapsed().as_secs_f64();
         let e = evaluate(&net, valid_set, EVAL_BATCH)?;
         let train_acc = 100.0 * stats.correct as f64 / stats.total.max(1) as f64;
@@ -575,12 +601,18 @@ pub fn run(args: SentimentArgs) -> Result<()> {
     let last = history.last().expect("at least one epoch");
     let train_seconds: f64 = history.iter().map(|h| h.seconds).sum();
     println!(
-        "Trained {} epochs on {} sentences ({} backend, {} head) in {:.1} s ({:.3} s per \
-         epoch); best valid {best_acc:.1}% at epoch {best_epoch}, last {:.1}% of {}",
+        "Trained {} epochs on {} sentences ({} backend, {} head, {}, {} vectors) in {:.1} s \
+         ({:.3} s per epoch); best valid {best_acc:.1}% at epoch {best_epoch}, last {:.1}% of {}",
         args.epochs,
         train.len(),
         backend,
         head_name(net.head()),
+        args.optimizer.name(),
+        if net.tuned_vectors().is_some() {
+            "trained"
+        } else {
+            "fixed"
+        },
         start.elapsed().as_secs_f64(),
         train_seconds / args.epochs as f64,
         last.valid,
@@ -590,16 +622,18 @@ pub fn run(args: SentimentArgs) -> Result<()> {
         plot::sentiment_plot(path, &history)?;
     }
     if let Some(path) = &args.save {
-        checkpoint::save(
-            path,
-            &sentiment::checkpoint_tensors(&net, table.unknown(), length),
-        )?;
+        checkpoint::save(path, &sentiment::checkpoint_tensors(&net, &table, length))?;
     }
     Ok(())
 }
 
 /// `--predict`: the probability of one sentence with a restored network.
-fn predict(sentence: &str, restored: sentiment::Restored, glove_path: &Path) -> Result<()> {
+fn predict(
+    sentence: &str,
+    restored: sentiment::Restored,
+    glove_path: Option<&Path>,
+    args: &SentimentArgs,
+) -> Result<()> {
     let words: Vec<&str> = tokens(sentence).collect();
     if words.is_empty() {
         return Err(CliError::flag(
@@ -608,6 +642,13 @@ fn predict(sentence: &str, restored: sentiment::Restored, glove_path: &Path) -> 
             "has no words".into(),
         ));
     }
+    if let Some(table) = &restored.table {
+        return report(sentence, &restored, table, words.len());
+    }
+    let glove_path = match glove_path {
+        Some(path) => path,
+        None => return Err(glove_file(args).expect_err("not found in check")),
+    };
     let vocab = vocabulary([sentence]);
     let glove = read_glove(glove_path, Some(&vocab))?;
     if glove.dim() != restored.net.embedding() && !glove.is_empty() {
@@ -625,13 +666,27 @@ fn predict(sentence: &str, restored: sentiment::Restored, glove_path: &Path) -> 
     if glove.is_empty() {
         glove = minitorch::data::text::Embeddings::new(restored.net.embedding());
     }
-    let table = EmbeddingTable::new(glove, restored.unknown)?;
-    let unknown = words.iter().filter(|w| table.id(w) == UNKNOWN).count();
-    let p = sentiment::predict(&restored.net, &table, sentence, restored.length)?;
+    let table = EmbeddingTable::new(glove, restored.unknown.clone())?;
+    report(sentence, &restored, &table, words.len())
+}
+
+/// Prints the probability of `sentence` (of `words` tokens) read through `table`.
+fn report(
+    sentence: &str,
+    restored: &sentiment::Restored,
+    table: &EmbeddingTable,
+    words: usize,
+) -> Result<()> {
+    let unknown = tokens(sentence).filter(|w| table.id(w) == UNKNOWN).count();
+    let p = sentiment::predict(&restored.net, table, sentence, restored.length)?;
+    let source = if restored.table.is_some() {
+        "the trained vocabulary"
+    } else {
+        "GloVe"
+    };
     println!(
-        "P(positive) = {p:.4}: {} ({} words, {unknown} unknown to GloVe)",
+        "P(positive) = {p:.4}: {} ({words} words, {unknown} unknown to {source})",
         if p > 0.5 { "positive" } else { "negative" },
-        words.len()
     );
     Ok(())
 }

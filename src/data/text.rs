@@ -427,6 +427,7 @@ pub const UNKNOWN: u32 = 0;
 pub struct EmbeddingTable {
     dim: usize,
     index: HashMap<String, u32>,
+    words: Vec<String>,
     rows: Vec<f64>,
 }
 
@@ -456,8 +457,25 @@ impl EmbeddingTable {
         Ok(EmbeddingTable {
             dim: embeddings.dim,
             index,
+            words: embeddings.words,
             rows,
         })
+    }
+
+    /// The known words in row order: word `i` is row `i + 1`.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    /// Every row's values, row-major: row [`UNKNOWN`] first, then the known words' vectors
+    /// (what a trainable [`Embedding`](crate::nn::Embedding) starts from).
+    pub fn values(&self) -> &[f64] {
+        &self.rows
+    }
+
+    /// Rows in the table: the known words plus the unknown-word row.
+    pub fn rows(&self) -> usize {
+        self.words.len() + 1
     }
 
     /// Values per vector.

@@ -209,7 +209,7 @@ impl Default for MnistConfig {
 /// loss per batch.
 pub fn train_epoch(
     net: &MnistNet,
-    optim: &crate::optim::Sgd,
+    optim: &dyn crate::optim::Optimizer,
     data: Digits<'_>,
     config: &MnistConfig,
     rng: &mut Rng,

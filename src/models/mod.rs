@@ -1,5 +1,5 @@
 //! The course's networks beyond the points classifier of [`nn::Network`](crate::nn::Network):
-//! each a [`Module`](crate::module::Module), so checkpoints, evaluation and the optimizer work
+//! each a [`Module`], so checkpoints, evaluation and the optimizer work
 //! on them alike: [`mnist`] classifies digits, [`sentiment`] the sentences of SST-2.
 
 pub mod mnist;
@@ -7,7 +7,7 @@ pub mod sentiment;
 
 use crate::error::Result;
 use crate::module::Module;
-use crate::optim::Sgd;
+use crate::optim::Optimizer;
 use crate::random::Rng;
 use crate::tensor::Tensor;
 
@@ -18,7 +18,7 @@ use crate::tensor::Tensor;
 /// `on_batch(done, total)` reports progress. Returns the mean loss per batch.
 pub(crate) fn train_batches(
     net: &dyn Module,
-    optim: &Sgd,
+    optim: &dyn Optimizer,
     (n, batch, shuffle): (usize, usize, bool),
     rng: &mut Rng,
     mut on_batch: impl FnMut(usize, usize),

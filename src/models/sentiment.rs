@@ -19,6 +19,11 @@
 //!
 //! Every weight and bias starts as `0.1 · (rand − 0.5)`.
 //!
+//! The word vectors are fixed by default (the course's). [`SentimentCnn::with_tuned_vectors`]
+//! makes them a parameter instead (Kim's "non-static" variant): an [`Embedding`] table
+//! initialised from GloVe that backpropagation trains along with the network; padding
+//! positions are multiplied by 0, so they stay zero vectors and send no gradient.
+//!
 //! The loss is the mean binary cross-entropy `−Σ log(p·y + (1 − p)(1 − y)) / B`; the library's
 //! `log` is `ln(x + 1e-6)`, which clamps each term at about 13.8, so the loss and its gradient
 //! stay finite when a probability reaches exactly 0 or 1.
@@ -31,12 +36,12 @@
 
 use crate::backend::Backend;
 use crate::checkpoint::{self, NamedTensor};
-use crate::data::text::EmbeddingTable;
+use crate::data::text::{EmbeddingTable, Embeddings, UNKNOWN};
 use crate::error::{Error, Result};
 use crate::module::{Mode, Module};
 use crate::nn::functional::{Dropout, dropout};
-use crate::nn::{Conv1d, Linear};
-use crate::optim::Sgd;
+use crate::nn::{Conv1d, Embedding, Linear};
+use crate::optim::Optimizer;
 use crate::random::Rng;
 use crate::tensor::Tensor;
 use std::path::Path;
@@ -86,6 +91,7 @@ pub struct SentimentCnn {
     maps: usize,
     dropout: f64,
     head: Head,
+    tuned: Option<Embedding>,
 }
 
 impl SentimentCnn {
@@ -120,7 +126,58 @@ impl SentimentCnn {
             maps,
             dropout: DROPOUT,
             head: Head::Course,
+            tuned: None,
         })
+    }
+
+    /// The same network with trainable word vectors: a parameter `embedding.weights`
+    /// initialised from `table`'s rows (see the [module docs](self)). Errors when the table's
+    /// vectors are not of the network's dimension.
+    pub fn with_tuned_vectors(mut self, table: &EmbeddingTable) -> Result<SentimentCnn> {
+        if table.dim() != self.embedding {
+            return Err(invalid(format!(
+                "the word vectors have {} values, the network takes {}",
+                table.dim(),
+                self.embedding
+            )));
+        }
+        let backend = self.backend();
+        self.tuned = Some(Embedding::from_values(
+            table.values().to_vec(),
+            table.rows(),
+            table.dim(),
+            backend,
+        )?);
+        Ok(self)
+    }
+
+    /// The trainable word vectors, when the network has them.
+    pub fn tuned_vectors(&self) -> Option<&Embedding> {
+        self.tuned.as_ref()
+    }
+
+    /// The (B, L, D) input of `sentences` (token ids of `table`), each followed by zero
+    /// vectors up to `L`: `length`, or the longest sentence when longer. The vectors come from
+    /// `table`, or from the network's own trainable table when it has one.
+    pub fn embed(
+        &self,
+        table: &EmbeddingTable,
+        sentences: &[&[u32]],
+        length: usize,
+    ) -> Result<Tensor> {
+        let Some(tuned) = &self.tuned else {
+            return table.batch(sentences, length, self.backend());
+        };
+        let longest = sentences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let length = length.max(longest).max(1);
+        let mut ids = vec![UNKNOWN; sentences.len() * length];
+        let mut mask = vec![0.0; sentences.len() * length];
+        for (b, sentence) in sentences.iter().enumerate() {
+            ids[b * length..][..sentence.len()].copy_from_slice(sentence);
+            mask[b * length..][..sentence.len()].fill(1.0);
+        }
+        let mask = Tensor::from_vec(mask, &[sentences.len(), length, 1])?.try_to(self.backend())?;
+        tuned.forward(&ids, &[sentences.len(), length])?.mul(&mask)
     }
 
     /// The same network with the layers `head` after the pooled features.
@@ -223,6 +280,9 @@ impl Module for SentimentCnn {
             .map(|(n, c)| (n.as_str(), c as &dyn Module))
             .collect();
         out.push(("linear", &self.linear));
+        if let Some(tuned) = &self.tuned {
+            out.push(("embedding", tuned));
+        }
         out
     }
 }
@@ -286,10 +346,10 @@ impl Sentences<'_> {
         self.labels.is_empty()
     }
 
-    /// The sentences at `rows` as a (B, L, D) tensor on `backend`.
-    pub fn batch(&self, rows: &[usize], backend: Backend) -> Result<Tensor> {
+    /// The sentences at `rows` as the (B, L, D) input of `net` (see [`SentimentCnn::embed`]).
+    pub fn batch(&self, rows: &[usize], net: &SentimentCnn) -> Result<Tensor> {
         let ids: Vec<&[u32]> = rows.iter().map(|&r| self.ids[r].as_slice()).collect();
-        self.table.batch(&ids, self.length, backend)
+        net.embed(self.table, &ids, self.length)
     }
 
     /// The labels at `rows`.
@@ -340,7 +400,7 @@ pub struct EpochStats {
 /// progress.
 pub fn train_epoch(
     net: &SentimentCnn,
-    optim: &Sgd,
+    optim: &dyn Optimizer,
     data: Sentences<'_>,
     config: &SentimentConfig,
     rng: &mut Rng,
@@ -351,7 +411,7 @@ pub fn train_epoch(
     let schedule = (data.len(), config.batch, config.shuffle);
     let loss = super::train_batches(net, optim, schedule, rng, on_batch, |rows, rng| {
         let labels = data.labels_at(rows);
-        let p = net.forward(&data.batch(rows, backend)?, rng)?;
+        let p = net.forward(&data.batch(rows, net)?, rng)?;
         correct += predictions(&p)
             .into_iter()
             .zip(&labels)
@@ -402,7 +462,7 @@ pub fn evaluate(net: &SentimentCnn, data: Sentences<'_>, batch: usize) -> Result
     let mut rng = Rng::seed(0);
     let scored = (|| {
         for chunk in rows.chunks(batch.max(1)) {
-            let x = data.batch(chunk, backend)?;
+            let x = data.batch(chunk, net)?;
             let labels = data.labels_at(chunk);
             let p = net.forward(&x, &mut rng)?;
             let y = labels_tensor(&labels, backend)?;
@@ -437,7 +497,7 @@ pub fn predict(
             message: "the sentence has no words".into(),
         });
     }
-    let x = table.batch(&[&ids], length, net.backend())?;
+    let x = net.embed(table, &[&ids], length)?;
     let was_training = net.is_training();
     net.eval();
     let p = net.forward(&x, &mut Rng::seed(0));
@@ -456,6 +516,10 @@ pub const LENGTH_NAME: &str = "embedding.length";
 /// had its ReLU-free form name it `head.relu`: 1 for the ReLU head, 0 for Kim's; they still
 /// load.)
 pub const HEAD_NAME: &str = "head.kind";
+/// Checkpoint name of a network with trainable vectors' vocabulary: the words of rows 1, 2, …
+/// of `embedding.weights` (row 0 is the unknown-word vector) in UTF-8, separated by `\n`, one
+/// byte per value (a checkpoint holds only numbers; tokens never contain whitespace).
+pub const WORDS_NAME: &str = "embedding.words";
 /// The earlier name of [`HEAD_NAME`].
 const OLD_HEAD_NAME: &str = "head.relu";
 
@@ -469,16 +533,29 @@ fn head_code(head: Head) -> f64 {
 }
 
 /// The checkpoint of a trained network: its parameters (`conv1.weights`, `conv1.bias`, …,
-/// `linear.weights`, `linear.bias`), the unknown-word vector ([`UNKNOWN_NAME`]), the padding
-/// length ([`LENGTH_NAME`]) and the head ([`HEAD_NAME`]), so that a sentence can be scored
-/// later as in training.
-pub fn checkpoint_tensors(net: &SentimentCnn, unknown: &[f64], length: usize) -> Vec<NamedTensor> {
+/// `linear.weights`, `linear.bias`, and `embedding.weights` when the vectors were trained),
+/// the unknown-word vector of `table` ([`UNKNOWN_NAME`]), the padding length
+/// ([`LENGTH_NAME`]), the head ([`HEAD_NAME`]) and, with trained vectors, `table`'s words
+/// ([`WORDS_NAME`]), so that a sentence can be scored later as in training.
+pub fn checkpoint_tensors(
+    net: &SentimentCnn,
+    table: &EmbeddingTable,
+    length: usize,
+) -> Vec<NamedTensor> {
     let mut out = checkpoint::state_of(net);
     out.push(NamedTensor {
         name: UNKNOWN_NAME.into(),
-        shape: vec![unknown.len()],
-        values: unknown.to_vec(),
+        shape: vec![table.dim()],
+        values: table.unknown().to_vec(),
     });
+    if net.tuned.is_some() {
+        let bytes = table.words().join("\n").into_bytes();
+        out.push(NamedTensor {
+            name: WORDS_NAME.into(),
+            shape: vec![bytes.len()],
+            values: bytes.into_iter().map(f64::from).collect(),
+        });
+    }
     out.push(NamedTensor {
         name: LENGTH_NAME.into(),
         shape: vec![1],
@@ -501,6 +578,9 @@ pub struct Restored {
     pub unknown: Vec<f64>,
     /// The padding length of training.
     pub length: usize,
+    /// A network with trained vectors brings its vocabulary: the table to encode sentences
+    /// with (the vectors it holds are the trained ones, as in the network).
+    pub table: Option<EmbeddingTable>,
 }
 
 /// Reads a checkpoint written from [`checkpoint_tensors`] onto `backend`: the filter widths,
@@ -571,9 +651,18 @@ pub fn load_checkpoint(path: &Path, backend: Backend) -> Result<Restored> {
             )));
         }
     };
-    let net =
+    let mut net =
         SentimentCnn::new(embedding, maps, &filters, backend, &mut Rng::seed(0))?.with_head(head);
-    let mut expected = checkpoint_tensors(&net, &vec![0.0; embedding], length);
+    let table = match get("embedding.weights") {
+        Some(t) => {
+            let table = tuned_table(t, get(WORDS_NAME), embedding).map_err(fail)?;
+            net = net.with_tuned_vectors(&table)?;
+            Some(table)
+        }
+        None => None,
+    };
+    let blank = EmbeddingTable::new(Embeddings::new(embedding), vec![0.0; embedding])?;
+    let mut expected = checkpoint_tensors(&net, table.as_ref().unwrap_or(&blank), length);
     if let Some(kind) = expected.iter_mut().find(|t| t.name == HEAD_NAME) {
         kind.name = name.into(); // an earlier checkpoint's `head.relu`
     }
@@ -595,5 +684,60 @@ pub fn load_checkpoint(path: &Path, backend: Backend) -> Result<Restored> {
         net,
         unknown,
         length,
+        table,
     })
+}
+
+/// The table of a checkpoint's trained vectors `weights` (V, D) and vocabulary `words`.
+fn tuned_table(
+    weights: &NamedTensor,
+    words: Option<&NamedTensor>,
+    embedding: usize,
+) -> std::result::Result<EmbeddingTable, String> {
+    let [rows, dim] = weights.shape[..] else {
+        return Err(format!(
+            "tensor embedding.weights has shape {:?}, expected (words + 1, {embedding})",
+            weights.shape
+        ));
+    };
+    if dim != embedding || rows == 0 {
+        return Err(format!(
+            "tensor embedding.weights has shape {:?}, expected (words + 1, {embedding})",
+            weights.shape
+        ));
+    }
+    let words = words.ok_or(format!(
+        "missing tensor {WORDS_NAME} (the vocabulary of embedding.weights)"
+    ))?;
+    let bytes: Vec<u8> = words
+        .values
+        .iter()
+        .map(|&v| u8::try_from(v as i64).ok().filter(|_| v.fract() == 0.0))
+        .collect::<Option<_>>()
+        .ok_or(format!("{WORDS_NAME} holds a value that is not a byte"))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{WORDS_NAME} is not UTF-8"))?;
+    let list: Vec<&str> = if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('\n').collect()
+    };
+    if list.len() + 1 != rows {
+        return Err(format!(
+            "{WORDS_NAME} names {} words for the {} word rows of embedding.weights",
+            list.len(),
+            rows - 1
+        ));
+    }
+    if weights.values.iter().any(|v| !v.is_finite()) {
+        return Err("tensor embedding.weights holds a value that is not finite".into());
+    }
+    let mut known = Embeddings::new(dim);
+    for (i, word) in list.iter().enumerate() {
+        let vector = &weights.values[(i + 1) * dim..][..dim];
+        let fresh = known.insert(word, vector).map_err(|e| e.to_string())?;
+        if !fresh || word.is_empty() {
+            return Err(format!("{WORDS_NAME} lists {word:?} twice or empty"));
+        }
+    }
+    EmbeddingTable::new(known, weights.values[..dim].to_vec()).map_err(|e| e.to_string())
 }

@@ -1,11 +1,14 @@
 //! Layers and networks: the linear layer and the course's classification network (MiniTorch
-//! task 3.5), the convolution layers ([`conv`], task 4.5) and the functional operations of
-//! Module 4 ([`functional`]: pooling, softmax, dropout, …).
+//! task 3.5), the convolution layers ([`conv`], task 4.5), a trainable word-vector table
+//! ([`embedding`]) and the functional operations of Module 4 ([`functional`]: pooling,
+//! softmax, dropout, …).
 
 pub mod conv;
+pub mod embedding;
 pub mod functional;
 
 pub use conv::{Conv1d, Conv2d};
+pub use embedding::Embedding;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};

@@ -184,6 +184,42 @@ impl Tensor {
         Tensor::apply(Function::MatMulAdd, &[self, other, bias])
     }
 
+    /// An embedding lookup: `self` is a (V, D) table and the result is (ids.len(), D), row `i`
+    /// being the table's row `ids[i]` (PyTorch's `F.embedding`). The gradient adds each
+    /// output row's gradient into the table row it came from, so a word used twice receives
+    /// both. Errors when `self` is not 2-D or an id is not one of its rows.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let table = Tensor::from_nested(vec![vec![0.0, 0.0], vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
+    /// let x = table.embedding(&[2, 1, 2]).unwrap();
+    /// assert_eq!(x.shape(), &[3, 2]);
+    /// assert_eq!(x.to_vec(), vec![3.0, 4.0, 1.0, 2.0, 3.0, 4.0]);
+    /// assert!(table.embedding(&[3]).is_err());
+    /// ```
+    pub fn embedding(&self, ids: &[u32]) -> Result<Tensor> {
+        let rows = match self.shape() {
+            &[rows, _] => rows,
+            shape => {
+                return Err(Error::Invalid {
+                    what: "embedding",
+                    message: format!("expected a 2-D (V, D) table, got shape {shape:?}"),
+                });
+            }
+        };
+        if let Some(i) = ids.iter().position(|&id| id as usize >= rows) {
+            return Err(Error::Invalid {
+                what: "embedding",
+                message: format!(
+                    "id {} at position {i} is not a row of the table {:?}",
+                    ids[i],
+                    self.shape()
+                ),
+            });
+        }
+        Tensor::apply(Function::Embedding(ids.into()), &[self])
+    }
+
     /// Maximum along `dim`, which is kept with size 1. The gradient flows to every position
     /// that equals the maximum (ties each receive the whole gradient, as in MiniTorch; PyTorch
     /// picks one).

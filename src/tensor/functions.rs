@@ -20,6 +20,7 @@
 //! | MatMul | a @ b, saves a, b | (g @ bᵀ, aᵀ @ g), ᵀ over the last two dims |
 //! | MatMulAdd | a @ b + c in one op (one kernel on the fast backend), saves a, b | (g @ bᵀ, aᵀ @ g, g) |
 //! | Max(dim) | max along dim (kept, size 1), saves a and the max | g where a equals the max (every tied position gets all of g, as in MiniTorch) |
+//! | Embedding(ids) | rows `ids` of a (V, D) table, (N, D) | g's rows added into the rows they came from, (V, D) |
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
@@ -31,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Dims, broadcast_target};
 use crate::tensor_data::TensorData;
 use smallvec::{SmallVec, smallvec};
+use std::sync::Arc;
 
 /// One differentiable (or explicitly non-differentiable) tensor operation.
 #[derive(Clone, Debug)]
@@ -55,6 +57,8 @@ pub(crate) enum Function {
     MatMulAdd,
     Max(usize),
     Conv,
+    /// The rows of a (V, D) table at these ids.
+    Embedding(Arc<[u32]>),
 }
 
 /// Gradients for each input, in input order (`None` where not needed).
@@ -84,6 +88,7 @@ impl Function {
             Function::MatMulAdd => "MatMulAdd",
             Function::Max(_) => "Max",
             Function::Conv => "Conv",
+            Function::Embedding(_) => "Embedding",
         }
     }
 
@@ -155,6 +160,7 @@ impl Function {
                 ctx.save_for_backward([a.clone(), x[1].clone()]);
                 conv(ops, a, x[1])?
             }
+            Function::Embedding(ids) => ops.gather_rows(a, ids)?,
         })
     }
 
@@ -242,6 +248,7 @@ impl Function {
                     },
                 )
             }
+            Function::Embedding(ids) => one(ops.scatter_add_rows(g, ids, input_shapes[0][0])),
         }
     }
 }

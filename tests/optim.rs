@@ -1,0 +1,108 @@
+//! The optimizers: SGD's step, and Adam against an independent implementation of its update
+//! (tensor and scalar parameters, every backend), its first step's size, and bad rates.
+
+mod common;
+
+use common::BACKENDS;
+use minitorch::module::Parameter;
+use minitorch::optim::{Adam, Optimizer, Sgd};
+use minitorch::{Backend, Scalar, Tensor};
+
+/// Adam written out independently: `steps` updates of `p` with the gradients `grads(p)`.
+fn adam_reference(
+    mut p: Vec<f64>,
+    lr: f64,
+    steps: usize,
+    grad: impl Fn(&[f64]) -> Vec<f64>,
+) -> Vec<f64> {
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
+    let mut m = vec![0.0; p.len()];
+    let mut v = vec![0.0; p.len()];
+    for t in 1..=steps {
+        let g = grad(&p);
+        for i in 0..p.len() {
+            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            let m_hat = m[i] / (1.0 - b1.powi(t as i32));
+            let v_hat = v[i] / (1.0 - b2.powi(t as i32));
+            p[i] -= lr * m_hat / (v_hat.sqrt() + eps);
+        }
+    }
+    p
+}
+
+#[test]
+fn adam_matches_an_independent_implementation_on_every_backend() {
+    // f(p) = Σ c_i · p_i³ (gradient 3 c_i p_i²: it changes every step and differs per value).
+    let c = [1.0, -2.0, 0.5, 3.0, -0.25, 1e-3];
+    let start = vec![0.5, -1.0, 2.0, 0.1, -3.0, 1.0];
+    let want = adam_reference(start.clone(), 0.05, 5, |p| {
+        p.iter().zip(c).map(|(x, c)| 3.0 * c * x * x).collect()
+    });
+    let mut backends = vec![Backend::Simple];
+    backends.extend(BACKENDS.iter().copied());
+    for backend in backends {
+        let p = Parameter::new(
+            Tensor::from_vec(start.clone(), &[2, 3])
+                .unwrap()
+                .to(backend),
+        );
+        let coef = Tensor::from_vec(c.to_vec(), &[2, 3]).unwrap().to(backend);
+        let adam = Adam::new(vec![p.clone()], 0.05).unwrap();
+        for _ in 0..5 {
+            adam.zero_grad();
+            let x = p.tensor().unwrap();
+            x.mul(&x)
+                .unwrap()
+                .mul(&x)
+                .unwrap()
+                .mul(&coef)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            adam.step().unwrap();
+        }
+        let got = p.tensor().unwrap();
+        assert_eq!(got.backend(), backend);
+        for (i, (g, w)) in got.to_vec().iter().zip(&want).enumerate() {
+            assert!((g - w).abs() < 1e-12, "{backend:?} value {i}: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn adam_moves_scalars_and_skips_parameters_without_gradients() {
+    let x = Parameter::new(Scalar::new(2.0));
+    let idle = Parameter::new(Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap());
+    let adam = Adam::new(vec![x.clone(), idle.clone()], 0.1).unwrap();
+    let want = adam_reference(vec![2.0], 0.1, 3, |p| vec![2.0 * p[0] - 1.0]);
+    for _ in 0..3 {
+        adam.zero_grad();
+        let s = x.scalar().unwrap();
+        (&(&s * &s) - &s).backward();
+        adam.step().unwrap();
+    }
+    assert!((x.scalar().unwrap().data() - want[0]).abs() < 1e-12);
+    assert_eq!(idle.tensor().unwrap().to_vec(), vec![1.0, 2.0]);
+}
+
+#[test]
+fn sgd_and_adam_refuse_bad_rates() {
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let err = Adam::new(vec![], bad).err().unwrap().to_string();
+        assert!(err.contains("learning rate"), "{err}");
+        assert!(Sgd::new(vec![], bad).is_err());
+    }
+}
+
+#[test]
+fn sgd_steps_against_the_gradient() {
+    let p = Parameter::new(Tensor::from_vec(vec![1.0, -2.0], &[2]).unwrap());
+    let sgd = Sgd::new(vec![p.clone()], 0.5).unwrap();
+    let x = p.tensor().unwrap();
+    x.mul(&x).unwrap().sum_all().unwrap().backward().unwrap();
+    Optimizer::step(&sgd).unwrap();
+    assert_eq!(p.tensor().unwrap().to_vec(), vec![0.0, 0.0]);
+}
