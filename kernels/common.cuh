@@ -90,6 +90,18 @@ struct ConvArgs {
     long long reverse;   // 1: read in[y - i][x - j]
 };
 
+// The embedding lookup's row gather (ids: one per output row) and scatter (ids: the gradient's
+// rows sorted by id, offsets: where each id's run starts; see embedding.cu).
+struct RowsArgs {
+    double* out;         // packed
+    const double* in;    // the table (gather) or the gradient (scatter)
+    const double* ids;
+    const double* offsets; // scatter only (V + 1 values)
+    Layout in_layout;
+    long long size;      // elements of out
+    long long dim;       // D, values per row
+};
+
 // The practice kernels' and the simulator's planted kernels' arguments (sum_practice and the
 // planted block-sum use out, a, size; mm_practice all four).
 struct PracticeArgs {
@@ -108,6 +120,7 @@ static_assert(sizeof(MatmulArgs) == 120, "MatmulArgs size");
 static_assert(sizeof(AxpyArgs) == 320, "AxpyArgs size");
 static_assert(sizeof(PracticeArgs) == 32, "PracticeArgs size");
 static_assert(sizeof(ConvArgs) == 472, "ConvArgs size");
+static_assert(sizeof(RowsArgs) == 192, "RowsArgs size");
 
 // Map op codes (the MapOp table of src/backend/ops.rs).
 #define OP_NEG 0

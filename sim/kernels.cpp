@@ -3,6 +3,7 @@
 #include "cuda_sim.h"
 
 #include "../kernels/conv.cu"
+#include "../kernels/embedding.cu"
 #include "../kernels/elementwise.cu"
 #include "../kernels/matmul.cu"
 #include "../kernels/practice.cu"
@@ -20,6 +21,8 @@ SIM_EXPORT(axpy_kernel, AxpyArgs)
 SIM_EXPORT(reduce_kernel, ReduceArgs)
 SIM_EXPORT(matmul_kernel, MatmulArgs)
 SIM_EXPORT(conv2d_kernel, ConvArgs)
+SIM_EXPORT(gather_rows_kernel, RowsArgs)
+SIM_EXPORT(scatter_rows_kernel, RowsArgs)
 
 extern "C" int sim_sum_practice(const PracticeArgs* args, dim3 grid, dim3 block) {
     return sim::launch([](const void* p) {

@@ -72,15 +72,16 @@ pub trait TensorOps {
 
     /// Rows of a 2-D `table` (V, D) picked by `ids` (an embedding lookup): `out[i, :] =
     /// table[ids[i], :]`, shape (ids.len(), D). Errors when `table` is not 2-D or an id is not
-    /// one of its rows. This default (the reference) gathers on the host and hands the result
-    /// to [`adopt`](TensorOps::adopt); on the CUDA backends that is a download and an upload.
+    /// one of its rows. This default (the reference, also the fast backend's: a copy per row)
+    /// gathers on the host; the CUDA backends run `gather_rows_kernel`.
     fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
         self.adopt(&simple::gather_rows(table, ids)?)
     }
 
     /// The gradient of [`gather_rows`](TensorOps::gather_rows): a (`rows`, D) tensor of zeros
     /// with row `i` of `grad` (N, D) added into row `ids[i]` (words used twice collect both
-    /// gradients). Errors when `grad` is not (ids.len(), D) or an id is not below `rows`.
+    /// gradients). Errors when `grad` is not (ids.len(), D) or an id is not below `rows`. The
+    /// default adds on the host; the CUDA backends run `scatter_rows_kernel`.
     fn scatter_add_rows(&self, grad: &TensorData, ids: &[u32], rows: usize) -> Result<TensorData> {
         self.adopt(&simple::scatter_add_rows(grad, ids, rows)?)
     }

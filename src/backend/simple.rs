@@ -165,8 +165,7 @@ pub(crate) fn zip_into(
 
 /// The reference row gather behind [`TensorOps::gather_rows`]: `out[i, :] = table[ids[i], :]`.
 pub(crate) fn gather_rows(table: &TensorData, ids: &[u32]) -> Result<TensorData> {
-    let [rows, dim] = table_shape("gather_rows", table.shape(), ids)?;
-    check_ids("gather_rows", ids, rows, dim)?;
+    let dim = check_gather(table, ids)?;
     let values = table.to_vec()?;
     let mut out = zeroed("gather_rows", ids.len() * dim, &[ids.len(), dim])?;
     for (row, &id) in out.chunks_exact_mut(dim.max(1)).zip(ids) {
@@ -178,6 +177,26 @@ pub(crate) fn gather_rows(table: &TensorData, ids: &[u32]) -> Result<TensorData>
 /// The reference row scatter behind [`TensorOps::scatter_add_rows`]: zeros (`rows`, D) with
 /// `grad[i, :]` added into row `ids[i]`, in order.
 pub(crate) fn scatter_add_rows(grad: &TensorData, ids: &[u32], rows: usize) -> Result<TensorData> {
+    let dim = check_scatter(grad, ids, rows)?;
+    let values = grad.to_vec()?;
+    let mut out = zeroed("scatter_add_rows", rows * dim, &[rows, dim])?;
+    for (row, &id) in values.chunks_exact(dim.max(1)).zip(ids) {
+        for (o, &g) in out[id as usize * dim..][..dim].iter_mut().zip(row) {
+            *o += g;
+        }
+    }
+    TensorData::new(out, &[rows, dim])
+}
+
+/// Checks the operands of [`TensorOps::gather_rows`]; returns D.
+pub(crate) fn check_gather(table: &TensorData, ids: &[u32]) -> Result<usize> {
+    let [rows, dim] = table_shape("gather_rows", table.shape(), ids)?;
+    check_ids("gather_rows", ids, rows, dim)?;
+    Ok(dim)
+}
+
+/// Checks the operands of [`TensorOps::scatter_add_rows`]; returns D.
+pub(crate) fn check_scatter(grad: &TensorData, ids: &[u32], rows: usize) -> Result<usize> {
     let [n, dim] = table_shape("scatter_add_rows", grad.shape(), ids)?;
     if n != ids.len() {
         return Err(Error::Invalid {
@@ -190,14 +209,7 @@ pub(crate) fn scatter_add_rows(grad: &TensorData, ids: &[u32], rows: usize) -> R
         });
     }
     check_ids("scatter_add_rows", ids, rows, dim)?;
-    let values = grad.to_vec()?;
-    let mut out = zeroed("scatter_add_rows", rows * dim, &[rows, dim])?;
-    for (row, &id) in values.chunks_exact(dim.max(1)).zip(ids) {
-        for (o, &g) in out[id as usize * dim..][..dim].iter_mut().zip(row) {
-            *o += g;
-        }
-    }
-    TensorData::new(out, &[rows, dim])
+    Ok(dim)
 }
 
 /// The (rows, D) of a 2-D operand of a row gather or scatter.

@@ -248,6 +248,60 @@ impl AxpyArgs {
     }
 }
 
+/// Arguments of `gather_rows_kernel` and `scatter_rows_kernel` (`kernels/embedding.cu`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RowsArgs {
+    pub out: *mut f64,
+    pub input: *const f64,
+    pub ids: *const f64,
+    pub offsets: *const f64,
+    pub in_layout: KLayout,
+    pub size: i64,
+    pub dim: i64,
+}
+
+impl RowsArgs {
+    /// The gather of `ids.len()` rows of the 2-D `table` (addresses: output, table storage,
+    /// ids), or, with `offsets`, the scatter of the 2-D gradient `table` into `size / dim`
+    /// rows.
+    pub fn new(
+        table: &TensorData,
+        size: usize,
+        [out, input, ids, offsets]: [*mut f64; 4],
+    ) -> RowsArgs {
+        RowsArgs {
+            out,
+            input,
+            ids,
+            offsets,
+            in_layout: KLayout::from(table.layout()),
+            size: size as i64,
+            dim: table.shape()[1] as i64,
+        }
+    }
+}
+
+/// The scatter kernel's lists for `ids` into `rows` rows: the positions sorted by id (stably:
+/// increasing within an id) and where each id's run starts (`rows + 1` offsets), as the f64
+/// values the kernel reads.
+pub fn scatter_lists(ids: &[u32], rows: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut offsets = vec![0usize; rows + 1];
+    for &id in ids {
+        offsets[id as usize + 1] += 1;
+    }
+    for v in 0..rows {
+        offsets[v + 1] += offsets[v];
+    }
+    let mut next = offsets.clone();
+    let mut positions = vec![0.0; ids.len()];
+    for (p, &id) in ids.iter().enumerate() {
+        positions[next[id as usize]] = p as f64;
+        next[id as usize] += 1;
+    }
+    (positions, offsets.into_iter().map(|o| o as f64).collect())
+}
+
 /// Arguments of `conv2d_kernel`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -325,6 +379,7 @@ const _: () = assert!(std::mem::size_of::<ZipArgs>() == 480);
 const _: () = assert!(std::mem::size_of::<ReduceArgs>() == 328);
 const _: () = assert!(std::mem::size_of::<MatmulArgs>() == 120);
 const _: () = assert!(std::mem::size_of::<AxpyArgs>() == 320);
+const _: () = assert!(std::mem::size_of::<RowsArgs>() == 192);
 const _: () = assert!(std::mem::size_of::<PracticeArgs>() == 32);
 const _: () = assert!(std::mem::size_of::<ConvArgs>() == 472);
 
@@ -428,6 +483,7 @@ mod tests {
             ("AxpyArgs", size_of::<AxpyArgs>()),
             ("PracticeArgs", size_of::<PracticeArgs>()),
             ("ConvArgs", size_of::<ConvArgs>()),
+            ("RowsArgs", size_of::<RowsArgs>()),
         ];
         let sizes = sizes();
         assert_eq!(sizes.len(), expected.len());

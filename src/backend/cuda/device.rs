@@ -12,9 +12,11 @@
 //! op uses them.
 
 use super::args::{
-    AxpyArgs, ConvArgs, Dim3, MapArgs, MatmulArgs, ReduceArgs, ZipArgs, check_kernel_sizes,
+    AxpyArgs, ConvArgs, Dim3, MapArgs, MatmulArgs, ReduceArgs, RowsArgs, ZipArgs,
+    check_kernel_sizes, scatter_lists,
 };
 use super::{launch, nvrtc};
+use crate::backend::simple::{check_gather, check_scatter};
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
 };
@@ -39,6 +41,8 @@ unsafe impl DeviceRepr for ReduceArgs {}
 unsafe impl DeviceRepr for MatmulArgs {}
 // SAFETY: as above.
 unsafe impl DeviceRepr for AxpyArgs {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for RowsArgs {}
 // SAFETY: as above.
 unsafe impl DeviceRepr for ConvArgs {}
 
@@ -354,6 +358,51 @@ impl TensorOps for CudaOps {
             [address(gpu, dy.slice()?), address(gpu, dx.slice()?)],
         );
         gpu.launch("axpy_kernel", &args, launch::elementwise(y.size()))
+    }
+
+    fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
+        check_kernel_sizes("gather_rows", &[table])?;
+        let dim = check_gather(table, ids)?;
+        let size = ids.len() * dim;
+        let gpu = gpu()?;
+        let input = Operand::of(gpu, table)?;
+        let ids_buf = gpu.upload(&ids.iter().map(|&id| f64::from(id)).collect::<Vec<_>>())?;
+        let out = gpu.alloc(size)?;
+        let args = RowsArgs::new(
+            table,
+            size,
+            [
+                address(gpu, &out),
+                address(gpu, input.slice()?),
+                address(gpu, &ids_buf),
+                std::ptr::null_mut(),
+            ],
+        );
+        gpu.launch("gather_rows_kernel", &args, launch::elementwise(size))?;
+        Ok(output(out, Dims::new(&[ids.len(), dim])?))
+    }
+
+    fn scatter_add_rows(&self, grad: &TensorData, ids: &[u32], rows: usize) -> Result<TensorData> {
+        check_kernel_sizes("scatter_add_rows", &[grad])?;
+        let dim = check_scatter(grad, ids, rows)?;
+        let size = rows * dim;
+        let gpu = gpu()?;
+        let (positions, offsets) = scatter_lists(ids, rows);
+        let input = Operand::of(gpu, grad)?;
+        let (pos_buf, off_buf) = (gpu.upload(&positions)?, gpu.upload(&offsets)?);
+        let out = gpu.alloc(size)?;
+        let args = RowsArgs::new(
+            grad,
+            size,
+            [
+                address(gpu, &out),
+                address(gpu, input.slice()?),
+                address(gpu, &pos_buf),
+                address(gpu, &off_buf),
+            ],
+        );
+        gpu.launch("scatter_rows_kernel", &args, launch::elementwise(size))?;
+        Ok(output(out, Dims::new(&[rows, dim])?))
     }
 
     fn adopt(&self, data: &TensorData) -> Result<TensorData> {

@@ -2,7 +2,7 @@
 //!
 //! | kernel | grid | block |
 //! |---|---|---|
-//! | map, zip, axpy | ceil(size / 32) | 32 |
+//! | map, zip, axpy, gather_rows, scatter_rows | ceil(size / 32) | 32 |
 //! | reduce | one block per output cell | a power of two from 32 to 1024, the smallest covering the reduced length |
 //! | matmul | (ceil(rows / 32), ceil(cols / 32), batch) | (32, 32) |
 //! | sum_practice | ceil(size / 32) | 32 |

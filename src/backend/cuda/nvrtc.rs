@@ -10,7 +10,7 @@ use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 const COMMON: &str = include_str!("../../../kernels/common.cuh");
 
 /// Every kernel file: its name and its source as written (including `common.cuh`).
-pub const SOURCES: [(&str, &str); 5] = [
+pub const SOURCES: [(&str, &str); 6] = [
     (
         "elementwise",
         include_str!("../../../kernels/elementwise.cu"),
@@ -19,15 +19,17 @@ pub const SOURCES: [(&str, &str); 5] = [
     ("matmul", include_str!("../../../kernels/matmul.cu")),
     ("practice", include_str!("../../../kernels/practice.cu")),
     ("conv", include_str!("../../../kernels/conv.cu")),
+    ("embedding", include_str!("../../../kernels/embedding.cu")),
 ];
 
 /// The kernels each file defines (the `extern "C"` entry points).
-pub const ENTRY_POINTS: [(&str, &[&str]); 5] = [
+pub const ENTRY_POINTS: [(&str, &[&str]); 6] = [
     ("elementwise", &["map_kernel", "zip_kernel", "axpy_kernel"]),
     ("reduce", &["reduce_kernel"]),
     ("matmul", &["matmul_kernel"]),
     ("practice", &["sum_practice", "mm_practice"]),
     ("conv", &["conv2d_kernel"]),
+    ("embedding", &["gather_rows_kernel", "scatter_rows_kernel"]),
 ];
 
 /// A kernel file's source with `common.cuh` inlined (NVRTC reads no files).

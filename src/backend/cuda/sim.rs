@@ -9,10 +9,11 @@
 //! not every thread of a block reaches is reported too.
 
 use super::args::{
-    AxpyArgs, ConvArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, ZipArgs,
-    check_kernel_sizes,
+    AxpyArgs, ConvArgs, Dim3, KLayout, MapArgs, MatmulArgs, PracticeArgs, ReduceArgs, RowsArgs,
+    ZipArgs, check_kernel_sizes, scatter_lists,
 };
 use super::launch;
+use crate::backend::simple::{check_gather, check_scatter};
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
 };
@@ -27,6 +28,8 @@ unsafe extern "C" {
     fn sim_reduce_kernel(args: *const ReduceArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_matmul_kernel(args: *const MatmulArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_conv2d_kernel(args: *const ConvArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_gather_rows_kernel(args: *const RowsArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_scatter_rows_kernel(args: *const RowsArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_sum_practice(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_mm_practice(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_planted_matmul_missing_barrier(args: *const MatmulArgs, grid: Dim3, block: Dim3) -> i32;
@@ -193,6 +196,48 @@ impl TensorOps for CudaSimOps {
         finish("axpy_kernel", status, &[&dy, &dx])?;
         y.storage().host_mut()?.copy_from_slice(dy.values());
         Ok(())
+    }
+
+    fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
+        check_kernel_sizes("gather_rows", &[table])?;
+        let dim = check_gather(table, ids)?;
+        let size = ids.len() * dim;
+        let ids: Vec<f64> = ids.iter().map(|&id| f64::from(id)).collect();
+        let (mut input, mut ids_buf) = (upload(table)?, DeviceBuf::from_slice(&ids));
+        let mut out = DeviceBuf::zeroed("gather_rows", size, &[ids.len(), dim])?;
+        let pointers = [out.ptr(), input.ptr(), ids_buf.ptr(), std::ptr::null_mut()];
+        let args = RowsArgs::new(table, size, pointers);
+        let (grid, block) = launch::elementwise(size);
+        // SAFETY: the output holds `size` values, the table is its whole storage (validated
+        // layout), and every id (checked below the table's rows) has its buffer cell.
+        let status = unsafe { sim_gather_rows_kernel(&args, grid, block) };
+        finish("gather_rows_kernel", status, &[&out, &input, &ids_buf])?;
+        TensorData::new(out.values().to_vec(), &[ids.len(), dim])
+    }
+
+    fn scatter_add_rows(&self, grad: &TensorData, ids: &[u32], rows: usize) -> Result<TensorData> {
+        check_kernel_sizes("scatter_add_rows", &[grad])?;
+        let dim = check_scatter(grad, ids, rows)?;
+        let size = rows * dim;
+        let (positions, offsets) = scatter_lists(ids, rows);
+        let mut input = upload(grad)?;
+        let (mut pos_buf, mut off_buf) = (
+            DeviceBuf::from_slice(&positions),
+            DeviceBuf::from_slice(&offsets),
+        );
+        let mut out = DeviceBuf::zeroed("scatter_add_rows", size, &[rows, dim])?;
+        let pointers = [out.ptr(), input.ptr(), pos_buf.ptr(), off_buf.ptr()];
+        let args = RowsArgs::new(grad, size, pointers);
+        let (grid, block) = launch::elementwise(size);
+        // SAFETY: the output holds `size` values, the gradient is its whole storage, the
+        // offsets hold `rows + 1` values and the positions one per gradient row.
+        let status = unsafe { sim_scatter_rows_kernel(&args, grid, block) };
+        finish(
+            "scatter_rows_kernel",
+            status,
+            &[&out, &input, &pos_buf, &off_buf],
+        )?;
+        TensorData::new(out.values().to_vec(), &[rows, dim])
     }
 }
 
