@@ -25,7 +25,6 @@ use crate::backend::diagnostics as profile;
 use crate::error::Result;
 use crate::layout::{Dims, Layout};
 use crate::tensor_data::{Storage, TensorData, zeroed};
-use rayon::prelude::*;
 use std::sync::OnceLock;
 
 /// The operands' sizes: batch, input channels and size, output channels, kernel size,
@@ -198,7 +197,7 @@ fn conv_group(
     };
     // The gather is memory-bound: threads only for big batches (docs/performance.md).
     if cols.len() >= 4 * parallel_threshold() && n > 1 {
-        cols.par_chunks_exact_mut(k * p).enumerate().for_each(fill);
+        super::team::for_each_chunk_mut(&mut cols, k * p, |b, m| fill((b, m)));
     } else {
         cols.chunks_exact_mut(k * p).enumerate().for_each(fill);
     }

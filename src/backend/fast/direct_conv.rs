@@ -22,7 +22,6 @@
 use super::conv::Sizes;
 use crate::error::Result;
 use crate::tensor_data::{TensorData, reserved, zeroed};
-use rayon::prelude::*;
 
 /// f64 lanes of an AVX-512 vector.
 const LANES: usize = 8;
@@ -35,7 +34,7 @@ pub(super) const MAX_WIDTH: usize = 7;
 /// Largest output height and width [`small_output`] handles.
 pub(super) const MAX_SMALL: usize = 5;
 /// Multiply-adds from which a convolution splits its batch across threads (about 50 µs of
-/// work; below it rayon's hand-off costs more than the second core saves).
+/// work; below it the hand-off costs more than the second core saves).
 pub(super) const PARALLEL_MACS: usize = 1 << 21;
 
 /// True when this CPU runs the kernels of this module.
@@ -95,9 +94,7 @@ fn for_each_chunk(
     work: impl Fn(usize, &mut [f64]) + Sync,
 ) {
     if macs >= PARALLEL_MACS && out.len() > chunk {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(b, o)| work(b, o));
+        super::team::for_each_chunk_mut(out, chunk, work);
     } else {
         out.chunks_mut(chunk)
             .enumerate()

@@ -113,17 +113,23 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
                 }
                 return;
             }
-            for dst in chunk.chunks_exact_mut(n) {
-                let [p] = rows.next_row();
-                match stride {
-                    1 => dst.iter_mut().zip(&src[p..p + n]).for_each(|(o, &x)| {
-                        o.write(f(x));
-                    }),
-                    _ => {
-                        let v = f(src[p]);
-                        dst.iter_mut().for_each(|o| {
-                            o.write(v);
-                        });
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let ([first], count, [step]) = rows.next_run(rest.len() / n);
+                let (run, tail) = std::mem::take(&mut rest).split_at_mut(count * n);
+                rest = tail;
+                for (r, dst) in run.chunks_exact_mut(n).enumerate() {
+                    let p = first + r * step;
+                    match stride {
+                        1 => dst.iter_mut().zip(&src[p..p + n]).for_each(|(o, &x)| {
+                            o.write(f(x));
+                        }),
+                        _ => {
+                            let v = f(src[p]);
+                            dst.iter_mut().for_each(|o| {
+                                o.write(v);
+                            });
+                        }
                     }
                 }
             }
@@ -263,8 +269,13 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
                 }
                 return;
             }
-            for dst in chunk.chunks_exact_mut(n) {
-                let [p, q] = rows.next_row();
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let ([p0, q0], count, [sp, sq]) = rows.next_run(rest.len() / n);
+                let (run, tail) = std::mem::take(&mut rest).split_at_mut(count * n);
+                rest = tail;
+                for (r, dst) in run.chunks_exact_mut(n).enumerate() {
+                let (p, q) = (p0 + r * sp, q0 + r * sq);
                 match strides {
                     [1, 1] => {
                         for ((o, &x), &y) in dst.iter_mut().zip(&sa[p..p + n]).zip(&sb[q..q + n]) {
@@ -289,6 +300,7 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
                             o.write(v);
                         });
                     }
+                }
                 }
             }
         }));

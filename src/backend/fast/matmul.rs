@@ -23,7 +23,6 @@ use crate::error::{Error, Result};
 use crate::layout::Dims;
 use crate::tensor_data::{TensorData, reserved};
 use gemm::Parallelism;
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Multiply-adds per product from which several threads are used (`docs/performance.md`).
@@ -180,10 +179,9 @@ pub(super) fn matmul(
     };
     if by_batch {
         // Enough big batches to go round: one thread per batch, each product serial.
-        cells
-            .par_chunks_mut(per_batch)
-            .enumerate()
-            .for_each(|piece| run(piece, Parallelism::None));
+        super::team::for_each_chunk_mut(cells, per_batch, |b, dst| {
+            run((b, dst), Parallelism::None)
+        });
     } else {
         // Big products in turn, each split across the threads by gemm; or small ones on this
         // thread (see docs/performance.md for why they are not split).
@@ -293,7 +291,7 @@ fn run_product(
             } else {
                 (p.rows, p.rows.div_ceil(threads).next_multiple_of(4))
             };
-            (0..len.div_ceil(step)).into_par_iter().for_each(|part| {
+            super::team::for_each(len.div_ceil(step), |part| {
                 let (start, width) = (part * step, step.min(len - part * step));
                 let (i, j, m, n) = if by_columns {
                     (0, start, p.rows, width)

@@ -1,7 +1,7 @@
 //! The fast CPU backend (MiniTorch tasks 3.1 and 3.2): the same results as the reference
 //! backend, computed with slice loops the compiler vectorises, merged dimensions, broadcast
-//! specialisations, size-gated parallelism (rayon), and register-tiled or packed GEMM for
-//! matmul.
+//! specialisations, size-gated parallelism (a team of spinning helper threads, `team.rs`), and
+//! register-tiled or packed GEMM for matmul.
 //!
 //! Paths, chosen per call and visible in the [profiler](crate::profile):
 //!
@@ -23,13 +23,13 @@ mod reduce;
 #[cfg(target_arch = "x86_64")]
 mod small_gemm;
 mod strided;
+mod team;
 
 use super::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::backend::diagnostics as profile;
 use crate::error::Result;
 use crate::tensor_data::TensorData;
 use crate::tensor_data::reserved;
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -196,14 +196,11 @@ fn collect_chunks(
     let cells = &mut out.spare_capacity_mut()[..n];
     if parallel {
         let chunk = n.div_ceil(rayon::current_num_threads()).next_multiple_of(8);
-        cells
-            .par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, piece)| fill(piece, i * chunk));
+        team::for_each_chunk_mut(cells, chunk, |i, piece| fill(piece, i * chunk));
     } else {
         fill(cells, 0);
     }
-    // SAFETY: the chunks cover all n cells (`par_chunks_mut` / the whole slice), and `fill`
+    // SAFETY: the chunks cover all n cells (`for_each_chunk_mut` / the whole slice), and `fill`
     // writes every cell of each chunk (its contract; both callers write one value per cell
     // from an iterator over exactly the chunk).
     unsafe { out.set_len(n) };
@@ -226,8 +223,6 @@ fn fill_chunks<T: Send>(
         return false;
     }
     let chunk = size.div_ceil(threads * 4).div_ceil(align).max(1) * align;
-    out.par_chunks_mut(chunk)
-        .enumerate()
-        .for_each(|(i, piece)| fill(piece, i * chunk));
+    team::for_each_chunk_mut(out, chunk, |i, piece| fill(piece, i * chunk));
     true
 }

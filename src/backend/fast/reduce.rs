@@ -8,7 +8,6 @@ use crate::backend::ops::with_fold;
 use crate::backend::{ReduceOp, reduce_shape};
 use crate::error::Result;
 use crate::tensor_data::{TensorData, filled};
-use rayon::prelude::*;
 
 /// Cells whose packed fibres are folded together (independent dependency chains).
 const FIBRES: usize = 8;
@@ -36,7 +35,7 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
         // folding its columns over every row in the same order as one thread would.
         let [p] = nest.rows_from(0).next_row();
         let chunk = n.div_ceil(rayon::current_num_threads()).next_multiple_of(8);
-        with_fold!(op, f => out.par_chunks_mut(chunk).enumerate().for_each(|(i, dst)| {
+        with_fold!(op, f => super::team::for_each_chunk_mut(&mut out, chunk, |i, dst| {
             let first = p + i * chunk;
             for k in 0..len {
                 let row = &src[first + k * step..][..dst.len()];

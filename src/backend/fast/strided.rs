@@ -87,11 +87,20 @@ impl<const K: usize> Nest<K> {
                     .map(|d| index[d] * self.strides[i][d])
                     .sum::<usize>()
         });
+        let (last_len, last_strides) = match outer {
+            0 => (usize::MAX, [0; K]),
+            _ => (
+                self.shape[outer - 1],
+                std::array::from_fn(|i| self.strides[i][outer - 1]),
+            ),
+        };
         Rows {
             nest: self,
             index,
             pos,
             outer,
+            last_len,
+            last_strides,
         }
     }
 }
@@ -102,13 +111,44 @@ pub(crate) struct Rows<'a, const K: usize> {
     index: [usize; MAX_DIMS],
     pos: [usize; K],
     outer: usize,
+    /// The innermost outer dimension's length and strides (the common step, kept at hand).
+    last_len: usize,
+    last_strides: [usize; K],
 }
 
 impl<const K: usize> Rows<'_, K> {
+    /// The next run of at most `most` (≥ 1) rows along the innermost outer dimension: the
+    /// first row's positions, how many rows, and each input's step from one row to the next
+    /// (row `r` of the run starts at `first + r · step`); then steps past the run. Walking
+    /// runs instead of rows keeps the odometer out of the loop over short rows.
+    #[inline]
+    pub(crate) fn next_run(&mut self, most: usize) -> ([usize; K], usize, [usize; K]) {
+        if self.outer == 0 {
+            return (self.next_row(), 1, [0; K]);
+        }
+        let d = self.outer - 1;
+        let count = (self.last_len - self.index[d]).min(most).max(1);
+        let first = self.pos;
+        self.index[d] += count - 1;
+        for i in 0..K {
+            self.pos[i] += (count - 1) * self.last_strides[i];
+        }
+        self.next_row();
+        (first, count, self.last_strides)
+    }
+
     /// The current row's positions, then steps to the next row.
     #[inline]
     pub(crate) fn next_row(&mut self) -> [usize; K] {
         let current = self.pos;
+        // The common step: the next row along the innermost outer dimension.
+        if self.outer > 0 && self.index[self.outer - 1] + 1 < self.last_len {
+            self.index[self.outer - 1] += 1;
+            for i in 0..K {
+                self.pos[i] += self.last_strides[i];
+            }
+            return current;
+        }
         let mut d = self.outer;
         while d > 0 {
             d -= 1;
