@@ -116,19 +116,20 @@ pub enum Work {
 impl Work {
     /// Input elements from which this work is split across the threads by default.
     ///
-    /// - `Contiguous`, `Broadcast`: 2¹⁹. A second thread costs ~10–15 µs to wake and join,
-    ///   and these loops stream at ~90 GB/s on one thread: at 2¹⁷ elements a split measured
-    ///   0.65–0.93× (slower), at 2¹⁸ 0.96–1.25×, at 10⁶ 1.3–2.0×. (At the MNIST network's
-    ///   ~10⁵-element bias adds the old global 2¹⁶ made them ~2× slower.)
-    /// - `Gather`: 2¹⁶: 1.2–1.35× at 2¹⁶ elements, 1.4–1.7× at 2¹⁷.
-    /// - `Reduce`: 2¹⁷: one fibre per output cell (folded 8 cells at a time): 0.8× at 10⁵
-    ///   elements, 1.1× at 2¹⁷, 1.3× at 2¹⁸, 1.5–1.6× at 2¹⁹–10⁶. (Row-wise sums, e.g. over the
-    ///   batch, are `Contiguous`: 0.7× at 2¹⁷, 1.2× at 2¹⁸, 1.3× at 10⁶.)
+    /// Measured with the team of spinning helpers (`team.rs`), whose hand-off costs ~1 µs
+    /// (rayon's was 10–75 µs and put these at 2¹⁹, 2¹⁶ and 2¹⁷); split against one thread:
+    ///
+    /// - `Contiguous`, `Broadcast`: 2¹⁵: map relu 1.7× at 32,000 elements, 2.2× at 65,000;
+    ///   zip mul 1.9×, 2.2×; bias add 1.4×, 1.6×; sums over rows 1.7×; at 16,000 about even.
+    /// - `Gather`: 2¹⁶: a transposed map or zip split is slower up to 32,000 elements (0.5–1×)
+    ///   and 1.35–1.45× at 65,000.
+    /// - `Reduce`: 2¹⁶: one fibre per output cell (folded 8 cells at a time) split is 0.4× at
+    ///   16,000–32,000 elements, 1.2× at 65,000, 1.5× at 131,000.
     pub const fn default_threshold(self) -> usize {
         match self {
-            Work::Contiguous | Work::Broadcast => 1 << 19,
+            Work::Contiguous | Work::Broadcast => 1 << 15,
             Work::Gather => 1 << 16,
-            Work::Reduce => 1 << 17,
+            Work::Reduce => 1 << 16,
         }
     }
 
