@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::layout::Dims;
 use crate::tensor_data::{TensorData, reserved};
 use gemm::Parallelism;
+use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Multiply-adds per product from which several threads are used (`docs/performance.md`).
@@ -177,11 +178,16 @@ pub(super) fn matmul(
     let run = |(batch, dst): (usize, &mut [MaybeUninit<f64>]), parallelism| {
         run_product(kernel, &problem, batch, bias_row, dst, parallelism)
     };
+    if parallel {
+        // The products' threads are rayon's (see `team::rest`).
+        super::team::rest();
+    }
     if by_batch {
         // Enough big batches to go round: one thread per batch, each product serial.
-        super::team::for_each_chunk_mut(cells, per_batch, |b, dst| {
-            run((b, dst), Parallelism::None)
-        });
+        cells
+            .par_chunks_mut(per_batch)
+            .enumerate()
+            .for_each(|piece| run(piece, Parallelism::None));
     } else {
         // Big products in turn, each split across the threads by gemm; or small ones on this
         // thread (see docs/performance.md for why they are not split).
@@ -291,7 +297,7 @@ fn run_product(
             } else {
                 (p.rows, p.rows.div_ceil(threads).next_multiple_of(4))
             };
-            super::team::for_each(len.div_ceil(step), |part| {
+            (0..len.div_ceil(step)).into_par_iter().for_each(|part| {
                 let (start, width) = (part * step, step.min(len - part * step));
                 let (i, j, m, n) = if by_columns {
                     (0, start, p.rows, width)

@@ -12,11 +12,14 @@
 //!
 //! One job runs at a time. A call made while the team is busy (from another thread, or from
 //! inside a task) runs its tasks on the calling thread, in order: the same tasks, so the same
-//! results. Big products keep `gemm`'s own (rayon) threads.
+//! results. The team runs map, zip, reduce and the convolutions; products keep rayon (split
+//! on the team, a training product's halves landed in two caches and the step got slower,
+//! `docs/performance.md`), and [`rest`] sends the helpers to sleep before them so that no
+//! spinning helper takes a core from rayon's threads.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock, TryLockError};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -59,18 +62,23 @@ struct Team {
     active: AtomicUsize,
     /// Helpers parked (or about to park).
     parked: AtomicUsize,
+    /// Set by [`rest`]: idle helpers park at once instead of spinning, until the next job.
+    resting: AtomicBool,
     /// The helper threads (set once, when the team starts).
     helpers: OnceLock<Vec<Thread>>,
 }
 
+/// The team, started by the first parallel loop.
+static TEAM: OnceLock<&'static Team> = OnceLock::new();
+
 fn team() -> &'static Team {
-    static TEAM: OnceLock<&'static Team> = OnceLock::new();
     TEAM.get_or_init(|| {
         let team: &'static Team = Box::leak(Box::new(Team {
             busy: Mutex::new(()),
             job: AtomicPtr::new(std::ptr::null_mut()),
             active: AtomicUsize::new(0),
             parked: AtomicUsize::new(0),
+            resting: AtomicBool::new(false),
             helpers: OnceLock::new(),
         }));
         let helpers = (0..rayon::current_num_threads().saturating_sub(1))
@@ -116,7 +124,7 @@ fn help(team: &'static Team) {
             std::hint::spin_loop();
             continue;
         }
-        if idle_since.elapsed() < SPIN {
+        if idle_since.elapsed() < SPIN && !team.resting.load(SeqCst) {
             continue;
         }
         team.parked.fetch_add(1, SeqCst);
@@ -167,6 +175,7 @@ pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
     // uses the job before this frame (which owns `job` and borrows `task`) is left, normally
     // or by unwinding.
     let erased = (&job as *const Job<'_>).cast::<Job<'static>>().cast_mut();
+    team.resting.store(false, SeqCst);
     team.job.store(erased, SeqCst);
     if team.parked.load(SeqCst) > 0 {
         team.helpers().iter().for_each(Thread::unpark);
@@ -177,6 +186,15 @@ pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
     let panic = job.panic.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(payload) = panic {
         resume_unwind(payload);
+    }
+}
+
+/// Sends idle helpers to sleep now rather than after [`SPIN`]: called before work that runs on
+/// rayon's threads (the big products `gemm` splits), which a spinning helper would slow down
+/// by taking a core. The next job wakes them.
+pub(super) fn rest() {
+    if let Some(team) = TEAM.get() {
+        team.resting.store(true, SeqCst);
     }
 }
 
