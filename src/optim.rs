@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::module::{Parameter, Value};
 use crate::scalar::Scalar;
 use crate::tensor::Tensor;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 /// What a training loop asks of an optimizer: clear the gradients before a step's backward
 /// pass, then move the parameters.
@@ -87,8 +87,13 @@ impl Sgd {
     }
 }
 
-/// One parameter's running means of the gradient and of its square.
-type Moments = (Vec<f64>, Vec<f64>);
+/// One parameter's state: its steps so far and the running means of its gradient and of the
+/// gradient's square.
+struct Moments {
+    steps: i32,
+    m: Vec<f64>,
+    v: Vec<f64>,
+}
 
 /// Adam (Kingma & Ba 2014, PyTorch's `torch.optim.Adam` with its defaults): per value, running
 /// means of the gradient `m` and of its square `v`,
@@ -98,7 +103,8 @@ type Moments = (Vec<f64>, Vec<f64>);
 /// p ← p − lr · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
 /// ```
 ///
-/// with β₁ = 0.9, β₂ = 0.999, ε = 1e-8 and `t` the step count. Each value moves about `lr`
+/// with β₁ = 0.9, β₂ = 0.999, ε = 1e-8 and `t` the parameter's own step count (the steps at
+/// which it had a gradient, as PyTorch counts them). Each value moves about `lr`
 /// per step whatever its gradient's scale, which suits layers whose gradients differ by orders
 /// of magnitude (a word-vector table next to a convolution). The moments live in host memory,
 /// one pair per parameter, created at its first gradient; the update is applied with the
@@ -119,7 +125,6 @@ type Moments = (Vec<f64>, Vec<f64>);
 pub struct Adam {
     parameters: Vec<Parameter>,
     lr: f64,
-    steps: Cell<i32>,
     moments: RefCell<Vec<Option<Moments>>>,
 }
 
@@ -135,17 +140,18 @@ impl Adam {
     /// default is 0.001).
     pub fn new(parameters: Vec<Parameter>, lr: f64) -> Result<Adam> {
         check_rate(lr)?;
-        let moments = RefCell::new(vec![None; parameters.len()]);
+        let moments = RefCell::new(parameters.iter().map(|_| None).collect());
         Ok(Adam {
             parameters,
             lr,
-            steps: Cell::new(0),
             moments,
         })
     }
 
     /// The moments' update for gradient `g` and the step to add to the parameter.
-    fn update(&self, (m, v): &mut Moments, g: &[f64], t: i32) -> Vec<f64> {
+    fn update(&self, state: &mut Moments, g: &[f64]) -> Vec<f64> {
+        state.steps = state.steps.saturating_add(1);
+        let (t, m, v) = (state.steps, &mut state.m, &mut state.v);
         let (b1, b2) = (Self::BETA1, Self::BETA2);
         let step = self.lr / (1.0 - b1.powi(t));
         let root = (1.0 - b2.powi(t)).sqrt();
@@ -167,27 +173,29 @@ impl Optimizer for Adam {
     }
 
     fn step(&self) -> Result<()> {
-        let t = self.steps.get().saturating_add(1);
-        self.steps.set(t);
         let mut moments = self.moments.borrow_mut();
         for (p, state) in self.parameters.iter().zip(moments.iter_mut()) {
             let g = match p.value() {
                 Value::Scalar(s) => s.derivative().map(|d| vec![d]),
-                Value::Tensor(t) => t.grad().map(|g| g.to_vec()),
+                Value::Tensor(t) => t.grad().map(|g| g.try_to_vec()).transpose()?,
             };
             let Some(g) = g else { continue };
-            let state = state.get_or_insert_with(|| (vec![0.0; g.len()], vec![0.0; g.len()]));
-            if state.0.len() != g.len() {
+            let state = state.get_or_insert_with(|| Moments {
+                steps: 0,
+                m: vec![0.0; g.len()],
+                v: vec![0.0; g.len()],
+            });
+            if state.m.len() != g.len() {
                 return Err(Error::Invalid {
                     what: "Adam",
                     message: format!(
                         "a parameter's gradient changed size from {} to {} values",
-                        state.0.len(),
+                        state.m.len(),
                         g.len()
                     ),
                 });
             }
-            let delta = self.update(state, &g, t);
+            let delta = self.update(state, &g);
             match p.value() {
                 Value::Scalar(s) => p.update(Scalar::new(s.data() + delta[0]))?,
                 Value::Tensor(x) => {

@@ -73,6 +73,31 @@ fn repeated_ids_collect_every_gradient() {
 }
 
 #[test]
+fn the_scatter_reads_gradients_in_any_layout() {
+    let ids = [2u32, 0, 2, 1];
+    let v = values(12, 4);
+    // The reference: row i of the (4, 3) gradient added into row ids[i].
+    let mut want = vec![0.0; 9];
+    for (i, &id) in ids.iter().enumerate() {
+        for d in 0..3 {
+            want[id as usize * 3 + d] += v[i * 3 + d];
+        }
+    }
+    for backend in all_backends() {
+        for kind in KINDS {
+            let grad = make(&v, &[4, 3], kind, backend);
+            let got = backend
+                .ops()
+                .scatter_add_rows(grad.data(), &ids, 3)
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            assert_eq!(got, want, "{backend:?} {kind:?}");
+        }
+    }
+}
+
+#[test]
 fn gradients_match_central_differences() {
     for backend in all_backends() {
         for kind in KINDS {

@@ -89,6 +89,53 @@ fn adam_moves_scalars_and_skips_parameters_without_gradients() {
 }
 
 #[test]
+fn adam_counts_steps_per_parameter_and_reads_strided_gradients() {
+    // `late` gets its first gradient at the fourth step: its first move is lr against the
+    // gradient's sign (bias correction for its own first step), as in PyTorch.
+    let early = Parameter::new(Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap());
+    let late = Parameter::new(Tensor::from_vec(vec![3.0, -4.0], &[2]).unwrap());
+    let adam = Adam::new(vec![early.clone(), late.clone()], 0.1).unwrap();
+    for step in 1..=4 {
+        adam.zero_grad();
+        let e = early.tensor().unwrap();
+        let mut loss = e.mul(&e).unwrap().sum_all().unwrap();
+        if step == 4 {
+            let l = late.tensor().unwrap();
+            loss = loss.add(&l.mul(&l).unwrap().sum_all().unwrap()).unwrap();
+        }
+        loss.backward().unwrap();
+        adam.step().unwrap();
+    }
+    let got = late.tensor().unwrap().to_vec();
+    assert!(
+        (got[0] - 2.9).abs() < 1e-9 && (got[1] + 3.9).abs() < 1e-9,
+        "{got:?}"
+    );
+    // A permuted (non-contiguous) parameter gets the update at each logical position.
+    let stored = Tensor::from_vec(vec![0.5, 1.0, -2.0, 3.0, 0.25, -1.0], &[3, 2]).unwrap();
+    let p = Parameter::new(stored.permute(&[1, 0]).unwrap());
+    let before = p.tensor().unwrap().to_vec();
+    let weights = Tensor::from_vec(vec![1.0, -2.0, 3.0, -4.0, 5.0, -6.0], &[2, 3]).unwrap();
+    let adam = Adam::new(vec![p.clone()], 0.01).unwrap();
+    p.tensor()
+        .unwrap()
+        .mul(&weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    adam.step().unwrap();
+    let after = p.tensor().unwrap().to_vec();
+    for ((a, b), w) in after.iter().zip(&before).zip(weights.to_vec()) {
+        assert!(
+            (a - (b - 0.01 * w.signum())).abs() < 1e-9,
+            "{a} vs {b} - 0.01·sign({w})"
+        );
+    }
+}
+
+#[test]
 fn sgd_and_adam_refuse_bad_rates() {
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let err = Adam::new(vec![], bad).err().unwrap().to_string();

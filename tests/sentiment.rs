@@ -567,6 +567,60 @@ fn trained_vectors_tell_apart_words_whose_glove_vectors_are_equal() {
 }
 
 #[test]
+fn malformed_trained_vocabularies_are_refused_naming_the_file() {
+    let s = synthetic(20, 4, 1);
+    let net = SentimentCnn::new(4, 3, &[2], Backend::Fast, &mut Rng::seed(1))
+        .unwrap()
+        .with_tuned_vectors(&s.table)
+        .unwrap();
+    let good = checkpoint_tensors(&net, &s.table, 9);
+    let dir = temp_dir("bad-words");
+    let load = |tensors: Vec<checkpoint::NamedTensor>, tag: &str| -> String {
+        let path = dir.join(format!("{tag}.safetensors"));
+        checkpoint::save(&path, &tensors).unwrap();
+        let err = load_checkpoint(&path, Backend::Fast)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(path.to_str().unwrap()), "{tag}: {err}");
+        err
+    };
+    let with_words = |bytes: Vec<u8>| -> Vec<checkpoint::NamedTensor> {
+        let mut t = good.clone();
+        let w = t.iter_mut().find(|t| t.name == "embedding.words").unwrap();
+        w.shape = vec![bytes.len()];
+        w.values = bytes.into_iter().map(f64::from).collect();
+        t
+    };
+    let words = s.table.words().to_vec();
+    let missing: Vec<_> = good
+        .iter()
+        .filter(|t| t.name != "embedding.words")
+        .cloned()
+        .collect();
+    assert!(load(missing, "missing").contains("missing tensor embedding.words"));
+    let mut not_byte = good.clone();
+    not_byte
+        .iter_mut()
+        .find(|t| t.name == "embedding.words")
+        .unwrap()
+        .values[0] = 300.0;
+    assert!(load(not_byte, "not-byte").contains("not a byte"));
+    assert!(load(with_words(vec![0xFF, 0xFE]), "not-utf8").contains("not UTF-8"));
+    let fewer = words[..words.len() - 1].join("\n").into_bytes();
+    assert!(load(with_words(fewer), "fewer").contains("words for the"));
+    let mut twice = words.clone();
+    twice[1] = twice[0].clone();
+    assert!(load(with_words(twice.join("\n").into_bytes()), "twice").contains("twice"));
+    // The well-formed checkpoint loads, with the trained table's row 0 as its unknown vector.
+    let path = dir.join("good.safetensors");
+    checkpoint::save(&path, &good).unwrap();
+    let restored = load_checkpoint(&path, Backend::Fast).unwrap();
+    let row0 = net.tuned_vectors().unwrap().weights.get().to_vec()[..4].to_vec();
+    assert_eq!(restored.unknown, row0);
+}
+
+#[test]
 fn minitorchs_relu_head_can_die() {
     // The ReLU on the output stops every gradient once every linear output is negative: the
     // loss then stays at ln 2 for good. (Why the default head has no ReLU.)

@@ -72,8 +72,9 @@ pub trait TensorOps {
 
     /// Rows of a 2-D `table` (V, D) picked by `ids` (an embedding lookup): `out[i, :] =
     /// table[ids[i], :]`, shape (ids.len(), D). Errors when `table` is not 2-D or an id is not
-    /// one of its rows. This default (the reference, also the fast backend's: a copy per row)
-    /// gathers on the host; the CUDA backends run `gather_rows_kernel`.
+    /// one of its rows. This default (the reference, also the fast backend's: the rows asked
+    /// for, read through the table's strides) gathers on the host; the CUDA backends run
+    /// `gather_rows_kernel`.
     fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
         self.adopt(&simple::gather_rows(table, ids)?)
     }

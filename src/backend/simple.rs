@@ -166,10 +166,15 @@ pub(crate) fn zip_into(
 /// The reference row gather behind [`TensorOps::gather_rows`]: `out[i, :] = table[ids[i], :]`.
 pub(crate) fn gather_rows(table: &TensorData, ids: &[u32]) -> Result<TensorData> {
     let dim = check_gather(table, ids)?;
-    let values = table.to_vec()?;
+    let values = table.storage().read()?;
+    let (offset, strides) = (table.offset(), table.strides());
     let mut out = zeroed("gather_rows", ids.len() * dim, &[ids.len(), dim])?;
     for (row, &id) in out.chunks_exact_mut(dim.max(1)).zip(ids) {
-        row.copy_from_slice(&values[id as usize * dim..][..dim]);
+        // Only the rows asked for are read, through the table's strides.
+        let start = offset + id as usize * strides[0];
+        for (d, slot) in row.iter_mut().enumerate() {
+            *slot = values[start + d * strides[1]];
+        }
     }
     TensorData::new(out, &[ids.len(), dim])
 }

@@ -129,7 +129,7 @@ where
     Ok(items)
 }
 
-/// `--optimizer`: how the Module 4 commands step their parameters.
+/// `--optimizer`: how `minitorch sentiment` steps its parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum OptimizerArg {
     /// Plain SGD, the course's (`p ← p − rate · grad`).

@@ -127,7 +127,7 @@ pub struct SentimentArgs {
     /// Epochs, 1 to 100000.
     #[arg(long, default_value_t = 250, allow_negative_numbers = true)]
     epochs: usize,
-    /// Sentences per SGD step, 1 to 65536.
+    /// Sentences per optimizer step, 1 to 65536.
     #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     batch: usize,
     /// Learning rate, a positive number up to 1000 (with --optimizer adam, 0.001 is the usual).
@@ -271,7 +271,8 @@ fn glove_file(args: &SentimentArgs) -> Result<PathBuf> {
 struct Plan {
     train: Option<PathBuf>,
     dev: Option<PathBuf>,
-    glove: Option<PathBuf>,
+    /// The GloVe file, or why there is none (an error only training must report at once).
+    glove: Result<PathBuf>,
     filters: Vec<usize>,
 }
 
@@ -313,10 +314,11 @@ fn check(args: &SentimentArgs) -> Result<Plan> {
     } else {
         (None, None)
     };
-    // --predict with a network that carries its own vectors reads no GloVe file.
+    // --predict with a network that carries its own vectors reads no GloVe file: its error
+    // waits until a GloVe file is needed.
     let glove = match glove_file(args) {
-        Err(_) if args.predict.is_some() => None,
-        found => Some(found?),
+        Err(e) if args.predict.is_none() => return Err(e),
+        found => found,
     };
     if let Some(p) = &args.plot {
         paths::plot_target("--plot", p)?;
@@ -413,7 +415,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
     }
     if let Some(sentence) = &args.predict {
         let restored = restored.expect("clap requires --load with --predict");
-        return predict(sentence, restored, plan.glove.as_deref(), &args);
+        return predict(sentence, restored, plan.glove);
     }
     let seed = args.seed.unwrap_or_else(|| {
         let seed = Rng::fresh_seed();
@@ -432,7 +434,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
     let read_tsv = t.elapsed().as_secs_f64();
     let vocab = vocabulary(train.iter().chain(&valid).map(|s| s.text.as_str()));
     let t = Instant::now();
-    let glove_path = plan.glove.expect("checked: only --predict may go without");
+    let glove_path = plan.glove?;
     let glove = read_glove(&glove_path, Some(&vocab))?;
     let read_vectors = t.elapsed().as_secs_f64();
     if glove.is_empty() {
@@ -631,8 +633,7 @@ pub fn run(args: SentimentArgs) -> Result<()> {
 fn predict(
     sentence: &str,
     restored: sentiment::Restored,
-    glove_path: Option<&Path>,
-    args: &SentimentArgs,
+    glove_path: Result<PathBuf>,
 ) -> Result<()> {
     let words: Vec<&str> = tokens(sentence).collect();
     if words.is_empty() {
@@ -645,12 +646,9 @@ fn predict(
     if let Some(table) = &restored.table {
         return report(sentence, &restored, table, words.len());
     }
-    let glove_path = match glove_path {
-        Some(path) => path,
-        None => return Err(glove_file(args).expect_err("not found in check")),
-    };
+    let glove_path = glove_path?;
     let vocab = vocabulary([sentence]);
-    let glove = read_glove(glove_path, Some(&vocab))?;
+    let glove = read_glove(&glove_path, Some(&vocab))?;
     if glove.dim() != restored.net.embedding() && !glove.is_empty() {
         return Err(CliError::flag(
             "--glove",

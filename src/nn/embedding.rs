@@ -7,7 +7,8 @@ use crate::module::{Mode, Module, Param, Parameter};
 use crate::tensor::Tensor;
 
 /// A (V, D) table of vectors as a parameter; [`forward`](Embedding::forward) looks rows up by
-/// id, and backpropagation trains only the rows a batch used.
+/// id. The gradient is zero on the rows a batch did not use, so SGD moves only the used rows
+/// (Adam also moves rows used in earlier steps, through its running means).
 pub struct Embedding {
     mode: Mode,
     /// The (V, D) table.
@@ -58,7 +59,8 @@ impl Embedding {
     /// dimension D. Errors when `shape` does not hold `ids.len()` elements or an id is not a
     /// row.
     pub fn forward(&self, ids: &[u32], shape: &[usize]) -> Result<Tensor> {
-        if shape.iter().product::<usize>() != ids.len() {
+        let cells = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if cells != Some(ids.len()) {
             return Err(Error::Invalid {
                 what: "Embedding",
                 message: format!("{} ids do not fill the shape {shape:?}", ids.len()),

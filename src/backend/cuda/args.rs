@@ -284,7 +284,8 @@ impl RowsArgs {
 
 /// The scatter kernel's lists for `ids` into `rows` rows: the positions sorted by id (stably:
 /// increasing within an id) and where each id's run starts (`rows + 1` offsets), as the f64
-/// values the kernel reads.
+/// values the kernel reads. Every id must be below `rows` (the callers check it first, with
+/// `simple::check_scatter`).
 pub fn scatter_lists(ids: &[u32], rows: usize) -> (Vec<f64>, Vec<f64>) {
     let mut offsets = vec![0usize; rows + 1];
     for &id in ids {

@@ -364,6 +364,9 @@ impl TensorOps for CudaOps {
         check_kernel_sizes("gather_rows", &[table])?;
         let dim = check_gather(table, ids)?;
         let size = ids.len() * dim;
+        if size == 0 {
+            return self.adopt(&TensorData::new(Vec::new(), &[ids.len(), dim])?);
+        }
         let gpu = gpu()?;
         let input = Operand::of(gpu, table)?;
         let ids_buf = gpu.upload(&ids.iter().map(|&id| f64::from(id)).collect::<Vec<_>>())?;
@@ -386,6 +389,9 @@ impl TensorOps for CudaOps {
         check_kernel_sizes("scatter_add_rows", &[grad])?;
         let dim = check_scatter(grad, ids, rows)?;
         let size = rows * dim;
+        if size == 0 {
+            return self.adopt(&TensorData::new(Vec::new(), &[rows, dim])?);
+        }
         let gpu = gpu()?;
         let (positions, offsets) = scatter_lists(ids, rows);
         let input = Operand::of(gpu, grad)?;

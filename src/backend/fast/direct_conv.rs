@@ -34,7 +34,9 @@ pub(super) const MAX_WIDTH: usize = 7;
 /// Largest output height and width [`small_output`] handles.
 pub(super) const MAX_SMALL: usize = 5;
 /// Multiply-adds from which a convolution splits its batch across threads (about 50 µs of
-/// work; below it the hand-off costs more than the second core saves).
+/// work). Measured when the threads were rayon's, whose hand-off cost more than the second core
+/// saved below it; with the team, 2¹⁸ (splitting MNIST's conv 1→4 too) measured no clear gain
+/// (`docs/performance.md`).
 pub(super) const PARALLEL_MACS: usize = 1 << 21;
 
 /// True when this CPU runs the kernels of this module.

@@ -19,7 +19,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock, TryLockError};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -58,6 +58,8 @@ struct Team {
     busy: Mutex<()>,
     /// The running job (type-erased lifetime), or null.
     job: AtomicPtr<Job<'static>>,
+    /// Jobs published so far: a helper done with one does not enter it again.
+    generation: AtomicU64,
     /// Helpers between reading `job` and being done with it.
     active: AtomicUsize,
     /// Helpers parked (or about to park).
@@ -76,6 +78,7 @@ fn team() -> &'static Team {
         let team: &'static Team = Box::leak(Box::new(Team {
             busy: Mutex::new(()),
             job: AtomicPtr::new(std::ptr::null_mut()),
+            generation: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             parked: AtomicUsize::new(0),
             resting: AtomicBool::new(false),
@@ -105,9 +108,11 @@ impl Team {
 fn help(team: &'static Team) {
     let mut idle_since = Instant::now();
     let mut spins = 0u32;
+    let mut done = 0;
     loop {
-        if !team.job.load(SeqCst).is_null() {
+        if !team.job.load(SeqCst).is_null() && team.generation.load(SeqCst) != done {
             team.active.fetch_add(1, SeqCst);
+            let generation = team.generation.load(SeqCst);
             let job = team.job.load(SeqCst);
             if !job.is_null() {
                 // SAFETY: the caller keeps the job alive until `active` drops to 0 after it has
@@ -115,6 +120,7 @@ fn help(team: &'static Team) {
                 // pointer (both SeqCst), so the job outlives this use.
                 unsafe { &*job }.work();
             }
+            done = generation;
             team.active.fetch_sub(1, SeqCst);
             idle_since = Instant::now();
             continue;
@@ -138,7 +144,8 @@ fn help(team: &'static Team) {
 
 /// Runs `task(i)` for every `i` in `0..tasks`, on this thread and the team's idle helpers;
 /// returns when every call has returned. Each index runs exactly once. When the team is busy
-/// the calls run here, in order. A panic in a task is raised here after all tasks finished.
+/// the calls run here, in order (a panicking task then ends the loop, as in a plain `for`); on
+/// the team, a panic in a task is raised here after the other tasks finished.
 pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
     let team = team();
     let guard = match team.busy.try_lock() {
@@ -165,8 +172,16 @@ pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
     impl Drop for Retract<'_> {
         fn drop(&mut self) {
             self.0.job.store(std::ptr::null_mut(), SeqCst);
+            // A helper still in the job is finishing its last task (or was descheduled in
+            // it: then give it the core).
+            let mut spins = 0u32;
             while self.0.active.load(SeqCst) != 0 {
-                std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(1024) {
+                    thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
             }
         }
     }
@@ -176,6 +191,7 @@ pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
     // or by unwinding.
     let erased = (&job as *const Job<'_>).cast::<Job<'static>>().cast_mut();
     team.resting.store(false, SeqCst);
+    team.generation.fetch_add(1, SeqCst);
     team.job.store(erased, SeqCst);
     if team.parked.load(SeqCst) > 0 {
         team.helpers().iter().for_each(Thread::unpark);
