@@ -119,8 +119,10 @@ fn help(team: &'static Team) {
                 // retracted the job; this helper counted itself in `active` before reading the
                 // pointer (both SeqCst), so the job outlives this use.
                 unsafe { &*job }.work();
+                // `generation` is this job's: the next one cannot be published before this
+                // helper leaves `active`.
+                done = generation;
             }
-            done = generation;
             team.active.fetch_sub(1, SeqCst);
             idle_since = Instant::now();
             continue;
