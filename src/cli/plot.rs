@@ -5,6 +5,8 @@ use minitorch::checkpoint;
 use minitorch::datasets::{Dataset, Graph};
 use minitorch::error::{Error, Result};
 use minitorch::train::{EpochReport, Model};
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;
@@ -353,19 +355,7 @@ pub fn mnist_plot(
     ];
     for (area, caption, points, color) in panels {
         let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.05;
-        let mut chart = ChartBuilder::on(area)
-            .caption(caption, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(55)
-            .build_cartesian_2d(1.0..epochs, 0.0..y_max)
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .x_desc("epoch")
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
+        let mut chart = epoch_chart(path, area, caption, epochs, y_max)?;
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(|e| plot_error(path, e))?;
@@ -441,75 +431,84 @@ pub struct SentimentRecord {
 pub fn sentiment_plot(path: &Path, history: &[SentimentRecord]) -> Result<()> {
     check_path(path)?;
     register_font();
-    let draw = || -> std::result::Result<(), minitorch::Error> {
-        let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
-        let (top, bottom) = root.split_vertically(330);
-        let epochs = history.len().max(2) as f64;
-        let loss_max = history.iter().map(|h| h.loss).fold(0.0, f64::max).max(1e-9) * 1.05;
-        let mut chart = ChartBuilder::on(&top)
-            .caption("training loss (mean per batch)", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(55)
-            .build_cartesian_2d(1.0..epochs, 0.0..loss_max)
-            .map_err(|e| plot_error(path, e))?;
+    let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let (top, bottom) = root.split_vertically(330);
+    let epochs = history.len().max(2) as f64;
+    let loss_max = history.iter().map(|h| h.loss).fold(0.0, f64::max).max(1e-9) * 1.05;
+    let mut chart = epoch_chart(
+        path,
+        &top,
+        "training loss (mean per batch)",
+        epochs,
+        loss_max,
+    )?;
+    chart
+        .draw_series(LineSeries::new(
+            history.iter().map(|h| (h.epoch as f64, h.loss)),
+            RGBColor(0x1f, 0x77, 0xb4).stroke_width(2),
+        ))
+        .map_err(|e| plot_error(path, e))?;
+    let mut chart = epoch_chart(path, &bottom, "accuracy (%)", epochs, 100.0)?;
+    let curves = [
+        ("train (dropout on)", RGBColor(0xff, 0x7f, 0x0e), 0),
+        ("validation", RGBColor(0x2c, 0xa0, 0x2c), 1),
+    ];
+    for (name, color, which) in curves {
+        let points = history
+            .iter()
+            .map(move |h| (h.epoch as f64, if which == 0 { h.train } else { h.valid }));
         chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .x_desc("epoch")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .draw_series(LineSeries::new(
-                history.iter().map(|h| (h.epoch as f64, h.loss)),
-                RGBColor(0x1f, 0x77, 0xb4).stroke_width(2),
-            ))
-            .map_err(|e| plot_error(path, e))?;
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption("accuracy (%)", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(55)
-            .build_cartesian_2d(1.0..epochs, 0.0..100.0)
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .x_desc("epoch")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-        let curves = [
-            ("train (dropout on)", RGBColor(0xff, 0x7f, 0x0e), 0),
-            ("validation", RGBColor(0x2c, 0xa0, 0x2c), 1),
-        ];
-        for (name, color, which) in curves {
-            let points = history
-                .iter()
-                .map(move |h| (h.epoch as f64, if which == 0 { h.train } else { h.valid }));
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| plot_error(path, e))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-        root.present().map_err(|e| plot_error(path, e))?;
-        Ok(())
-    };
-    draw()?;
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| plot_error(path, e))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))?;
     Ok(())
+}
+
+/// A panel of values per epoch on `area`: `caption` above, epochs 1 to `epochs` across (whole
+/// numbers), 0 to `y_max` up, mesh drawn (the MNIST and sentiment charts' panels).
+fn epoch_chart<'a, 'b>(
+    path: &Path,
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: &str,
+    epochs: f64,
+    y_max: f64,
+) -> Result<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(55)
+        .build_cartesian_2d(1.0..epochs, 0.0..y_max)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .label_style(("sans-serif", 14))
+        .x_desc("epoch")
+        // Whole epochs only: a short run's ticks fall between them.
+        .x_label_formatter(&|x| {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    Ok(chart)
 }
 
 #[cfg(test)]
