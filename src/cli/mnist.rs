@@ -16,7 +16,7 @@ use minitorch::models::mnist::{
 use minitorch::module::Module;
 use minitorch::optim::Sgd;
 use minitorch::train::Engine;
-use minitorch::{Backend, Rng, checkpoint};
+use minitorch::{Rng, checkpoint};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -100,17 +100,6 @@ pub struct MnistArgs {
     quiet: bool,
 }
 
-fn backend_of(engine: Engine) -> Result<Backend> {
-    match engine {
-        Engine::Tensor(b) => Ok(b),
-        Engine::Scalar => Err(CliError::flag(
-            "--backend",
-            "scalar",
-            "the MNIST network needs a tensor backend: fast, simple, cuda-sim or cuda".into(),
-        )),
-    }
-}
-
 fn check(args: &MnistArgs) -> Result<()> {
     let why = "the full MNIST training set has 60,000 images";
     limits::count("--train", args.train, 1, MAX_IMAGES, why)?;
@@ -154,7 +143,7 @@ fn percent(e: &Evaluation) -> f64 {
 /// Runs `minitorch mnist`.
 pub fn run(args: MnistArgs) -> Result<()> {
     check(&args)?;
-    let backend = backend_of(args.backend)?;
+    let backend = super::tensor_backend(args.backend, "the MNIST network")?;
     let pool = Pool::from(args.pool);
     // The data and the holdout are checked before anything is printed or trained.
     let all = if args.eval {

@@ -160,3 +160,19 @@ impl OptimizerArg {
         }
     }
 }
+
+/// The tensor backend of `--backend` for a Module 4 network (`network`, e.g. "the MNIST
+/// network"): the scalar engine is refused naming the flag.
+pub(crate) fn tensor_backend(
+    engine: minitorch::train::Engine,
+    network: &str,
+) -> Result<minitorch::Backend> {
+    match engine {
+        minitorch::train::Engine::Tensor(b) => Ok(b),
+        minitorch::train::Engine::Scalar => Err(CliError::flag(
+            "--backend",
+            "scalar",
+            format!("{network} needs a tensor backend: fast, simple, cuda-sim or cuda"),
+        )),
+    }
+}
