@@ -165,7 +165,7 @@ pub(crate) fn zip_into(
 
 /// The reference row gather behind [`TensorOps::gather_rows`]: `out[i, :] = table[ids[i], :]`.
 pub(crate) fn gather_rows(table: &TensorData, ids: &[u32]) -> Result<TensorData> {
-    let dim = check_gather(table, ids)?;
+    let dim = check_gather("gather_rows", table, ids)?;
     let values = table.storage().read()?;
     let (offset, strides) = (table.offset(), table.strides());
     let mut out = zeroed("gather_rows", ids.len() * dim, &[ids.len(), dim])?;
@@ -193,10 +193,10 @@ pub(crate) fn scatter_add_rows(grad: &TensorData, ids: &[u32], rows: usize) -> R
     TensorData::new(out, &[rows, dim])
 }
 
-/// Checks the operands of [`TensorOps::gather_rows`]; returns D.
-pub(crate) fn check_gather(table: &TensorData, ids: &[u32]) -> Result<usize> {
-    let [rows, dim] = table_shape("gather_rows", table.shape(), ids)?;
-    check_ids("gather_rows", ids, rows, dim)?;
+/// Checks the operands of [`TensorOps::gather_rows`] (or of `op` built on it); returns D.
+pub(crate) fn check_gather(op: &'static str, table: &TensorData, ids: &[u32]) -> Result<usize> {
+    let [rows, dim] = table_shape(op, table.shape(), ids)?;
+    check_ids(op, ids, rows, dim)?;
     Ok(dim)
 }
 
@@ -237,7 +237,7 @@ fn check_ids(op: &'static str, ids: &[u32], rows: usize, dim: usize) -> Result<(
         Some(i) => Err(Error::Invalid {
             what: op,
             message: format!(
-                "id {} at position {i} is not a row of the ({rows}, {dim}) table",
+                "id {} at position {i} is not a row of the table [{rows}, {dim}]",
                 ids[i]
             ),
         }),

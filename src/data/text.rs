@@ -512,27 +512,57 @@ impl EmbeddingTable {
     /// followed by zero vectors up to `L`: `length`, or the longest sentence when longer.
     /// Errors ([`Error::Invalid`]) on an id beyond the table or an empty batch.
     pub fn batch(&self, sentences: &[&[u32]], length: usize, backend: Backend) -> Result<Tensor> {
-        let longest = sentences.iter().map(|s| s.len()).max().unwrap_or(0);
-        let length = length.max(longest).max(1);
-        if sentences.is_empty() {
-            return Err(Error::Invalid {
-                what: "EmbeddingTable::batch",
-                message: "no sentences".into(),
-            });
-        }
-        let rows = self.rows.len() / self.dim;
-        let mut values = vec![0.0; sentences.len() * length * self.dim];
-        for (b, ids) in sentences.iter().enumerate() {
-            for (t, &id) in ids.iter().enumerate() {
-                if id as usize >= rows {
-                    return Err(Error::Invalid {
-                        what: "EmbeddingTable::batch",
-                        message: format!("token id {id} beyond the table's {rows} rows"),
-                    });
-                }
-                values[(b * length + t) * self.dim..][..self.dim].copy_from_slice(self.vector(id));
+        let padded = self.padded(sentences, length)?;
+        let mut values = vec![0.0; padded.ids.len() * self.dim];
+        for ((dst, &id), &word) in values
+            .chunks_exact_mut(self.dim)
+            .zip(&padded.ids)
+            .zip(&padded.mask)
+        {
+            if word == 1.0 {
+                dst.copy_from_slice(self.vector(id));
             }
         }
-        Tensor::from_vec(values, &[sentences.len(), length, self.dim])?.try_to(backend)
+        Tensor::from_vec(values, &[sentences.len(), padded.length, self.dim])?.try_to(backend)
     }
+
+    /// The token ids of `sentences` as a (B, L) grid, each followed by padding up to `L`:
+    /// `length`, or the longest sentence when longer. Padding positions hold [`UNKNOWN`] and a
+    /// mask of 0 (1 for words). Errors ([`Error::Invalid`]) on an id beyond the table or an
+    /// empty batch.
+    pub fn padded(&self, sentences: &[&[u32]], length: usize) -> Result<Padded> {
+        let invalid = |message: String| Error::Invalid {
+            what: "EmbeddingTable::batch",
+            message,
+        };
+        if sentences.is_empty() {
+            return Err(invalid("no sentences".into()));
+        }
+        let longest = sentences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let length = length.max(longest).max(1);
+        let rows = self.rows();
+        let mut ids = vec![UNKNOWN; sentences.len() * length];
+        let mut mask = vec![0.0; sentences.len() * length];
+        for (b, sentence) in sentences.iter().enumerate() {
+            if let Some(&id) = sentence.iter().find(|&&id| id as usize >= rows) {
+                return Err(invalid(format!(
+                    "token id {id} beyond the table's {rows} rows"
+                )));
+            }
+            ids[b * length..][..sentence.len()].copy_from_slice(sentence);
+            mask[b * length..][..sentence.len()].fill(1.0);
+        }
+        Ok(Padded { ids, mask, length })
+    }
+}
+
+/// Sentences laid out for a batch by [`EmbeddingTable::padded`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Padded {
+    /// (B, L) token ids, row-major; [`UNKNOWN`] at padding positions.
+    pub ids: Vec<u32>,
+    /// 1.0 at words, 0.0 at padding, in the same order.
+    pub mask: Vec<f64>,
+    /// L, tokens per padded sentence.
+    pub length: usize,
 }

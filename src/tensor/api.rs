@@ -198,25 +198,7 @@ impl Tensor {
     /// assert!(table.embedding(&[3]).is_err());
     /// ```
     pub fn embedding(&self, ids: &[u32]) -> Result<Tensor> {
-        let rows = match self.shape() {
-            &[rows, _] => rows,
-            shape => {
-                return Err(Error::Invalid {
-                    what: "embedding",
-                    message: format!("expected a 2-D (V, D) table, got shape {shape:?}"),
-                });
-            }
-        };
-        if let Some(i) = ids.iter().position(|&id| id as usize >= rows) {
-            return Err(Error::Invalid {
-                what: "embedding",
-                message: format!(
-                    "id {} at position {i} is not a row of the table {:?}",
-                    ids[i],
-                    self.shape()
-                ),
-            });
-        }
+        crate::backend::simple::check_gather("embedding", self.data(), ids)?;
         Tensor::apply(Function::Embedding(ids.into()), &[self])
     }
 

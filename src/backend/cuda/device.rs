@@ -362,7 +362,7 @@ impl TensorOps for CudaOps {
 
     fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
         check_kernel_sizes("gather_rows", &[table])?;
-        let dim = check_gather(table, ids)?;
+        let dim = check_gather("gather_rows", table, ids)?;
         let size = ids.len() * dim;
         if size == 0 {
             return self.adopt(&TensorData::new(Vec::new(), &[ids.len(), dim])?);

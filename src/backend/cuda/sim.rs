@@ -200,7 +200,7 @@ impl TensorOps for CudaSimOps {
 
     fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
         check_kernel_sizes("gather_rows", &[table])?;
-        let dim = check_gather(table, ids)?;
+        let dim = check_gather("gather_rows", table, ids)?;
         let size = ids.len() * dim;
         let ids: Vec<f64> = ids.iter().map(|&id| f64::from(id)).collect();
         let (mut input, mut ids_buf) = (upload(table)?, DeviceBuf::from_slice(&ids));

@@ -41,7 +41,7 @@ pub use checkpoint::{
 };
 
 use crate::backend::Backend;
-use crate::data::text::{EmbeddingTable, UNKNOWN};
+use crate::data::text::EmbeddingTable;
 use crate::error::{Error, Result};
 use crate::module::{Mode, Module};
 use crate::nn::functional::{Dropout, dropout};
@@ -172,19 +172,11 @@ impl SentimentCnn {
         let Some(tuned) = &self.tuned else {
             return table.batch(sentences, length, self.backend());
         };
-        if sentences.is_empty() {
-            return Err(invalid("no sentences to embed".into()));
-        }
-        let longest = sentences.iter().map(|s| s.len()).max().unwrap_or(0);
-        let length = length.max(longest).max(1);
-        let mut ids = vec![UNKNOWN; sentences.len() * length];
-        let mut mask = vec![0.0; sentences.len() * length];
-        for (b, sentence) in sentences.iter().enumerate() {
-            ids[b * length..][..sentence.len()].copy_from_slice(sentence);
-            mask[b * length..][..sentence.len()].fill(1.0);
-        }
-        let mask = Tensor::from_vec(mask, &[sentences.len(), length, 1])?.try_to(self.backend())?;
-        tuned.forward(&ids, &[sentences.len(), length])?.mul(&mask)
+        let padded = table.padded(sentences, length)?;
+        let shape = [sentences.len(), padded.length];
+        let mask =
+            Tensor::from_vec(padded.mask, &[shape[0], shape[1], 1])?.try_to(self.backend())?;
+        tuned.forward(&padded.ids, &shape)?.mul(&mask)
     }
 
     /// The same network with the layers `head` after the pooled features.
