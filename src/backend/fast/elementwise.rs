@@ -275,32 +275,32 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
                 let (run, tail) = std::mem::take(&mut rest).split_at_mut(count * n);
                 rest = tail;
                 for (r, dst) in run.chunks_exact_mut(n).enumerate() {
-                let (p, q) = (p0 + r * sp, q0 + r * sq);
-                match strides {
-                    [1, 1] => {
-                        for ((o, &x), &y) in dst.iter_mut().zip(&sa[p..p + n]).zip(&sb[q..q + n]) {
-                            o.write(f(x, y));
+                    let (p, q) = (p0 + r * sp, q0 + r * sq);
+                    match strides {
+                        [1, 1] => {
+                            for ((o, &x), &y) in dst.iter_mut().zip(&sa[p..p + n]).zip(&sb[q..q + n]) {
+                                o.write(f(x, y));
+                            }
+                        }
+                        [1, _] => {
+                            let y = sb[q];
+                            dst.iter_mut().zip(&sa[p..p + n]).for_each(|(o, &x)| {
+                                o.write(f(x, y));
+                            });
+                        }
+                        [_, 1] => {
+                            let x = sa[p];
+                            dst.iter_mut().zip(&sb[q..q + n]).for_each(|(o, &y)| {
+                                o.write(f(x, y));
+                            });
+                        }
+                        _ => {
+                            let v = f(sa[p], sb[q]);
+                            dst.iter_mut().for_each(|o| {
+                                o.write(v);
+                            });
                         }
                     }
-                    [1, _] => {
-                        let y = sb[q];
-                        dst.iter_mut().zip(&sa[p..p + n]).for_each(|(o, &x)| {
-                            o.write(f(x, y));
-                        });
-                    }
-                    [_, 1] => {
-                        let x = sa[p];
-                        dst.iter_mut().zip(&sb[q..q + n]).for_each(|(o, &y)| {
-                            o.write(f(x, y));
-                        });
-                    }
-                    _ => {
-                        let v = f(sa[p], sb[q]);
-                        dst.iter_mut().for_each(|o| {
-                            o.write(v);
-                        });
-                    }
-                }
                 }
             }
         }));
