@@ -14,7 +14,8 @@ use std::hint::black_box;
 
 // The allocator the `minitorch` program uses, so the training-step figures match its own.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: minitorch::aligned_alloc::CacheAligned<mimalloc::MiMalloc> =
+    minitorch::aligned_alloc::CacheAligned(mimalloc::MiMalloc);
 
 fn rand(shape: &[usize], backend: Backend) -> Tensor {
     Tensor::rand(shape, &mut Rng::seed(7)).unwrap().to(backend)

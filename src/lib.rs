@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aligned_alloc;
 pub mod autodiff;
 pub mod backend;
 pub mod checkpoint;

@@ -4,9 +4,11 @@
 mod cli;
 
 // Every tensor op allocates its output and a few small handles; mimalloc's thread-local free
-// lists made a training epoch about 10% faster than the system allocator.
+// lists made a training epoch about 10% faster than the system allocator. Tensor buffers start
+// on a cache line (`CacheAligned`): transposed element-wise ops read whole lines.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: minitorch::aligned_alloc::CacheAligned<mimalloc::MiMalloc> =
+    minitorch::aligned_alloc::CacheAligned(mimalloc::MiMalloc);
 
 use clap::Parser;
 use std::process::ExitCode;

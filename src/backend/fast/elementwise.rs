@@ -1,6 +1,7 @@
 //! Fast map and zip: one monomorphised loop per op and layout case.
 
 use super::strided::Nest;
+use super::transpose;
 use super::{Work, collect_chunks, fill_chunks, parallel_for};
 use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::ops::{with_map_fn, with_zip_fn};
@@ -17,7 +18,7 @@ const TINY: usize = 64;
 
 /// Rows per tile when an operand is read with a stride along the inner loop: 8 f64 fill a
 /// cache line, so a transposed operand's line is used whole.
-const TILE_ROWS: usize = 8;
+const TILE_ROWS: usize = transpose::SIDE;
 
 /// Columns ahead that a tiled walk asks the cache for: a transposed operand's next lines are a
 /// row apart, too far for the hardware prefetcher, so each would be a demand miss.
@@ -73,7 +74,10 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
         } else {
             Work::Gather
         };
-        let parallel = with_map_fn!(op, f => fill_chunks(cells, n, (work, size), |chunk, start| {
+        // Transposed reads: chunks of whole tiles, so that tiles start on the same rows (and
+        // read the same cache lines) whatever the split.
+        let align = if stride > 1 { TILE_ROWS * n } else { n };
+        let parallel = with_map_fn!(op, f => fill_chunks(cells, align, (work, size), |chunk, start| {
             let mut rows = nest.rows_from(start / n);
             if stride > 1 {
                 // Tiles of rows, column by column: the rows' elements of one column are
@@ -85,24 +89,25 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
                     ps[..r].iter_mut().for_each(|p| *p = rows.next_row()[0]);
                     let last = src.len() - 1;
                     // A transposed operand: the tile's 8 rows start at consecutive positions,
-                    // so each column's 8 values are one line. Blocks of 8 columns are read as
-                    // 8 lines and written as 8 output rows of 8 values each.
+                    // so each column's 8 values are one line: blocks of 8 × 8, transposed in
+                    // registers (`transpose.rs`).
                     let blocked = r == TILE_ROWS && (1..r).all(|k| ps[k] == ps[0] + k);
                     let mut j = 0;
                     if blocked {
-                        while j + TILE_ROWS <= n {
-                            let block: [&[f64]; TILE_ROWS] = std::array::from_fn(|jj| {
-                                &src[ps[0] + (j + jj) * stride..][..TILE_ROWS]
-                            });
-                            prefetch(&src[(ps[0] + (j + PREFETCH) * stride).min(last)]);
-                            for k in 0..TILE_ROWS {
-                                let row = &mut tile[k * n + j..][..TILE_ROWS];
-                                for (jj, o) in row.iter_mut().enumerate() {
-                                    o.write(f(block[jj][k]));
+                        let p0 = ps[0];
+                        j = transpose::fill_tile(
+                            tile,
+                            n,
+                            |j| {
+                                let x = &src[p0 + j * stride..][..TILE_ROWS];
+                                let mut values = [0.0; TILE_ROWS];
+                                for (v, &x) in values.iter_mut().zip(x) {
+                                    *v = f(x);
                                 }
-                            }
-                            j += TILE_ROWS;
-                        }
+                                values
+                            },
+                            |j| prefetch(&src[(p0 + j * stride).min(last)]),
+                        );
                     }
                     for j in j..n {
                         prefetch(&src[(ps[0] + (j + PREFETCH) * stride).min(last)]);
@@ -222,7 +227,13 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
         } else {
             Work::Gather
         };
-        let parallel = with_zip_fn!(op, f => fill_chunks(cells, n, (work, size), |chunk, start| {
+        // Chunks of whole tiles for transposed reads (see `map`).
+        let align = if work == Work::Gather {
+            TILE_ROWS * n
+        } else {
+            n
+        };
+        let parallel = with_zip_fn!(op, f => fill_chunks(cells, align, (work, size), |chunk, start| {
             let mut rows = nest.rows_from(start / n);
             if strides.iter().any(|&s| s > 1) {
                 // Tiles of rows, column by column (see `map`).
@@ -240,23 +251,23 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
                     let mut j0 = 0;
                     if blocked {
                         let [p0, q0] = pq[0];
-                        while j0 + TILE_ROWS <= n {
-                            let xs: [&[f64]; TILE_ROWS] = std::array::from_fn(|jj| {
-                                &sa[p0 + (j0 + jj) * s..][..TILE_ROWS]
-                            });
-                            let ys: [&[f64]; TILE_ROWS] = std::array::from_fn(|jj| {
-                                &sb[q0 + (j0 + jj) * t..][..TILE_ROWS]
-                            });
-                            prefetch(&sa[(p0 + (j0 + PREFETCH) * s).min(last_a)]);
-                            prefetch(&sb[(q0 + (j0 + PREFETCH) * t).min(last_b)]);
-                            for k in 0..TILE_ROWS {
-                                let row = &mut tile[k * n + j0..][..TILE_ROWS];
-                                for (jj, o) in row.iter_mut().enumerate() {
-                                    o.write(f(xs[jj][k], ys[jj][k]));
+                        j0 = transpose::fill_tile(
+                            tile,
+                            n,
+                            |j| {
+                                let x = &sa[p0 + j * s..][..TILE_ROWS];
+                                let y = &sb[q0 + j * t..][..TILE_ROWS];
+                                let mut values = [0.0; TILE_ROWS];
+                                for ((v, &x), &y) in values.iter_mut().zip(x).zip(y) {
+                                    *v = f(x, y);
                                 }
-                            }
-                            j0 += TILE_ROWS;
-                        }
+                                values
+                            },
+                            |j| {
+                                prefetch(&sa[(p0 + j * s).min(last_a)]);
+                                prefetch(&sb[(q0 + j * t).min(last_b)]);
+                            },
+                        );
                     }
                     for j in j0..n {
                         let [p0, q0] = pq[0];

@@ -24,6 +24,7 @@ mod reduce;
 mod small_gemm;
 mod strided;
 mod team;
+mod transpose;
 
 use super::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::backend::diagnostics as profile;
