@@ -133,6 +133,11 @@ fn matmul_add_matches_reference() {
         (&[3, 4, 5], &[5, 2], &[3, 4, 2]),
         (&[2, 45, 33], &[2, 33, 40], &[2, 45, 40]),
         (&[130, 140], &[140, 150], &[130, 150]),
+        // Paired on two threads (a weight's halves, `run_paired`): split along k (partial
+        // sums, the bias in the first), along the output's columns, along its rows.
+        (&[10, 100], &[100, 100], &[10, 100]),
+        (&[100, 10], &[10, 100], &[100, 100]),
+        (&[200, 100], &[100, 10], &[200, 10]),
     ] {
         let cols = out[out.len() - 1];
         for (name, bias) in bias_cases(cols, out) {

@@ -153,3 +153,42 @@ fn sgd_steps_against_the_gradient() {
     Optimizer::step(&sgd).unwrap();
     assert_eq!(p.tensor().unwrap().to_vec(), vec![0.0, 0.0]);
 }
+
+/// Parameters big enough for the fast backend to split the update between two threads (as it
+/// splits the weight's products), odd sizes included: every element moves as the formula
+/// says, on every backend (to the last bit but for a fused multiply-add's rounding).
+#[test]
+fn sgd_updates_big_parameters_on_every_backend() {
+    for shape in [&[200, 200][..], &[101, 97], &[9001], &[3, 4000]] {
+        let mut rng = minitorch::Rng::seed(7);
+        let start = Tensor::rand(shape, &mut rng).unwrap();
+        let slope = Tensor::rand(shape, &mut rng).unwrap();
+        let lr = 0.3;
+        let want: Vec<f64> = start
+            .to_vec()
+            .iter()
+            .zip(slope.to_vec())
+            .map(|(p, g)| p - lr * g)
+            .collect();
+        for &backend in BACKENDS.iter() {
+            // A copy: the step updates the parameter's storage in place.
+            let fresh = Tensor::from_vec(start.to_vec(), shape).unwrap();
+            let p = Parameter::new(fresh.to(backend));
+            let sgd = Sgd::new(vec![p.clone()], lr).unwrap();
+            let x = p.tensor().unwrap();
+            x.mul(&slope.to(backend))
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            Optimizer::step(&sgd).unwrap();
+            let got = p.tensor().unwrap().to_vec();
+            let off = got
+                .iter()
+                .zip(&want)
+                .position(|(g, w)| (g - w).abs() > 1e-15);
+            assert!(off.is_none(), "{shape:?} on {backend}: element {off:?}");
+        }
+    }
+}

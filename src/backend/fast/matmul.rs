@@ -12,8 +12,10 @@
 //! Threads: a batch of big products runs one product per thread; a single big product is split
 //! across the threads by `gemm`, or into one block of columns (or rows) per thread on the
 //! packing-free kernels when it is thin, or mid-sized with a narrow output (`SPLIT_MACS`,
-//! `SPLIT_SIDE`); smaller work stays on the calling thread. The measurements
-//! behind the thresholds are in `docs/performance.md`.
+//! `SPLIT_SIDE`); a training-sized one (`PAIRED_MACS` up to `PARALLEL_MACS`) is split in two
+//! on the team so that each core always works on the same half of the weight
+//! ([`run_paired`]); smaller work stays on the calling thread. The measurements behind the
+//! thresholds are in `docs/performance.md`.
 
 #[cfg(target_arch = "x86_64")]
 use super::small_gemm;
@@ -28,6 +30,12 @@ use std::mem::MaybeUninit;
 
 /// Multiply-adds per product from which several threads are used (`docs/performance.md`).
 const PARALLEL_MACS: usize = 1 << 21;
+
+/// Multiply-adds per product from which a lone product below `PARALLEL_MACS` is split in two
+/// on the team, each half of its weight always on the same core ([`run_paired`],
+/// `docs/performance.md`).
+#[cfg(target_arch = "x86_64")]
+const PAIRED_MACS: usize = 1 << 16;
 
 /// Multiply-adds per product below which `small_gemm` is used where it can be
 /// (`docs/performance.md`).
@@ -182,6 +190,15 @@ pub(super) fn matmul(
         // The products' threads are rayon's (see `team::rest`).
         super::team::rest();
     }
+    #[cfg(target_arch = "x86_64")]
+    if !parallel && kernel == Kernel::Small && n == 1 && threads > 1 && macs >= PAIRED_MACS {
+        run_paired(&problem, bias_row, cells);
+        // SAFETY: `run_paired` wrote every cell (each task its block, or the first the whole
+        // output that the second's partial sums were added to).
+        unsafe { out.set_len(size) };
+        profile::note(Path::SmallGemm, true);
+        return Ok(TensorData::packed(out, out_shape));
+    }
     if by_batch {
         // Enough big batches to go round: one thread per batch, each product serial.
         cells
@@ -268,20 +285,7 @@ fn run_product(
     debug_assert!(bias.is_none_or(|row| (p.cols - 1) * row.step < row.values.len()));
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Small {
-        let product = small_gemm::Product {
-            m: p.rows,
-            n: p.cols,
-            k: p.inner,
-            a: small_gemm::Operand::new(lhs, p.a.row, p.a.col),
-            b: small_gemm::Operand::new(rhs, p.b.row, p.b.col),
-            start: match bias {
-                None => small_gemm::Start::Zero,
-                Some(row) => small_gemm::Start::Row {
-                    ptr: row.values.as_ptr(),
-                    step: row.step,
-                },
-            },
-        };
+        let product = small_product(p, batch, bias);
         let threads = rayon::current_num_threads();
         if matches!(parallelism, Parallelism::Rayon(_)) && threads > 1 {
             // A big product: each thread computes a block of whole columns (32-column steps,
@@ -348,6 +352,113 @@ fn run_product(
     }
 }
 
+/// Batch `batch`'s product for `small_gemm`, started from `bias` when given.
+#[cfg(target_arch = "x86_64")]
+fn small_product(p: &Problem<'_>, batch: usize, bias: Option<BiasRow<'_>>) -> small_gemm::Product {
+    small_gemm::Product {
+        m: p.rows,
+        n: p.cols,
+        k: p.inner,
+        a: small_gemm::Operand::new(p.a.matrix(batch), p.a.row, p.a.col),
+        b: small_gemm::Operand::new(p.b.matrix(batch), p.b.row, p.b.col),
+        start: match bias {
+            None => small_gemm::Start::Zero,
+            Some(row) => small_gemm::Start::Row {
+                ptr: row.values.as_ptr(),
+                step: row.step,
+            },
+        },
+    }
+}
+
+/// One mid-sized product (a training step's, `PAIRED_MACS` up to `PARALLEL_MACS`) split in
+/// two between the calling thread and one team helper, along the dimension that halves the
+/// biggest operand's memory: a weight's rows, whichever way the product reads it. The team's
+/// first task always runs on the calling thread (`team::for_each`), and the SGD step splits a
+/// parameter the same way (`paired_split`), so each half of a weight and of its gradient stays
+/// in one core's cache through the forward product, both gradient products and the update.
+/// Splitting without this (blocks of columns whatever the operand) measured slower than one
+/// thread: the update then read half of each gradient from the other core
+/// (`docs/performance.md`).
+///
+/// - the output is the biggest (a weight's gradient `xᵀ @ g`): its rows;
+/// - the biggest operand's rows are the inner dimension (`x @ W`): two partial sums over the
+///   two halves of `k`, the second added into the first;
+/// - otherwise (`g @ Wᵀ`): the output's columns.
+#[cfg(target_arch = "x86_64")]
+fn run_paired(p: &Problem<'_>, bias: Option<BiasRow<'_>>, dst: &mut [MaybeUninit<f64>]) {
+    use super::paired_split;
+    let product = small_product(p, 0, bias);
+    let (m, n, k) = (p.rows, p.cols, p.inner);
+    let shared = SharedProduct {
+        product,
+        dst: dst.as_mut_ptr().cast(),
+        ldc: n,
+    };
+    if m * n >= k * n.max(m) {
+        let h = paired_split(m);
+        // SAFETY: as for the whole product in `run_product` (this product is the same batch-0
+        // problem; `dst` is its m × n output); the two tasks write the disjoint blocks of rows
+        // 0..h and h..m.
+        super::team::for_each(2, |t| unsafe {
+            match t {
+                0 => shared.block(0, 0, h, n),
+                _ => shared.block(h, 0, m - h, n),
+            }
+        });
+    } else if product.inner_is_outer() {
+        let h = paired_split(k);
+        // Not zeroed: the second partial product writes every cell (zeroing here put the
+        // buffer in this core's cache, for the helper to fetch before writing it).
+        let mut second: Vec<f64> = Vec::with_capacity(m * n);
+        let second_ptr = SendMut(second.as_mut_ptr());
+        // SAFETY: the first task computes the partial product over k in 0..h (from the bias)
+        // into `dst`, the second over h..k (from zero) into `second`, an m × n buffer of its
+        // own; both read inside the operands (`inner` narrows k) and write disjoint buffers.
+        super::team::for_each(2, |t| unsafe {
+            match t {
+                0 => shared.partial(0, h, None),
+                _ => shared.partial(h, k - h, Some(second_ptr.get())),
+            }
+        });
+        // SAFETY: the second task wrote all m × n cells of `second` (small_gemm writes each
+        // tile once).
+        unsafe { second.set_len(m * n) };
+        for (d, s) in dst.iter_mut().zip(&second) {
+            // SAFETY: the first task wrote every cell of `dst` likewise.
+            unsafe { d.write(d.assume_init_read() + s) };
+        }
+    } else {
+        let h = paired_split(n);
+        // SAFETY: as for the rows above, with the disjoint blocks of columns 0..h and h..n.
+        super::team::for_each(2, |t| unsafe {
+            match t {
+                0 => shared.block(0, 0, m, h),
+                _ => shared.block(0, h, m, n - h),
+            }
+        });
+    }
+}
+
+/// A mutable pointer handed to a team task.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct SendMut(*mut f64);
+// SAFETY: only used by `run_paired`, whose second task alone writes through it, while the
+// buffer it points into is alive and not otherwise touched.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Send for SendMut {}
+// SAFETY: as above.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Sync for SendMut {}
+
+#[cfg(target_arch = "x86_64")]
+impl SendMut {
+    fn get(self) -> *mut f64 {
+        self.0
+    }
+}
+
 /// One product shared by the threads that compute its blocks of rows or columns.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
@@ -371,6 +482,23 @@ impl SharedProduct {
         // product to m × n; the output is offset to cell (i, j) with the same row stride, so
         // every cell written is one of this block's (the caller's contract).
         unsafe { small_gemm::gemm(block, self.dst.add(i * self.ldc + j), self.ldc) }
+    }
+
+    /// Computes the partial product over `k0..k0 + k` of the inner dimension: into the output,
+    /// from the product's start (bias), or into `other` (m × n, rows `ldc` apart) from zero.
+    ///
+    /// # Safety
+    /// `small_gemm::gemm`'s contract for the whole product, `k0 + k` at most its inner
+    /// dimension, `other` (when given) writable for the output's cells, and no other thread
+    /// writing the cells written here meanwhile.
+    unsafe fn partial(&self, k0: usize, k: usize, other: Option<*mut f64>) {
+        let (start, dst) = match other {
+            None => (self.product.start, self.dst),
+            Some(dst) => (small_gemm::Start::Zero, dst),
+        };
+        // SAFETY: `inner` narrows the operands to k0..k0 + k, inside them (the caller's
+        // contract); the output cells are the whole product's (m × n, `ldc` apart).
+        unsafe { small_gemm::gemm(self.product.inner(k0, k, start), dst, self.ldc) }
     }
 }
 

@@ -82,13 +82,36 @@ impl TensorOps for FastOps {
             let n = y.size();
             let xs = &src[x.offset()..][..n];
             let ys = &mut dst[y.offset()..][..n];
-            ys.iter_mut().zip(xs).for_each(|(v, &g)| *v += alpha * g);
-            profile::note(profile::Path::Contiguous, false);
+            let step = |ys: &mut [f64], xs: &[f64]| {
+                ys.iter_mut().zip(xs).for_each(|(v, &g)| *v += alpha * g)
+            };
+            // A weight big enough for its products to be paired: its rows split as they do.
+            let paired = n >= PAIRED_ELEMENTS && rayon::current_num_threads() > 1;
+            if paired {
+                let rows = y.shape().first().copied().unwrap_or(1).max(1);
+                let h = paired_split(rows) * (n / rows);
+                // Two pieces (h is at least half), the first on this thread.
+                team::for_each_chunk_mut(ys, h, |i, piece| step(piece, &xs[i * h..]));
+            } else {
+                step(ys, xs);
+            }
+            profile::note(profile::Path::Contiguous, paired);
             return Ok(());
         }
         // Rare layouts (or aliasing): the reference loop.
         super::simple::SimpleOps.add_scaled_(y, alpha, x)
     }
+}
+
+/// Elements from which an SGD update (`add_scaled_`) is split in two like the products of
+/// the weight it updates (`matmul::run_paired`).
+const PAIRED_ELEMENTS: usize = 1 << 13;
+
+/// Where a dimension of `len` is split between the calling thread and the helper when a
+/// product or an update is paired: half, rounded up to 8 (`small_gemm`'s tiles), so that the
+/// products of a weight and its update all cut it at the same row.
+fn paired_split(len: usize) -> usize {
+    len.div_ceil(2).next_multiple_of(8).min(len)
 }
 
 /// The default parallel threshold, in input elements: what [`parallel_threshold`] returns when

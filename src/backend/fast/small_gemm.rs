@@ -125,6 +125,34 @@ impl Product {
             ..self.at_cell(i, j)
         }
     }
+
+    /// The part of the product over `k0..k0 + k` of the inner dimension (columns of `a`, rows
+    /// of `b`), starting from `start`: a partial sum, for splitting a product along `k`.
+    pub(super) fn inner(self, k0: usize, k: usize, start: Start) -> Product {
+        debug_assert!(k0 + k <= self.k);
+        Product {
+            k,
+            a: Operand {
+                ptr: self.a.ptr.wrapping_offset(k0 as isize * self.a.cols),
+                ..self.a
+            },
+            b: Operand {
+                ptr: self.b.ptr.wrapping_offset(k0 as isize * self.b.rows),
+                ..self.b
+            },
+            start,
+            ..self
+        }
+    }
+
+    /// Whether `k` is the outer (larger-stride) dimension of the bigger operand's memory.
+    pub(super) fn inner_is_outer(&self) -> bool {
+        if self.k * self.n >= self.m * self.k {
+            self.b.rows > self.b.cols
+        } else {
+            self.a.cols > self.a.rows
+        }
+    }
 }
 
 /// Computes `p` into `c`, row-major (m, n) with rows `ldc` apart.

@@ -12,10 +12,11 @@
 //!
 //! One job runs at a time. A call made while the team is busy (from another thread, or from
 //! inside a task) runs its tasks on the calling thread, in order: the same tasks, so the same
-//! results. The team runs map, zip, reduce and the convolutions; products keep rayon (split
-//! on the team, a training product's halves landed in two caches and the step got slower,
-//! `docs/performance.md`), and [`rest`] sends the helpers to sleep before them so that no
-//! spinning helper takes a core from rayon's threads.
+//! results. The team runs map, zip, reduce, the convolutions, and the training-sized products
+//! and SGD updates that `matmul::run_paired` splits so that each half of a weight stays on one
+//! core (the caller always runs task 0). Big products keep rayon (`gemm`'s own splits), and
+//! [`rest`] sends the helpers to sleep before them so that no spinning helper takes a core
+//! from rayon's threads.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -37,18 +38,23 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    /// Claims and runs tasks until none is left; a panicking task is recorded (the rest still
-    /// run) and re-raised by the caller.
+    /// Claims and runs tasks until none is left.
     fn work(&self) {
         loop {
             let i = self.next.fetch_add(1, SeqCst);
             if i >= self.tasks {
                 return;
             }
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.task)(i))) {
-                let mut first = self.panic.lock().unwrap_or_else(|p| p.into_inner());
-                first.get_or_insert(payload);
-            }
+            self.run(i);
+        }
+    }
+
+    /// Runs task `i`; a panic is recorded (the other tasks still run) and re-raised by the
+    /// caller.
+    fn run(&self, i: usize) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.task)(i))) {
+            let mut first = self.panic.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert(payload);
         }
     }
 }
@@ -145,7 +151,10 @@ fn help(team: &'static Team) {
 }
 
 /// Runs `task(i)` for every `i` in `0..tasks`, on this thread and the team's idle helpers;
-/// returns when every call has returned. Each index runs exactly once. When the team is busy
+/// returns when every call has returned. Each index runs exactly once, and task 0 always on
+/// this thread: a job of two tasks puts its first half here and its second on the helper
+/// (when awake) every time, so data split that way stays in the same core's cache from one
+/// kernel to the next (the training products and the SGD step rely on it). When the team is busy
 /// the calls run here, in order (a panicking task then ends the loop, as in a plain `for`); on
 /// the team, a panic in a task is raised here after the other tasks finished.
 pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
@@ -163,10 +172,11 @@ pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
         (0..tasks).for_each(task);
         return;
     }
+    // Task 0 is the caller's (see `for_each`): the helpers claim from 1.
     let job = Job {
         task: &task,
         tasks,
-        next: AtomicUsize::new(0),
+        next: AtomicUsize::new(1),
         panic: Mutex::new(None),
     };
     /// Retracts the job and waits for every helper to be done with it, also when unwinding.
@@ -198,6 +208,7 @@ pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
     if team.parked.load(SeqCst) > 0 {
         team.helpers().iter().for_each(Thread::unpark);
     }
+    job.run(0);
     job.work();
     drop(retract);
     drop(guard);
