@@ -284,6 +284,23 @@ mod tests {
         assert!(values.iter().enumerate().all(|(k, &v)| v == k + 1));
     }
 
+    /// The paired products and updates rely on it: task 0 of every job runs on the caller.
+    #[test]
+    fn task_zero_runs_on_the_calling_thread() {
+        let me = std::thread::current().id();
+        for tasks in [2, 3, 8] {
+            for _ in 0..200 {
+                let first = Mutex::new(None);
+                for_each(tasks, |i| {
+                    if i == 0 {
+                        *first.lock().unwrap() = Some(std::thread::current().id());
+                    }
+                });
+                assert_eq!(first.into_inner().unwrap(), Some(me), "{tasks} tasks");
+            }
+        }
+    }
+
     #[test]
     fn calls_from_many_threads_and_from_inside_a_task_all_complete() {
         let total = AtomicU64::new(0);
