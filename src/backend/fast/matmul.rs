@@ -395,18 +395,7 @@ fn run_paired(p: &Problem<'_>, bias: Option<BiasRow<'_>>, dst: &mut [MaybeUninit
         dst: dst.as_mut_ptr().cast(),
         ldc: n,
     };
-    if m * n >= k * n.max(m) {
-        let h = paired_split(m);
-        // SAFETY: as for the whole product in `run_product` (this product is the same batch-0
-        // problem; `dst` is its m × n output); the two tasks write the disjoint blocks of rows
-        // 0..h and h..m.
-        super::team::for_each(2, |t| unsafe {
-            match t {
-                0 => shared.block(0, 0, h, n),
-                _ => shared.block(h, 0, m - h, n),
-            }
-        });
-    } else if product.inner_is_outer() {
+    if product.inner_is_outer() && m * n < k * n.max(m) {
         let h = paired_split(k);
         // Not zeroed: the second partial product writes every cell (zeroing here put the
         // buffer in this core's cache, for the helper to fetch before writing it).
@@ -428,16 +417,23 @@ fn run_paired(p: &Problem<'_>, bias: Option<BiasRow<'_>>, dst: &mut [MaybeUninit
             // SAFETY: the first task wrote every cell of `dst` likewise.
             unsafe { d.write(d.assume_init_read() + s) };
         }
+        return;
+    }
+    // Blocks (i, j, rows, columns) for the two tasks: the output's rows when it is the
+    // biggest matrix, else its columns.
+    let halves = if m * n >= k * n.max(m) {
+        let h = paired_split(m);
+        [(0, 0, h, n), (h, 0, m - h, n)]
     } else {
         let h = paired_split(n);
-        // SAFETY: as for the rows above, with the disjoint blocks of columns 0..h and h..n.
-        super::team::for_each(2, |t| unsafe {
-            match t {
-                0 => shared.block(0, 0, m, h),
-                _ => shared.block(0, h, m, n - h),
-            }
-        });
-    }
+        [(0, 0, m, h), (0, h, m, n - h)]
+    };
+    super::team::for_each(2, |t| {
+        let (i, j, rows, cols) = halves[t];
+        // SAFETY: as for the whole product in `run_product` (this product is the same batch-0
+        // problem; `dst` is its m × n output); the two blocks are disjoint.
+        unsafe { shared.block(i, j, rows, cols) }
+    });
 }
 
 /// A mutable pointer handed to a team task.

@@ -95,25 +95,30 @@ pub(super) struct Product {
 }
 
 impl Product {
+    /// The same product with `a` read from `a_by` and `b` from `b_by` elements further on.
+    fn moved(self, a_by: isize, b_by: isize) -> Product {
+        Product {
+            a: Operand {
+                ptr: self.a.ptr.wrapping_offset(a_by),
+                ..self.a
+            },
+            b: Operand {
+                ptr: self.b.ptr.wrapping_offset(b_by),
+                ..self.b
+            },
+            ..self
+        }
+    }
+
     /// The part of the product from output cell (i, j) on: `a` from row i, `b` and the bias
     /// from column j.
     fn at_cell(self, i: usize, j: usize) -> Product {
         Product {
-            a: Operand {
-                ptr: self.a.ptr.wrapping_offset(i as isize * self.a.rows),
-                ..self.a
-            },
-            b: Operand {
-                ptr: self.b.ptr.wrapping_offset(j as isize * self.b.cols),
-                ..self.b
-            },
             start: self.start.at_column(j),
-            ..self
+            ..self.moved(i as isize * self.a.rows, j as isize * self.b.cols)
         }
     }
-}
 
-impl Product {
     /// The block of rows `i..i + m` and columns `j..j + n` of the product (rows of `a`,
     /// columns of `b` and the bias): how a big product is shared between threads. The caller
     /// offsets the output to cell (i, j) too.
@@ -132,16 +137,8 @@ impl Product {
         debug_assert!(k0 + k <= self.k);
         Product {
             k,
-            a: Operand {
-                ptr: self.a.ptr.wrapping_offset(k0 as isize * self.a.cols),
-                ..self.a
-            },
-            b: Operand {
-                ptr: self.b.ptr.wrapping_offset(k0 as isize * self.b.rows),
-                ..self.b
-            },
             start,
-            ..self
+            ..self.moved(k0 as isize * self.a.cols, k0 as isize * self.b.rows)
         }
     }
 
