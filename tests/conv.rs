@@ -205,6 +205,39 @@ fn conv_gradients_match_the_reference_on_every_layout() {
     }
 }
 
+/// MNIST's convolutions at batch 16 have enough multiply-adds for the fast backend's direct
+/// kernels to split their work across its threads, each thread padding the entries it
+/// convolves and zeroing the cells it writes (and conv 1 → 4's weight gradient, a single
+/// entry, splitting its channels into two partial sums): forward and both gradients against
+/// the reference backend, for inputs in every layout.
+#[test]
+fn threaded_direct_convolutions_match_the_reference() {
+    for (is, ws) in [
+        ([16, 4, 28, 28], [8, 4, 3, 3]),
+        ([16, 1, 28, 28], [4, 1, 3, 3]),
+    ] {
+        let xv = values(is.iter().product(), 4);
+        let wv = values(ws.iter().product(), 5);
+        let gv = values(is[0] * ws[0] * is[2] * is[3], 6);
+        let run = |backend: Backend, kind| {
+            let x = make(&xv, &is, kind, backend).requires_grad_(true);
+            let w = make(&wv, &ws, kind, backend).requires_grad_(true);
+            let out = x.conv2d(&w).unwrap();
+            let g = make(&gv, out.shape(), kind, backend);
+            out.backward_with(&g).unwrap();
+            (out, x.grad().unwrap(), w.grad().unwrap())
+        };
+        let (o, gx, gw) = run(Backend::Simple, common::layouts::Kind::Contiguous);
+        for kind in KINDS {
+            let (o2, gx2, gw2) = run(Backend::Fast, kind);
+            let what = format!("{is:?} * {ws:?} {kind:?}");
+            assert_near(&o2, &o, &format!("{what} forward"));
+            assert_near(&gx2, &gx, &format!("{what} grad input"));
+            assert_near(&gw2, &gw, &format!("{what} grad weight"));
+        }
+    }
+}
+
 #[test]
 fn conv_reads_broadcast_inputs() {
     // A batch made by broadcasting one image (stride 0 on the batch dim).
@@ -269,4 +302,76 @@ fn big_batches_convolve_in_groups_with_the_same_result() {
     let w = Tensor::from_vec(wv, &ws).unwrap().to(Backend::Fast);
     let expected = Tensor::from_vec(want, &[18, 3, 64, 64]).unwrap();
     assert_near(&x.conv2d(&w).unwrap(), &expected, "grouped conv2d");
+}
+
+/// `conv1d_add` / `conv2d_add` (one op, the fast backend's bias folded into its kernel when
+/// the bias has one value per channel) against `conv` then `add` on the reference backend:
+/// values and all three gradients, for per-channel biases, a bias that varies along the
+/// width (the backends' convolve-then-add path), every backend and input layout.
+#[test]
+fn conv_add_matches_conv_then_add() {
+    let cases: [(Vec<usize>, Vec<usize>, Vec<usize>); 4] = [
+        (vec![2, 3, 4, 5], vec![4, 3, 3, 2], vec![4, 1, 1]),
+        (vec![16, 4, 28, 28], vec![8, 4, 3, 3], vec![8, 1, 1]),
+        (vec![2, 3, 4, 5], vec![4, 3, 3, 2], vec![5]),
+        (vec![3, 2, 9], vec![5, 2, 3], vec![5, 1]),
+    ];
+    for (is, ws, bs) in cases {
+        let xv = values(is.iter().product(), 11);
+        let wv = values(ws.iter().product(), 12);
+        let bv = values(bs.iter().product(), 13);
+        let mut out_shape = is.clone();
+        out_shape[1] = ws[0];
+        let gv = values(out_shape.iter().product(), 14);
+        let run = |backend: Backend, kind, fused: bool| {
+            let x = make(&xv, &is, kind, backend).requires_grad_(true);
+            let w = make(&wv, &ws, kind, backend).requires_grad_(true);
+            let b = make(&bv, &bs, kind, backend).requires_grad_(true);
+            let out = match (fused, is.len()) {
+                (true, 3) => x.conv1d_add(&w, &b),
+                (true, _) => x.conv2d_add(&w, &b),
+                (false, 3) => x.conv1d(&w).and_then(|c| c.add(&b)),
+                (false, _) => x.conv2d(&w).and_then(|c| c.add(&b)),
+            }
+            .unwrap();
+            out.backward_with(&make(&gv, &out_shape, kind, backend))
+                .unwrap();
+            [out, x.grad().unwrap(), w.grad().unwrap(), b.grad().unwrap()]
+        };
+        let want = run(Backend::Simple, common::layouts::Kind::Contiguous, false);
+        for backend in all_backends() {
+            // cuda-sim runs every kernel thread on the CPU: the small cases only.
+            if backend != Backend::Fast && backend != Backend::Simple && is[0] > 2 && is.len() == 4
+            {
+                continue;
+            }
+            for kind in KINDS {
+                let got = run(backend, kind, true);
+                for (name, (g, w)) in ["out", "grad x", "grad w", "grad b"]
+                    .iter()
+                    .zip(got.iter().zip(&want))
+                {
+                    assert_near(g, w, &format!("{is:?} {bs:?} {backend} {kind:?} {name}"));
+                }
+            }
+        }
+    }
+    // A bias that does not broadcast into the output is an error naming the op and shapes.
+    let x = Tensor::zeros(&[2, 3, 4, 5]).unwrap();
+    let w = Tensor::zeros(&[4, 3, 3, 2]).unwrap();
+    let err = x
+        .conv2d_add(&w, &Tensor::zeros(&[3, 1, 1]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("conv2d_add") && err.contains("[3, 1, 1]"),
+        "{err}"
+    );
+    let x1 = Tensor::zeros(&[2, 3, 7]).unwrap();
+    let w1 = Tensor::zeros(&[4, 3, 2]).unwrap();
+    let err = x1
+        .conv1d_add(&w1, &Tensor::zeros(&[2]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("conv1d_add") && err.contains("[2]"), "{err}");
 }

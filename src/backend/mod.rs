@@ -66,6 +66,22 @@ pub trait TensorOps {
         reverse: bool,
     ) -> Result<TensorData>;
 
+    /// The forward cross-correlation plus a `bias` that broadcasts into its output
+    /// (B, Cout, H, W) (a convolution layer's forward pass, `conv2d(input, weight, [H, W],
+    /// false) + bias`). This default convolves and then adds; the fast backend starts each
+    /// output channel from its bias instead, when the bias has one value per channel.
+    fn conv2d_add(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        conv2d_shape(input.shape(), weight.shape(), [1, 1])?; // 4-D operands, channels agree
+        let out = self.conv2d(input, weight, [input.shape()[2], input.shape()[3]], false)?;
+        crate::layout::broadcast_target("conv2d_add", bias.shape(), out.shape())?;
+        self.zip(ZipOp::Add, &out, bias)
+    }
+
     /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every
     /// tensor sharing `y`'s storage sees the change.
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()>;

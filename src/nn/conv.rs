@@ -44,9 +44,9 @@ impl Conv1d {
         })
     }
 
-    /// `conv1d(x, W) + b`.
+    /// `conv1d(x, W) + b`, as one [`conv1d_add`](Tensor::conv1d_add).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv1d(&self.weights.get())?.add(&self.bias.get())
+        x.conv1d_add(&self.weights.get(), &self.bias.get())
     }
 }
 
@@ -92,9 +92,9 @@ impl Conv2d {
         })
     }
 
-    /// `conv2d(x, W) + b`.
+    /// `conv2d(x, W) + b`, as one [`conv2d_add`](Tensor::conv2d_add).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&self.weights.get())?.add(&self.bias.get())
+        x.conv2d_add(&self.weights.get(), &self.bias.get())
     }
 }
 

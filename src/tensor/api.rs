@@ -240,6 +240,41 @@ impl Tensor {
         Tensor::apply(Function::Conv, &[self, weight])
     }
 
+    /// [`conv1d`](Tensor::conv1d) plus `bias`, which must broadcast into the (B, Cout, W)
+    /// output, as one operation: what a 1-D convolution layer computes (PyTorch's `conv1d`
+    /// with a bias). One autodiff node instead of two, and the fast backend starts each output
+    /// channel from its bias rather than adding it afterwards.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[1, 1, 4]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 1, 3]).unwrap();
+    /// let b = Tensor::from_vec(vec![10.0], &[1, 1]).unwrap();
+    /// assert_eq!(x.conv1d_add(&w, &b).unwrap().to_vec(), vec![18.0, 24.0, 18.0, 13.0]);
+    /// assert!(x.conv1d_add(&w, &Tensor::zeros(&[2, 1]).unwrap()).is_err());
+    /// ```
+    pub fn conv1d_add(&self, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        self.check_conv("conv1d", weight, 3)?;
+        Tensor::apply(Function::ConvAdd, &[self, weight, bias])
+    }
+
+    /// [`conv2d`](Tensor::conv2d) plus `bias`, which must broadcast into the (B, Cout, H, W)
+    /// output, as one operation: what a 2-D convolution layer computes (PyTorch's `conv2d`
+    /// with a bias). One autodiff node instead of two, and the fast backend starts each output
+    /// channel from its bias rather than adding it afterwards.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 1, 2, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0], &[1, 1, 1, 1]).unwrap();
+    /// let b = Tensor::from_vec(vec![0.5], &[1, 1, 1]).unwrap();
+    /// assert_eq!(x.conv2d_add(&w, &b).unwrap().to_vec(), vec![1.5, 2.5, 3.5, 4.5]);
+    /// ```
+    pub fn conv2d_add(&self, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        self.check_conv("conv2d", weight, 4)?;
+        Tensor::apply(Function::ConvAdd, &[self, weight, bias])
+    }
+
     fn check_conv(&self, op: &'static str, weight: &Tensor, rank: usize) -> Result<()> {
         let err = |reason: String| Error::Invalid {
             what: op,

@@ -22,6 +22,7 @@
 //! | Max(dim) | max along dim (kept, size 1), saves a and the max | g where a equals the max (every tied position gets all of g, as in MiniTorch) |
 //! | Embedding(ids) | rows `ids` of a (V, D) table, (N, D) | g's rows added into the rows they came from, (V, D) |
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
+//! | ConvAdd | Conv plus a bias in one op (one kernel on the fast backend), saves input, weight | (Conv's two, g) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.
@@ -57,6 +58,7 @@ pub(crate) enum Function {
     MatMulAdd,
     Max(usize),
     Conv,
+    ConvAdd,
     /// The rows of a (V, D) table at these ids.
     Embedding(Arc<[u32]>),
 }
@@ -88,6 +90,7 @@ impl Function {
             Function::MatMulAdd => "MatMulAdd",
             Function::Max(_) => "Max",
             Function::Conv => "Conv",
+            Function::ConvAdd => "ConvAdd",
             Function::Embedding(_) => "Embedding",
         }
     }
@@ -159,6 +162,10 @@ impl Function {
             Function::Conv => {
                 ctx.save_for_backward([a.clone(), x[1].clone()]);
                 conv(ops, a, x[1])?
+            }
+            Function::ConvAdd => {
+                ctx.save_for_backward([a.clone(), x[1].clone()]);
+                conv_add(ops, a, x[1], x[2])?
             }
             Function::Embedding(ids) => ops.gather_rows(a, ids)?,
         })
@@ -232,21 +239,25 @@ impl Function {
                 let mask = ops.zip(ZipOp::Eq, &saved[0], &saved[1])?;
                 one(ops.zip(ZipOp::Mul, &mask, g))
             }
-            Function::Conv => {
+            Function::Conv | Function::ConvAdd => {
                 let (input, weight) = (&saved[0], &saved[1]);
                 let (lifted, [i4, w4, g4]) = lift_conv([input, weight, g])?;
                 let swap = [1, 0, 2, 3];
                 let [h, w] = [i4.shape()[2], i4.shape()[3]];
                 let [kh, kw] = [w4.shape()[2], w4.shape()[3]];
                 let drop = |t: TensorData| if lifted { t.squeeze(2) } else { t };
-                two(
+                let mut grads = two(
                     &|| Ok(drop(ops.conv2d(&g4, &w4.permute(&swap)?, [h, w], true)?)),
                     &|| {
                         let gw =
                             ops.conv2d(&i4.permute(&swap)?, &g4.permute(&swap)?, [kh, kw], false)?;
                         Ok(drop(gw.permute(&swap)?))
                     },
-                )
+                )?;
+                if let Function::ConvAdd = self {
+                    grads.push(needs[2].then(|| g.clone()));
+                }
+                Ok(grads)
             }
             Function::Embedding(ids) => one(ops.scatter_add_rows(g, ids, input_shapes[0][0])),
         }
@@ -271,6 +282,32 @@ fn conv(ops: &dyn TensorOps, input: &TensorData, weight: &TensorData) -> Result<
     let (lifted, [i4, w4]) = lift_conv([input, weight])?;
     let out = ops.conv2d(&i4, &w4, [i4.shape()[2], i4.shape()[3]], false)?;
     Ok(if lifted { out.squeeze(2) } else { out })
+}
+
+/// The forward cross-correlation plus a `bias` that broadcasts into its output, as one backend
+/// call ([`TensorOps::conv2d_add`]); a 1-D bias is broadcast to the (B, Cout, W) output as a
+/// view and lifted with it.
+fn conv_add(
+    ops: &dyn TensorOps,
+    input: &TensorData,
+    weight: &TensorData,
+    bias: &TensorData,
+) -> Result<TensorData> {
+    let (lifted, [i4, w4]) = lift_conv([input, weight])?;
+    if !lifted {
+        return ops.conv2d_add(&i4, &w4, bias);
+    }
+    let out_shape = [input.shape()[0], weight.shape()[0], input.shape()[2]];
+    let spread = bias
+        .layout()
+        .broadcast_to(&out_shape)
+        .map_err(|_| Error::BroadcastInto {
+            op: "conv1d_add",
+            from: bias.shape().to_vec(),
+            to: out_shape.to_vec(),
+        })?;
+    let bias4 = bias.relayout(spread).unsqueeze(2)?;
+    Ok(ops.conv2d_add(&i4, &w4, &bias4)?.squeeze(2))
 }
 
 /// A packed tensor of zeros.

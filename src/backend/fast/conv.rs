@@ -23,7 +23,7 @@ use super::parallel_threshold;
 use crate::backend::conv2d_shape;
 use crate::backend::diagnostics as profile;
 use crate::error::Result;
-use crate::layout::{Dims, Layout};
+use crate::layout::{Dims, Layout, broadcast_target};
 use crate::tensor_data::{Storage, TensorData, zeroed};
 use std::sync::OnceLock;
 
@@ -96,6 +96,40 @@ pub(super) fn conv2d(
     }
 }
 
+/// The forward convolution plus `bias` in one pass, when the direct kernel runs it and the
+/// bias holds one value per output channel (a convolution layer's (Cout, 1, 1)): each
+/// channel's accumulators start from its bias, and no second pass over the output adds it.
+/// `None` when it does not apply (the caller convolves, then adds).
+pub(super) fn conv2d_add(
+    input: &TensorData,
+    weight: &TensorData,
+    bias: &TensorData,
+) -> Result<Option<TensorData>> {
+    conv2d_shape(input.shape(), weight.shape(), [1, 1])?; // 4-D operands, channels agree
+    let hw = [input.shape()[2], input.shape()[3]];
+    let out_shape = conv2d_shape(input.shape(), weight.shape(), hw)?;
+    broadcast_target("conv2d_add", bias.shape(), &out_shape)?;
+    let s = Sizes::of(input, weight, hw);
+    let Some(Direct::SameSize) = direct_kernel(s, false) else {
+        return Ok(None);
+    };
+    // One value per channel: stride 0 along the batch, the rows and the columns.
+    let spread = bias.layout().broadcast_to(&out_shape)?;
+    let &[0, step, 0, 0] = spread.strides() else {
+        return Ok(None);
+    };
+    let values = bias.storage().read()?;
+    let start: Vec<f64> = (0..s.cout)
+        .map(|o| values[spread.offset() + o * step])
+        .collect();
+    let out = direct_conv::same_size(input, &weight.to_vec()?, s, false, Some(&start))?;
+    profile::note(
+        profile::Path::Direct,
+        s.macs() >= direct_conv::PARALLEL_MACS,
+    );
+    Ok(Some(TensorData::packed(out, out_shape)))
+}
+
 /// The convolution by a direct kernel.
 fn direct(
     kernel: Direct,
@@ -106,7 +140,7 @@ fn direct(
     out_shape: Dims,
 ) -> Result<TensorData> {
     let out = match kernel {
-        Direct::SameSize => direct_conv::same_size(input, &weight.to_vec()?, s, reverse)?,
+        Direct::SameSize => direct_conv::same_size(input, &weight.to_vec()?, s, reverse, None)?,
         Direct::SmallOutput => direct_conv::small_output(input, weight, s)?,
     };
     profile::note(

@@ -15,6 +15,10 @@
 //!   output cell (at most 5 × 5): each input value, broadcast, is multiplied into the
 //!   channels of every cell that reads it.
 //!
+//! Each thread pads the batch entries it convolves itself, into a scratch buffer of its own,
+//! and writes their output cells once ([`for_each_entry`]). The forward kernel can start each
+//! output channel from a bias (`conv2d_add`, a convolution layer's forward pass).
+//!
 //! Both need AVX-512F and FMA (checked at run time by [`available`]); elsewhere the backend
 //! uses im2col. They sum in a different order from the reference backend, so results agree
 //! to rounding (tests compare to 1e-9 relative). Measurements: `docs/performance.md`.
@@ -22,6 +26,8 @@
 use super::conv::Sizes;
 use crate::error::Result;
 use crate::tensor_data::{TensorData, reserved, zeroed};
+use std::mem::MaybeUninit;
+use std::ops::Range;
 
 /// f64 lanes of an AVX-512 vector.
 const LANES: usize = 8;
@@ -33,11 +39,11 @@ const CHANNELS: usize = 4;
 pub(super) const MAX_WIDTH: usize = 7;
 /// Largest output height and width [`small_output`] handles.
 pub(super) const MAX_SMALL: usize = 5;
-/// Multiply-adds from which a convolution splits its batch across threads (about 50 µs of
-/// work). Measured when the threads were rayon's, whose hand-off cost more than the second core
-/// saved below it; with the team, 2¹⁸ (splitting MNIST's conv 1→4 too) measured no clear gain
-/// (`docs/performance.md`).
-pub(super) const PARALLEL_MACS: usize = 1 << 21;
+/// Multiply-adds from which a convolution splits its batch across the team's threads (about
+/// 7 µs of work; MNIST's conv 1→4 at batch 16 is 4.5 × 10⁵). It was 2²¹ while the input was
+/// padded and the output zeroed on the calling thread before the split, which left the second
+/// core little to gain on small layers (`docs/performance.md`).
+pub(super) const PARALLEL_MACS: usize = 1 << 18;
 
 /// True when this CPU runs the kernels of this module.
 pub(super) fn available() -> bool {
@@ -51,62 +57,151 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// The 4-D tensor `x` (N, C, H, W), read through its strides, copied into N·C zeroed planes
-/// of `rows` × `cols` at (`top`, `left`).
-fn pad(
+/// How [`Padding::entry`] copies a 4-D tensor `x` (N, C, H, W) into zero-padded planes.
+struct Padding<'a> {
+    /// `x`'s values from its offset on.
+    src: &'a [f64],
+    /// `x`'s channels, height and width.
+    chw: [usize; 3],
+    /// `x`'s strides.
+    strides: [usize; 4],
+    /// The padded planes' size.
+    rows: usize,
+    cols: usize,
+    /// Where `x`'s first value goes in each plane.
+    top: usize,
+    left: usize,
+}
+
+impl Padding<'_> {
+    /// Channels `planes` of entry `b` of `x`, read through its strides, written into `out`
+    /// (cleared first) as zero-padded planes of `rows` × `cols`: each cell once, in order
+    /// (zeroing first and copying after measured twice the time).
+    fn entry(&self, b: usize, planes: Range<usize>, out: &mut Vec<f64>) {
+        let [_, h, w] = self.chw;
+        let [sn, sc, sh, sw] = self.strides;
+        let (rows, cols, top, left) = (self.rows, self.cols, self.top, self.left);
+        let zero = MaybeUninit::new(0.0);
+        let total = planes.len() * rows * cols;
+        out.clear();
+        out.reserve(total);
+        let cells = &mut out.spare_capacity_mut()[..total];
+        for (plane, dst) in planes.zip(cells.chunks_exact_mut(rows * cols)) {
+            let start = b * sn + plane * sc;
+            let (above, rest) = dst.split_at_mut(top * cols);
+            let (body, below) = rest.split_at_mut(h * cols);
+            above.fill(zero);
+            below.fill(zero);
+            for (y, line) in body.chunks_exact_mut(cols).enumerate() {
+                let (margin, rest) = line.split_at_mut(left);
+                let (values, right) = rest.split_at_mut(w);
+                margin.fill(zero);
+                right.fill(zero);
+                let first = start + y * sh;
+                if sw == 1 {
+                    for (d, &v) in values.iter_mut().zip(&self.src[first..first + w]) {
+                        d.write(v);
+                    }
+                } else {
+                    for (k, d) in values.iter_mut().enumerate() {
+                        d.write(self.src[first + k * sw]);
+                    }
+                }
+            }
+        }
+        // SAFETY: the planes cover all `total` cells, and every cell of each (the rows above
+        // and below, and each row's margins and values) was written just above.
+        unsafe { out.set_len(total) };
+    }
+}
+
+/// Runs `work(padded, i, piece)` for each batch entry of `x`, or for each of its channels'
+/// `parts` (piece `i` is part `i % parts` of entry `i / parts`, its channels split as
+/// [`part`] says): `padded` is that entry's channels padded to `rows` × `cols` with the values
+/// at (`top`, `left`) (into this thread's scratch buffer), and `piece` is the `chunk` cells
+/// of a fresh `n`-cell output of shape `shape` for piece `i`, which `work` must fill. On every
+/// thread (the team) when the convolution has at least [`PARALLEL_MACS`] multiply-adds: each
+/// thread then pads the entries it convolves and writes their cells, so both are in its own
+/// core's cache. (Padded whole on the calling thread before the loop, and the output zeroed
+/// there, they took as long as the kernels themselves in an MNIST step:
+/// `docs/performance.md`.)
+///
+/// # Safety
+/// `work` must write every cell of each `piece` it is given.
+unsafe fn for_each_entry(
     x: &TensorData,
     (rows, cols): (usize, usize),
     (top, left): (usize, usize),
+    (n, shape, chunk, macs): (usize, &[usize], usize, usize),
+    parts: usize,
+    work: impl Fn(&[f64], usize, &mut [MaybeUninit<f64>]) + Sync,
 ) -> Result<Vec<f64>> {
-    let &[n, c, h, w] = x.shape() else {
+    let &[_, c, h, w] = x.shape() else {
         unreachable!("conv2d_shape checked 4-D operands")
     };
     let &[sn, sc, sh, sw] = x.strides() else {
         unreachable!("a layout has one stride per dimension")
     };
-    // Written once, in order (zeroing first and copying after measured twice the time).
-    let mut p = reserved("conv2d", n * c * rows * cols, &[n * c, rows, cols])?;
-    let src = x.storage().read()?;
+    let guard = x.storage().read()?;
     // The layout's span lies inside the storage (checked when the tensor was made).
-    let src = &src[x.offset()..];
-    for plane in 0..n * c {
-        let start = (plane / c) * sn + (plane % c) * sc;
-        p.resize(p.len() + top * cols, 0.0);
-        for y in 0..h {
-            p.resize(p.len() + left, 0.0);
-            let first = start + y * sh;
-            if sw == 1 {
-                p.extend_from_slice(&src[first..first + w]);
-            } else {
-                p.extend((0..w).map(|k| src[first + k * sw]));
-            }
-            p.resize(p.len() + cols - left - w, 0.0);
-        }
-        p.resize(p.len() + (rows - top - h) * cols, 0.0);
+    let padding = Padding {
+        src: &guard[x.offset()..],
+        chw: [c, h, w],
+        strides: [sn, sc, sh, sw],
+        rows,
+        cols,
+        top,
+        left,
+    };
+    thread_local! {
+        /// A padded entry, reused from call to call on each thread.
+        static SCRATCH: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
     }
-    Ok(p)
+    let fill = |i: usize, piece: &mut [MaybeUninit<f64>]| {
+        let mut image = SCRATCH.take();
+        padding.entry(i / parts, part(c, parts, i % parts), &mut image);
+        work(&image, i, piece);
+        SCRATCH.set(image);
+    };
+    let mut out = reserved("conv2d", n, shape)?;
+    let cells = &mut out.spare_capacity_mut()[..n];
+    if macs >= PARALLEL_MACS && n > chunk {
+        super::team::for_each_chunk_mut(cells, chunk, fill);
+    } else {
+        cells
+            .chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(b, o)| fill(b, o));
+    }
+    // SAFETY: the pieces cover all n cells (`for_each_chunk_mut` / `chunks_mut` over the whole
+    // slice), and `work` wrote every cell of each (this function's contract).
+    unsafe { out.set_len(n) };
+    Ok(out)
 }
 
-/// Runs `work(item, out_chunk)` over the `chunk`-sized pieces of `out`, on every thread when
-/// the convolution has at least [`PARALLEL_MACS`] multiply-adds.
-fn for_each_chunk(
-    out: &mut [f64],
-    chunk: usize,
-    macs: usize,
-    work: impl Fn(usize, &mut [f64]) + Sync,
-) {
-    if macs >= PARALLEL_MACS && out.len() > chunk {
-        super::team::for_each_chunk_mut(out, chunk, work);
-    } else {
-        out.chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(b, o)| work(b, o));
-    }
+/// `cells` set to zero, as the values they now are.
+fn zero(cells: &mut [MaybeUninit<f64>]) -> &mut [f64] {
+    cells.fill(MaybeUninit::new(0.0));
+    // SAFETY: every cell was just initialised, and `MaybeUninit<f64>` has the layout of `f64`.
+    unsafe { &mut *(cells as *mut [MaybeUninit<f64>] as *mut [f64]) }
+}
+
+/// Part `k` of `parts` of the range `0..len` (consecutive, the first ones one longer).
+fn part(len: usize, parts: usize, k: usize) -> Range<usize> {
+    let (each, extra) = (len / parts, len % parts);
+    let start = k * each + k.min(extra);
+    start..start + each + usize::from(k < extra)
 }
 
 /// The same-size convolution: `x` (B, Cin, H, W) in any layout, `w` packed
 /// (Cout, Cin, KH, KW), output packed (B, Cout, H, W). Call only when [`available`].
-pub(super) fn same_size(x: &TensorData, w: &[f64], s: Sizes, reverse: bool) -> Result<Vec<f64>> {
+pub(super) fn same_size(
+    x: &TensorData,
+    w: &[f64],
+    s: Sizes,
+    reverse: bool,
+    bias: Option<&[f64]>,
+) -> Result<Vec<f64>> {
     let Sizes {
         batch,
         cin,
@@ -121,7 +216,6 @@ pub(super) fn same_size(x: &TensorData, w: &[f64], s: Sizes, reverse: bool) -> R
     let rows = h + kh - 1;
     let cols = width.next_multiple_of(COLUMNS) + kw - 1;
     let corner = if reverse { (kh - 1, kw - 1) } else { (0, 0) };
-    let p = pad(x, (rows, cols), corner)?;
     // The weight as [c][i][j][o], o padded to whole tiles (zeros), flipped for reverse.
     let coutp = cout.next_multiple_of(CHANNELS);
     let mut wt = zeroed("conv2d", cin * kh * kw * coutp, &[cin, kh, kw, coutp])?;
@@ -140,27 +234,34 @@ pub(super) fn same_size(x: &TensorData, w: &[f64], s: Sizes, reverse: bool) -> R
             }
         }
     }
+    // Each output channel's starting value (its bias, or 0), padded to whole tiles.
+    let mut start = vec![0.0; coutp];
+    if let Some(bias) = bias {
+        start[..cout].copy_from_slice(&bias[..cout]);
+    }
     let plane = h * width;
-    let mut out = zeroed("conv2d", batch * cout * plane, &[batch, cout, h, width])?;
-    for_each_chunk(&mut out, cout * plane, s.macs(), |b, out_b| {
-        let image = &p[b * cin * rows * cols..][..cin * rows * cols];
+    let n = batch * cout * plane;
+    let sizes = (n, &[batch, cout, h, width][..], cout * plane, s.macs());
+    let work = |image: &[f64], _, out_b: &mut [MaybeUninit<f64>]| {
         macro_rules! dispatch {
             ($($kw:literal)*) => {
                 match kw {
                     // SAFETY: `available()` was checked by the caller (the only way into this
                     // module's kernels is through `conv::conv2d`, which checks it first).
-                    $($kw => unsafe { same_size_image::<$kw>(image, &wt, out_b, s, (rows, cols)) },)*
+                    $($kw => unsafe { same_size_image::<$kw>(image, (&wt, &start), out_b, s, (rows, cols)) },)*
                     _ => unreachable!("same_size is called for kernels up to MAX_WIDTH wide"),
                 }
             };
         }
         dispatch!(1 2 3 4 5 6 7);
-    });
-    Ok(out)
+    };
+    // SAFETY: `same_size_image` writes every cell of `out_b` (see its comment).
+    unsafe { for_each_entry(x, (rows, cols), corner, sizes, 1, work) }
 }
 
 /// One batch entry of [`same_size`] for kernels `KW` wide: `image` the padded (Cin, rows,
-/// cols) planes, `out` (Cout, H, W).
+/// cols) planes, `out` (Cout, H, W), every cell of which it writes (each tile of 4 channels ×
+/// 32 columns of one row is stored once, its lanes past the row's end masked off).
 ///
 /// # Safety
 /// The CPU must support AVX-512F and FMA ([`available`]).
@@ -168,8 +269,8 @@ pub(super) fn same_size(x: &TensorData, w: &[f64], s: Sizes, reverse: bool) -> R
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn same_size_image<const KW: usize>(
     image: &[f64],
-    wt: &[f64],
-    out: &mut [f64],
+    (wt, start): (&[f64], &[f64]),
+    out: &mut [MaybeUninit<f64>],
     s: Sizes,
     (rows, cols): (usize, usize),
 ) {
@@ -185,10 +286,14 @@ unsafe fn same_size_image<const KW: usize>(
     } = s;
     let coutp = cout.next_multiple_of(CHANNELS);
     assert!(out.len() == cout * h * width && image.len() == cin * rows * cols);
+    assert!(start.len() == coutp);
     for ob in (0..cout).step_by(CHANNELS) {
         for y in 0..h {
             for x0 in (0..width).step_by(COLUMNS) {
                 let mut acc = [[_mm512_setzero_pd(); V]; CHANNELS];
+                for (o, a) in acc.iter_mut().enumerate() {
+                    *a = [_mm512_set1_pd(start[ob + o]); V];
+                }
                 for c in 0..cin {
                     for i in 0..kh {
                         let row = &image[(c * rows + y + i) * cols + x0..][..COLUMNS + KW - 1];
@@ -231,7 +336,7 @@ unsafe fn same_size_image<const KW: usize>(
                         // SAFETY: the mask enables lanes v·LANES + l < n = dst.len() only.
                         unsafe {
                             _mm512_mask_storeu_pd(
-                                dst.as_mut_ptr().wrapping_add(v * LANES),
+                                dst.as_mut_ptr().cast::<f64>().wrapping_add(v * LANES),
                                 mask,
                                 *a,
                             )
@@ -246,8 +351,8 @@ unsafe fn same_size_image<const KW: usize>(
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn same_size_image<const KW: usize>(
     _: &[f64],
-    _: &[f64],
-    _: &mut [f64],
+    _: (&[f64], &[f64]),
+    _: &mut [MaybeUninit<f64>],
     _: Sizes,
     _: (usize, usize),
 ) {
@@ -275,11 +380,9 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
     // bounds; the kernel channel-last, (C, GH, GW, O) with O padded to whole vectors.
     let rows = (gh + oh - 1).max(h);
     let cols = (gw + ow - 1).max(width);
-    let p = pad(x, (rows, cols), (0, 0))?;
     let lanes = outs.next_multiple_of(LANES);
-    let gt = channels_last(g, lanes)?;
+    let gt = channels_last(g, lanes, s.macs())?;
     let cells = oh * ow;
-    let mut out = zeroed("conv2d", batch * outs * cells, &[batch, outs, oh, ow])?;
     let dims = SmallDims {
         cin,
         gh,
@@ -288,15 +391,35 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
         rows,
         cols,
     };
-    for_each_chunk(&mut out, outs * cells, s.macs(), |b, out_b| {
-        let image = &p[b * cin * rows * cols..][..cin * rows * cols];
+    // A lone entry (a one-channel input's weight gradient, MNIST's first layer) is split over
+    // its channels (the batch of the forward pass) instead: two partial sums, added below.
+    let parts = if batch == 1 && cin > 1 && s.macs() >= PARALLEL_MACS {
+        2
+    } else {
+        1
+    };
+    let sizes = (
+        batch * parts * outs * cells,
+        &[batch * parts, outs, oh, ow][..],
+        outs * cells,
+        s.macs(),
+    );
+    let plane = gh * gw * lanes;
+    let work = |image: &[f64], i: usize, out_b: &mut [MaybeUninit<f64>]| {
+        let out_b = zero(out_b);
+        let channels = part(cin, parts, i % parts);
+        let kernel = &gt[channels.start * plane..];
+        let dims = SmallDims {
+            cin: channels.len(),
+            ..dims
+        };
         for ob in (0..outs).step_by(LANES) {
             let cell = &mut out_b[ob * cells..(ob + LANES).min(outs) * cells];
             macro_rules! dispatch {
                 ($($i:literal $j:literal),*) => {
                     match (oh, ow) {
                         // SAFETY: `available()` was checked by the caller (see `same_size`).
-                        $(($i, $j) => unsafe { small_tile::<$i, $j>(image, &gt[ob..], cell, dims) },)*
+                        $(($i, $j) => unsafe { small_tile::<$i, $j>(image, &kernel[ob..], cell, dims) },)*
                         _ => unreachable!("small_output is called for outputs up to 5 × 5"),
                     }
                 };
@@ -304,37 +427,70 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
             dispatch!(1 1, 1 2, 1 3, 1 4, 1 5, 2 1, 2 2, 2 3, 2 4, 2 5, 3 1, 3 2, 3 3, 3 4, 3 5,
                 4 1, 4 2, 4 3, 4 4, 4 5, 5 1, 5 2, 5 3, 5 4, 5 5);
         }
-    });
-    Ok(out)
+    };
+    // SAFETY: `work` writes every cell of `out_b` (zeroed first).
+    let out = unsafe { for_each_entry(x, (rows, cols), (0, 0), sizes, parts, work)? };
+    if parts == 1 {
+        return Ok(out);
+    }
+    let per = outs * cells;
+    let mut sum = zeroed("conv2d", batch * per, &[batch, outs, oh, ow])?;
+    for (dst, pieces) in sum.chunks_exact_mut(per).zip(out.chunks_exact(parts * per)) {
+        for piece in pieces.chunks_exact(per) {
+            dst.iter_mut().zip(piece).for_each(|(d, &v)| *d += v);
+        }
+    }
+    Ok(sum)
 }
 
 /// The 4-D tensor `g` (O, C, H, W), read through its strides, as packed (C, H, W, `lanes`)
-/// with channels past O zero.
-fn channels_last(g: &TensorData, lanes: usize) -> Result<Vec<f64>> {
+/// with channels past O zero; its (C, H) rows split across the team when the convolution has
+/// at least [`PARALLEL_MACS`] multiply-adds.
+fn channels_last(g: &TensorData, lanes: usize, macs: usize) -> Result<Vec<f64>> {
     let &[o, c, h, w] = g.shape() else {
         unreachable!("conv2d_shape checked 4-D operands")
     };
     let &[so, sc, sh, sw] = g.strides() else {
         unreachable!("a layout has one stride per dimension")
     };
-    let mut out = zeroed("conv2d", c * h * w * lanes, &[c, h, w, lanes])?;
+    let n = c * h * w * lanes;
+    let mut out = reserved("conv2d", n, &[c, h, w, lanes])?;
     let src = g.storage().read()?;
     // The layout's span lies inside the storage (checked when the tensor was made).
     let src = &src[g.offset()..];
-    // For each (c, y, o): one source row, read in order, written every `lanes` values.
-    for (cy, dst) in out.chunks_exact_mut(w * lanes).enumerate() {
+    // Row (c, y): for each column, the O channels' values gathered into one `lanes` group and
+    // the group's other lanes zero, each cell written once, in order (zeroed first and then
+    // written channel by channel, every value went to another line).
+    let row = |cy: usize, dst: &mut [MaybeUninit<f64>]| {
         let (ci, y) = (cy / h, cy % h);
-        for oi in 0..o {
-            let row = &src[oi * so + ci * sc + y * sh..][..(w - 1) * sw + 1];
-            for (d, &v) in dst[oi..]
-                .iter_mut()
-                .step_by(lanes)
-                .zip(row.iter().step_by(sw))
-            {
-                *d = v;
+        let first = ci * sc + y * sh;
+        for (x, group) in dst.chunks_exact_mut(lanes).enumerate() {
+            let at = first + x * sw;
+            let (values, rest) = group.split_at_mut(o);
+            for (oi, d) in values.iter_mut().enumerate() {
+                d.write(src[at + oi * so]);
             }
+            rest.fill(MaybeUninit::new(0.0));
+        }
+    };
+    let width = w * lanes;
+    let cells = &mut out.spare_capacity_mut()[..n];
+    if macs >= PARALLEL_MACS && c * h > 1 {
+        // A few rows per piece: the pieces' lengths are whole rows.
+        let per = (c * h).div_ceil(8);
+        super::team::for_each_chunk_mut(cells, per * width, |i, piece| {
+            for (r, dst) in piece.chunks_exact_mut(width).enumerate() {
+                row(i * per + r, dst);
+            }
+        });
+    } else {
+        for (cy, dst) in cells.chunks_exact_mut(width).enumerate() {
+            row(cy, dst);
         }
     }
+    // SAFETY: the rows cover all n = c·h·w·lanes cells (pieces of whole rows of w·lanes), and
+    // `row` writes each of a row's groups whole (O values, lanes − O zeros).
+    unsafe { out.set_len(n) };
     Ok(out)
 }
 

@@ -69,6 +69,21 @@ impl TensorOps for FastOps {
         conv::conv2d(input, weight, out_hw, reverse)
     }
 
+    fn conv2d_add(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        match conv::conv2d_add(input, weight, bias)? {
+            Some(out) => Ok(out),
+            None => {
+                let hw = [input.shape()[2], input.shape()[3]];
+                self.zip(ZipOp::Add, &self.conv2d(input, weight, hw, false)?, bias)
+            }
+        }
+    }
+
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         super::check_same_shape("add_scaled_", y, x)?;
         let same = y.storage().same_buffer(x.storage());
