@@ -26,6 +26,7 @@
 use super::conv::Sizes;
 use crate::error::Result;
 use crate::tensor_data::{TensorData, reserved, zeroed};
+use smallvec::SmallVec;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -381,7 +382,9 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
     let rows = (gh + oh - 1).max(h);
     let cols = (gw + ow - 1).max(width);
     let lanes = outs.next_multiple_of(LANES);
-    let gt = channels_last(g, lanes, s.macs())?;
+    let guard = g.storage().read()?;
+    // The layout's span lies inside the storage (checked when the tensor was made).
+    let kernel_rows = ChannelsLast::new(g, &guard[g.offset()..], lanes);
     let cells = oh * ow;
     let dims = SmallDims {
         cin,
@@ -405,10 +408,28 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
         s.macs(),
     );
     let plane = gh * gw * lanes;
+    // The kernel channel-last: whole, shared by every task; or, split in parts, each task's
+    // channels (the batch half whose gradient its core has just computed), by that task.
+    let shared = if parts == 1 {
+        Some(kernel_rows.all(s.macs())?)
+    } else {
+        None
+    };
+    thread_local! {
+        /// A part's channel-last kernel, reused from call to call on each thread.
+        static PART: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+    }
     let work = |image: &[f64], i: usize, out_b: &mut [MaybeUninit<f64>]| {
         let out_b = zero(out_b);
         let channels = part(cin, parts, i % parts);
-        let kernel = &gt[channels.start * plane..];
+        let mut own = PART.take();
+        let kernel = match &shared {
+            Some(all) => &all[channels.start * plane..],
+            None => {
+                kernel_rows.collect(channels.start * gh..channels.end * gh, &mut own);
+                &own[..]
+            }
+        };
         let dims = SmallDims {
             cin: channels.len(),
             ..dims
@@ -427,6 +448,7 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
             dispatch!(1 1, 1 2, 1 3, 1 4, 1 5, 2 1, 2 2, 2 3, 2 4, 2 5, 3 1, 3 2, 3 3, 3 4, 3 5,
                 4 1, 4 2, 4 3, 4 4, 4 5, 5 1, 5 2, 5 3, 5 4, 5 5);
         }
+        PART.set(own);
     };
     // SAFETY: `work` writes every cell of `out_b` (zeroed first).
     let out = unsafe { for_each_entry(x, (rows, cols), (0, 0), sizes, parts, work)? };
@@ -443,55 +465,95 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
     Ok(sum)
 }
 
-/// The 4-D tensor `g` (O, C, H, W), read through its strides, as packed (C, H, W, `lanes`)
-/// with channels past O zero; its (C, H) rows split across the team when the convolution has
-/// at least [`PARALLEL_MACS`] multiply-adds.
-fn channels_last(g: &TensorData, lanes: usize, macs: usize) -> Result<Vec<f64>> {
-    let &[o, c, h, w] = g.shape() else {
-        unreachable!("conv2d_shape checked 4-D operands")
-    };
-    let &[so, sc, sh, sw] = g.strides() else {
-        unreachable!("a layout has one stride per dimension")
-    };
-    let n = c * h * w * lanes;
-    let mut out = reserved("conv2d", n, &[c, h, w, lanes])?;
-    let src = g.storage().read()?;
-    // The layout's span lies inside the storage (checked when the tensor was made).
-    let src = &src[g.offset()..];
-    // Row (c, y): for each column, the O channels' values gathered into one `lanes` group and
-    // the group's other lanes zero, each cell written once, in order (zeroed first and then
-    // written channel by channel, every value went to another line).
-    let row = |cy: usize, dst: &mut [MaybeUninit<f64>]| {
-        let (ci, y) = (cy / h, cy % h);
-        let first = ci * sc + y * sh;
-        for (x, group) in dst.chunks_exact_mut(lanes).enumerate() {
-            let at = first + x * sw;
-            let (values, rest) = group.split_at_mut(o);
-            for (oi, d) in values.iter_mut().enumerate() {
-                d.write(src[at + oi * so]);
-            }
-            rest.fill(MaybeUninit::new(0.0));
-        }
-    };
-    let width = w * lanes;
-    let cells = &mut out.spare_capacity_mut()[..n];
-    if macs >= PARALLEL_MACS && c * h > 1 {
-        // A few rows per piece: the pieces' lengths are whole rows.
-        let per = (c * h).div_ceil(8);
-        super::team::for_each_chunk_mut(cells, per * width, |i, piece| {
-            for (r, dst) in piece.chunks_exact_mut(width).enumerate() {
-                row(i * per + r, dst);
-            }
-        });
-    } else {
-        for (cy, dst) in cells.chunks_exact_mut(width).enumerate() {
-            row(cy, dst);
+/// How [`ChannelsLast::fill`] copies a 4-D tensor `g` (O, C, H, W), read through its strides,
+/// as packed (C, H, W, `lanes`) with the channels past O zero: the (C, H) rows of
+/// [`small_output`]'s kernel.
+struct ChannelsLast<'a> {
+    /// `g`'s values from its offset on.
+    src: &'a [f64],
+    /// `g`'s sizes and strides.
+    shape: [usize; 4],
+    strides: [usize; 4],
+    lanes: usize,
+}
+
+impl<'a> ChannelsLast<'a> {
+    fn new(g: &TensorData, src: &'a [f64], lanes: usize) -> ChannelsLast<'a> {
+        let &[o, c, h, w] = g.shape() else {
+            unreachable!("conv2d_shape checked 4-D operands")
+        };
+        let &[so, sc, sh, sw] = g.strides() else {
+            unreachable!("a layout has one stride per dimension")
+        };
+        ChannelsLast {
+            src,
+            shape: [o, c, h, w],
+            strides: [so, sc, sh, sw],
+            lanes,
         }
     }
-    // SAFETY: the rows cover all n = c·h·w·lanes cells (pieces of whole rows of w·lanes), and
-    // `row` writes each of a row's groups whole (O values, lanes − O zeros).
-    unsafe { out.set_len(n) };
-    Ok(out)
+
+    /// Cells in one (c, y) row: W groups of `lanes`.
+    fn row_len(&self) -> usize {
+        self.shape[3] * self.lanes
+    }
+
+    /// Rows `first`, `first + 1`, … (row (c, y) is c·H + y) into `dst`, whole rows: for each
+    /// column, the O channels' values gathered into one `lanes` group and the group's other
+    /// lanes zero, each cell written once, in order (zeroed first and then written channel by
+    /// channel, every value went to another line).
+    fn fill(&self, first: usize, dst: &mut [MaybeUninit<f64>]) {
+        let [o, _, h, w] = self.shape;
+        let [so, sc, sh, sw] = self.strides;
+        for (r, row) in dst.chunks_exact_mut(self.row_len()).enumerate() {
+            let (ci, y) = ((first + r) / h, (first + r) % h);
+            let start = ci * sc + y * sh;
+            // The O source rows of this (c, y), each checked once.
+            let sources: SmallVec<[&[f64]; LANES]> = (0..o)
+                .map(|oi| &self.src[start + oi * so..][..(w - 1) * sw + 1])
+                .collect();
+            for (x, group) in row.chunks_exact_mut(self.lanes).enumerate() {
+                let (values, rest) = group.split_at_mut(o);
+                for (d, source) in values.iter_mut().zip(&sources) {
+                    d.write(source[x * sw]);
+                }
+                rest.fill(MaybeUninit::new(0.0));
+            }
+        }
+    }
+
+    /// Rows `rows` into `out` (cleared first).
+    fn collect(&self, rows: Range<usize>, out: &mut Vec<f64>) {
+        let n = rows.len() * self.row_len();
+        out.clear();
+        out.reserve(n);
+        self.fill(rows.start, &mut out.spare_capacity_mut()[..n]);
+        // SAFETY: `fill` wrote every cell of the n (whole rows).
+        unsafe { out.set_len(n) };
+    }
+
+    /// All C·H rows, split across the team when the convolution has at least
+    /// [`PARALLEL_MACS`] multiply-adds.
+    fn all(&self, macs: usize) -> Result<Vec<f64>> {
+        let [_, c, h, w] = self.shape;
+        let (rows, width) = (c * h, self.row_len());
+        let n = rows * width;
+        let mut out = reserved("conv2d", n, &[c, h, w, self.lanes])?;
+        let cells = &mut out.spare_capacity_mut()[..n];
+        if macs >= PARALLEL_MACS && rows > 1 {
+            // A few rows per piece: the pieces' lengths are whole rows.
+            let per = rows.div_ceil(8);
+            super::team::for_each_chunk_mut(cells, per * width, |i, piece| {
+                self.fill(i * per, piece)
+            });
+        } else {
+            self.fill(0, cells);
+        }
+        // SAFETY: the pieces cover all n cells in whole rows, and `fill` writes every cell of
+        // each row.
+        unsafe { out.set_len(n) };
+        Ok(out)
+    }
 }
 
 /// Sizes of [`small_output`]'s operands.
