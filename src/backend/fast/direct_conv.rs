@@ -27,6 +27,7 @@ use super::conv::Sizes;
 use crate::error::Result;
 use crate::tensor_data::{TensorData, reserved, zeroed};
 use smallvec::SmallVec;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -116,52 +117,65 @@ impl Padding<'_> {
     }
 }
 
-/// Runs `work(padded, i, piece)` for each batch entry of `x`, or for each of its channels'
-/// `parts` (piece `i` is part `i % parts` of entry `i / parts`, its channels split as
-/// [`part`] says): `padded` is that entry's channels padded to `rows` × `cols` with the values
-/// at (`top`, `left`) (into this thread's scratch buffer), and `piece` is the `chunk` cells
-/// of a fresh `n`-cell output of shape `shape` for piece `i`, which `work` must fill. On every
-/// thread (the team) when the convolution has at least [`PARALLEL_MACS`] multiply-adds: each
-/// thread then pads the entries it convolves and writes their cells, so both are in its own
-/// core's cache. (Padded whole on the calling thread before the loop, and the output zeroed
-/// there, they took as long as the kernels themselves in an MNIST step:
-/// `docs/performance.md`.)
+impl<'a> Padding<'a> {
+    /// Copies of `x`'s entries (whose values from its offset on are `src`) padded to `rows` ×
+    /// `cols` planes with the values at (`top`, `left`).
+    fn new(
+        x: &TensorData,
+        src: &'a [f64],
+        (rows, cols): (usize, usize),
+        (top, left): (usize, usize),
+    ) -> Padding<'a> {
+        let &[_, c, h, w] = x.shape() else {
+            unreachable!("conv2d_shape checked 4-D operands")
+        };
+        let &[sn, sc, sh, sw] = x.strides() else {
+            unreachable!("a layout has one stride per dimension")
+        };
+        Padding {
+            src,
+            chw: [c, h, w],
+            strides: [sn, sc, sh, sw],
+            rows,
+            cols,
+            top,
+            left,
+        }
+    }
+}
+
+thread_local! {
+    /// A padded entry, reused from call to call on each thread.
+    static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+    /// A part of the weight gradient's channel-last kernel, likewise.
+    static PART: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `work(padded, b, piece)` for each batch entry `b` of `x`: `padded` is the entry padded
+/// to `rows` × `cols` planes with the values at (`top`, `left`) (into this thread's scratch
+/// buffer), and `piece` is the `chunk` cells of a fresh `n`-cell output of shape `shape` for
+/// entry `b`, which `work` must fill. On every thread (the team) when the convolution has at
+/// least [`PARALLEL_MACS`] multiply-adds: each thread then pads the entries it convolves and
+/// writes their cells, so both are in its own core's cache. (Padded whole on the calling
+/// thread before the loop, and the output zeroed there, they took as long as the kernels
+/// themselves in an MNIST step: `docs/performance.md`.)
 ///
 /// # Safety
 /// `work` must write every cell of each `piece` it is given.
 unsafe fn for_each_entry(
     x: &TensorData,
-    (rows, cols): (usize, usize),
-    (top, left): (usize, usize),
+    plane: (usize, usize),
+    corner: (usize, usize),
     (n, shape, chunk, macs): (usize, &[usize], usize, usize),
-    parts: usize,
     work: impl Fn(&[f64], usize, &mut [MaybeUninit<f64>]) + Sync,
 ) -> Result<Vec<f64>> {
-    let &[_, c, h, w] = x.shape() else {
-        unreachable!("conv2d_shape checked 4-D operands")
-    };
-    let &[sn, sc, sh, sw] = x.strides() else {
-        unreachable!("a layout has one stride per dimension")
-    };
     let guard = x.storage().read()?;
     // The layout's span lies inside the storage (checked when the tensor was made).
-    let padding = Padding {
-        src: &guard[x.offset()..],
-        chw: [c, h, w],
-        strides: [sn, sc, sh, sw],
-        rows,
-        cols,
-        top,
-        left,
-    };
-    thread_local! {
-        /// A padded entry, reused from call to call on each thread.
-        static SCRATCH: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
-    }
-    let fill = |i: usize, piece: &mut [MaybeUninit<f64>]| {
+    let padding = Padding::new(x, &guard[x.offset()..], plane, corner);
+    let fill = |b: usize, piece: &mut [MaybeUninit<f64>]| {
         let mut image = SCRATCH.take();
-        padding.entry(i / parts, part(c, parts, i % parts), &mut image);
-        work(&image, i, piece);
+        padding.entry(b, 0..padding.chw[0], &mut image);
+        work(&image, b, piece);
         SCRATCH.set(image);
     };
     let mut out = reserved("conv2d", n, shape)?;
@@ -257,7 +271,7 @@ pub(super) fn same_size(
         dispatch!(1 2 3 4 5 6 7);
     };
     // SAFETY: `same_size_image` writes every cell of `out_b` (see its comment).
-    unsafe { for_each_entry(x, (rows, cols), corner, sizes, 1, work) }
+    unsafe { for_each_entry(x, (rows, cols), corner, sizes, work) }
 }
 
 /// One batch entry of [`same_size`] for kernels `KW` wide: `image` the padded (Cin, rows,
@@ -394,48 +408,13 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
         rows,
         cols,
     };
-    // A lone entry (a one-channel input's weight gradient, MNIST's first layer) is split over
-    // its channels (the batch of the forward pass) instead: two partial sums, added below.
-    let parts = if batch == 1 && cin > 1 && s.macs() >= PARALLEL_MACS {
-        2
-    } else {
-        1
-    };
-    let sizes = (
-        batch * parts * outs * cells,
-        &[batch * parts, outs, oh, ow][..],
-        outs * cells,
-        s.macs(),
-    );
-    let plane = gh * gw * lanes;
-    // The kernel channel-last: whole, shared by every task; or, split in parts, each task's
-    // channels (the batch half whose gradient its core has just computed), by that task.
-    let shared = if parts == 1 {
-        Some(kernel_rows.all(s.macs())?)
-    } else {
-        None
-    };
-    thread_local! {
-        /// A part's channel-last kernel, reused from call to call on each thread.
-        static PART: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
-    }
-    let work = |image: &[f64], i: usize, out_b: &mut [MaybeUninit<f64>]| {
-        let out_b = zero(out_b);
-        let channels = part(cin, parts, i % parts);
-        let mut own = PART.take();
-        let kernel = match &shared {
-            Some(all) => &all[channels.start * plane..],
-            None => {
-                kernel_rows.collect(channels.start * gh..channels.end * gh, &mut own);
-                &own[..]
-            }
-        };
-        let dims = SmallDims {
-            cin: channels.len(),
-            ..dims
-        };
+    let per = outs * cells;
+    // Every entry's output (Cout × OH × OW cells), from its padded planes and the kernel.
+    let tiles = |image: &[f64], kernel: &[f64], out: &mut [MaybeUninit<f64>], cin: usize| {
+        let out = zero(out);
+        let dims = SmallDims { cin, ..dims };
         for ob in (0..outs).step_by(LANES) {
-            let cell = &mut out_b[ob * cells..(ob + LANES).min(outs) * cells];
+            let cell = &mut out[ob * cells..(ob + LANES).min(outs) * cells];
             macro_rules! dispatch {
                 ($($i:literal $j:literal),*) => {
                     match (oh, ow) {
@@ -448,19 +427,48 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
             dispatch!(1 1, 1 2, 1 3, 1 4, 1 5, 2 1, 2 2, 2 3, 2 4, 2 5, 3 1, 3 2, 3 3, 3 4, 3 5,
                 4 1, 4 2, 4 3, 4 4, 4 5, 5 1, 5 2, 5 3, 5 4, 5 5);
         }
-        PART.set(own);
     };
-    // SAFETY: `work` writes every cell of `out_b` (zeroed first).
-    let out = unsafe { for_each_entry(x, (rows, cols), (0, 0), sizes, parts, work)? };
-    if parts == 1 {
-        return Ok(out);
+    let parts = rayon::current_num_threads().min(cin);
+    if s.macs() < PARALLEL_MACS || parts < 2 {
+        let kernel = kernel_rows.all(s.macs())?;
+        // SAFETY: `tiles` writes every cell of its output (zeroed first).
+        return unsafe {
+            for_each_entry(
+                x,
+                (rows, cols),
+                (0, 0),
+                (batch * per, &[batch, outs, oh, ow][..], per, s.macs()),
+                |image, _, out_b| tiles(image, &kernel, out_b, cin),
+            )
+        };
     }
-    let per = outs * cells;
-    let mut sum = zeroed("conv2d", batch * per, &[batch, outs, oh, ow])?;
-    for (dst, pieces) in sum.chunks_exact_mut(per).zip(out.chunks_exact(parts * per)) {
-        for piece in pieces.chunks_exact(per) {
-            dst.iter_mut().zip(piece).for_each(|(d, &v)| *d += v);
+    // On the team: the sums split over the kernel's channels (the forward pass's batch), one
+    // part per thread, each copying its own channels of the gradient channel-last and padding
+    // its own channels of every entry; the parts' partial sums are added below. (Split by
+    // entry instead, every thread read the whole gradient, copied channel-last once for all.)
+    let guard_x = x.storage().read()?;
+    // The layout's span lies inside the storage (checked when the tensor was made).
+    let padding = Padding::new(x, &guard_x[x.offset()..], (rows, cols), (0, 0));
+    let total = parts * batch * per;
+    let mut partial = reserved("conv2d", total, &[parts, batch, outs, oh, ow])?;
+    let pieces = &mut partial.spare_capacity_mut()[..total];
+    super::team::for_each_chunk_mut(pieces, batch * per, |k, piece| {
+        let channels = part(cin, parts, k);
+        let (mut kernel, mut image) = (PART.take(), SCRATCH.take());
+        kernel_rows.collect(channels.start * gh..channels.end * gh, &mut kernel);
+        for (b, out_b) in piece.chunks_mut(per).enumerate() {
+            padding.entry(b, channels.clone(), &mut image);
+            tiles(&image, &kernel, out_b, channels.len());
         }
+        PART.set(kernel);
+        SCRATCH.set(image);
+    });
+    // SAFETY: the parts' pieces cover all `total` cells, and `tiles` wrote every cell of each
+    // entry's `per` cells in them.
+    unsafe { partial.set_len(total) };
+    let mut sum = zeroed("conv2d", batch * per, &[batch, outs, oh, ow])?;
+    for piece in partial.chunks_exact(batch * per) {
+        sum.iter_mut().zip(piece).for_each(|(d, &v)| *d += v);
     }
     Ok(sum)
 }
