@@ -447,6 +447,77 @@ fn backward_accumulates_broadcast_gradients() {
     assert_eq!(y.grad().unwrap().to_vec(), vec![3.0; 4]);
 }
 
+/// Gradients of inputs broadcast along several dimensions, adjacent or not, some of them
+/// leading (the chain rule sums them; adjacent ones of a packed gradient in one pass): each
+/// against sums written out with plain loops, on every backend, and a weighted case against
+/// central differences.
+#[test]
+fn broadcast_gradients_sum_every_broadcast_dimension() {
+    let big = [2, 3, 4, 5];
+    let n: usize = big.iter().product();
+    let wv: Vec<f64> = (0..n)
+        .map(|i| ((i * 7919) % 23) as f64 / 7.0 - 1.5)
+        .collect();
+    // The expected gradient of Σ w·(x + b) for b of `shape`: Σ of w over the cells each b
+    // value was copied to.
+    let expected = |shape: &[usize]| {
+        let pad = big.len() - shape.len();
+        let mut out = vec![0.0; shape.iter().product()];
+        for (i, &w) in wv.iter().enumerate() {
+            let mut rest = i;
+            let mut idx = [0; 4];
+            for d in (0..4).rev() {
+                idx[d] = rest % big[d];
+                rest /= big[d];
+            }
+            let mut pos = 0;
+            for (k, &size) in shape.iter().enumerate() {
+                pos = pos * size + if size == 1 { 0 } else { idx[k + pad] };
+            }
+            out[pos] += w;
+        }
+        out
+    };
+    for shape in [
+        vec![3, 1, 1],
+        vec![1, 3, 1, 1],
+        vec![2, 1, 1, 5],
+        vec![1, 1, 4, 1],
+        vec![5],
+        vec![1, 1, 1, 1],
+        vec![2, 3, 1, 1],
+    ] {
+        for backend in [Backend::Simple, Backend::Fast] {
+            let x = Tensor::zeros(&big).unwrap().to(backend);
+            let w = Tensor::from_vec(wv.clone(), &big).unwrap().to(backend);
+            let b = Tensor::zeros(&shape)
+                .unwrap()
+                .to(backend)
+                .requires_grad_(true);
+            x.add(&b)
+                .unwrap()
+                .mul(&w)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let got = b.grad().unwrap().to_vec();
+            let want = expected(&shape);
+            assert_eq!(got.len(), want.len(), "{shape:?} {backend}");
+            for (g, e) in got.iter().zip(&want) {
+                assert!(
+                    (g - e).abs() < 1e-9,
+                    "{shape:?} {backend}: {got:?} against {want:?}"
+                );
+            }
+        }
+    }
+    let x = Tensor::from_vec(wv.clone(), &big).unwrap();
+    let b = Tensor::from_vec(vec![0.3, -0.2, 0.7], &[3, 1, 1]).unwrap();
+    grad_check(|v| v[0].add(&v[1])?.mul(&v[0]), &[x, b]).unwrap();
+}
+
 #[test]
 fn constants_get_no_gradient_and_leaves_accumulate() {
     common::use_reference_backend();

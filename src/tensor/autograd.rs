@@ -97,9 +97,23 @@ pub(crate) fn unbroadcast(
         g
     };
     let pad = target.len() - shape.len();
+    let summed = |d: usize| (d < pad || shape[d - pad] == 1) && target[d] != 1;
+    // Adjacent summed dimensions of a packed gradient merge into one (a view): a convolution
+    // bias's (C, 1, 1) from a (B, C, H, W) gradient is then one sum over rows of H·W values
+    // and one over the batch, not three passes. The innermost goes first (packed fibres).
+    let mut dims: SmallVec<[(usize, bool); 8]> = SmallVec::new();
     for d in 0..target.len() {
-        let own = if d < pad { 1 } else { shape[d - pad] };
-        if own == 1 && target[d] != 1 {
+        match dims.last_mut() {
+            Some((size, true)) if summed(d) && g.is_contiguous() => *size *= target[d],
+            _ => dims.push((target[d], summed(d))),
+        }
+    }
+    if dims.len() < target.len() {
+        let merged: SmallVec<[usize; 8]> = dims.iter().map(|&(size, _)| size).collect();
+        g = g.view(&merged)?;
+    }
+    for (d, &(_, sum)) in dims.iter().enumerate().rev() {
+        if sum {
             g = ops.reduce(ReduceOp::Sum, &g, d)?;
         }
     }
