@@ -75,7 +75,32 @@ struct Padding<'a> {
     left: usize,
 }
 
-impl Padding<'_> {
+impl<'a> Padding<'a> {
+    /// Copies of `x`'s entries (whose values from its offset on are `src`) padded to `rows` ×
+    /// `cols` planes with the values at (`top`, `left`).
+    fn new(
+        x: &TensorData,
+        src: &'a [f64],
+        (rows, cols): (usize, usize),
+        (top, left): (usize, usize),
+    ) -> Padding<'a> {
+        let &[_, c, h, w] = x.shape() else {
+            unreachable!("conv2d_shape checked 4-D operands")
+        };
+        let &[sn, sc, sh, sw] = x.strides() else {
+            unreachable!("a layout has one stride per dimension")
+        };
+        Padding {
+            src,
+            chw: [c, h, w],
+            strides: [sn, sc, sh, sw],
+            rows,
+            cols,
+            top,
+            left,
+        }
+    }
+
     /// Channels `planes` of entry `b` of `x`, read through its strides, written into `out`
     /// (cleared first) as zero-padded planes of `rows` × `cols`: each cell once, in order
     /// (zeroing first and copying after measured twice the time).
@@ -114,33 +139,6 @@ impl Padding<'_> {
         // SAFETY: the planes cover all `total` cells, and every cell of each (the rows above
         // and below, and each row's margins and values) was written just above.
         unsafe { out.set_len(total) };
-    }
-}
-
-impl<'a> Padding<'a> {
-    /// Copies of `x`'s entries (whose values from its offset on are `src`) padded to `rows` ×
-    /// `cols` planes with the values at (`top`, `left`).
-    fn new(
-        x: &TensorData,
-        src: &'a [f64],
-        (rows, cols): (usize, usize),
-        (top, left): (usize, usize),
-    ) -> Padding<'a> {
-        let &[_, c, h, w] = x.shape() else {
-            unreachable!("conv2d_shape checked 4-D operands")
-        };
-        let &[sn, sc, sh, sw] = x.strides() else {
-            unreachable!("a layout has one stride per dimension")
-        };
-        Padding {
-            src,
-            chw: [c, h, w],
-            strides: [sn, sc, sh, sw],
-            rows,
-            cols,
-            top,
-            left,
-        }
     }
 }
 
