@@ -76,10 +76,7 @@ pub trait TensorOps {
         weight: &TensorData,
         bias: &TensorData,
     ) -> Result<TensorData> {
-        conv2d_shape(input.shape(), weight.shape(), [1, 1])?; // 4-D operands, channels agree
-        let out = self.conv2d(input, weight, [input.shape()[2], input.shape()[3]], false)?;
-        crate::layout::broadcast_target("conv2d_add", bias.shape(), out.shape())?;
-        self.zip(ZipOp::Add, &out, bias)
+        conv2d_then_add(self, input, weight, bias)
     }
 
     /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every
@@ -230,6 +227,21 @@ impl FromStr for Backend {
                 ),
             })
     }
+}
+
+/// `conv2d(input, weight, [H, W], false) + bias` with `ops`'s own convolution and zip: the
+/// default [`TensorOps::conv2d_add`], and the fast backend's when its kernel cannot start from
+/// the bias.
+pub(crate) fn conv2d_then_add(
+    ops: &(impl TensorOps + ?Sized),
+    input: &TensorData,
+    weight: &TensorData,
+    bias: &TensorData,
+) -> Result<TensorData> {
+    conv2d_shape(input.shape(), weight.shape(), [1, 1])?; // 4-D operands, channels agree
+    let out = ops.conv2d(input, weight, [input.shape()[2], input.shape()[3]], false)?;
+    crate::layout::broadcast_target("conv2d_add", bias.shape(), out.shape())?;
+    ops.zip(ZipOp::Add, &out, bias)
 }
 
 /// Checks the operands of [`TensorOps::conv2d`] and returns the output shape

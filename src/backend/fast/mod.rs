@@ -77,10 +77,7 @@ impl TensorOps for FastOps {
     ) -> Result<TensorData> {
         match conv::conv2d_add(input, weight, bias)? {
             Some(out) => Ok(out),
-            None => {
-                let hw = [input.shape()[2], input.shape()[3]];
-                self.zip(ZipOp::Add, &self.conv2d(input, weight, hw, false)?, bias)
-            }
+            None => super::conv2d_then_add(self, input, weight, bias),
         }
     }
 
