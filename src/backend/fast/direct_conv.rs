@@ -16,23 +16,23 @@
 //!   channels of every cell that reads it.
 //!
 //! Each thread pads the batch entries it convolves itself, into a scratch buffer of its own,
-//! and writes their output cells once ([`for_each_entry`]). The forward kernel can start each
+//! and writes their output cells once ([`operands`]). The forward kernel can start each
 //! output channel from a bias (`conv2d_add`, a convolution layer's forward pass).
 //!
 //! Both need AVX-512F and FMA (checked at run time by [`available`]); elsewhere the backend
 //! uses im2col. They sum in a different order from the reference backend, so results agree
 //! to rounding (tests compare to 1e-9 relative). Measurements: `docs/performance.md`.
 
+mod operands;
+
 use super::conv::Sizes;
 use crate::error::Result;
 use crate::tensor_data::{TensorData, reserved, zeroed};
-use smallvec::SmallVec;
-use std::cell::Cell;
+use operands::{ChannelsLast, PART, Padding, SCRATCH, for_each_entry, part, zero};
 use std::mem::MaybeUninit;
-use std::ops::Range;
 
 /// f64 lanes of an AVX-512 vector.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 /// Output columns per [`same_size`] tile.
 const COLUMNS: usize = 4 * LANES;
 /// Output channels per [`same_size`] tile.
@@ -57,153 +57,6 @@ pub(super) fn available() -> bool {
     {
         false
     }
-}
-
-/// How [`Padding::entry`] copies a 4-D tensor `x` (N, C, H, W) into zero-padded planes.
-struct Padding<'a> {
-    /// `x`'s values from its offset on.
-    src: &'a [f64],
-    /// `x`'s channels, height and width.
-    chw: [usize; 3],
-    /// `x`'s strides.
-    strides: [usize; 4],
-    /// The padded planes' size.
-    rows: usize,
-    cols: usize,
-    /// Where `x`'s first value goes in each plane.
-    top: usize,
-    left: usize,
-}
-
-impl<'a> Padding<'a> {
-    /// Copies of `x`'s entries (whose values from its offset on are `src`) padded to `rows` ×
-    /// `cols` planes with the values at (`top`, `left`).
-    fn new(
-        x: &TensorData,
-        src: &'a [f64],
-        (rows, cols): (usize, usize),
-        (top, left): (usize, usize),
-    ) -> Padding<'a> {
-        let &[_, c, h, w] = x.shape() else {
-            unreachable!("conv2d_shape checked 4-D operands")
-        };
-        let &[sn, sc, sh, sw] = x.strides() else {
-            unreachable!("a layout has one stride per dimension")
-        };
-        Padding {
-            src,
-            chw: [c, h, w],
-            strides: [sn, sc, sh, sw],
-            rows,
-            cols,
-            top,
-            left,
-        }
-    }
-
-    /// Channels `planes` of entry `b` of `x`, read through its strides, written into `out`
-    /// (cleared first) as zero-padded planes of `rows` × `cols`: each cell once, in order
-    /// (zeroing first and copying after measured twice the time).
-    fn entry(&self, b: usize, planes: Range<usize>, out: &mut Vec<f64>) {
-        let [_, h, w] = self.chw;
-        let [sn, sc, sh, sw] = self.strides;
-        let (rows, cols, top, left) = (self.rows, self.cols, self.top, self.left);
-        let zero = MaybeUninit::new(0.0);
-        let total = planes.len() * rows * cols;
-        out.clear();
-        out.reserve(total);
-        let cells = &mut out.spare_capacity_mut()[..total];
-        for (plane, dst) in planes.zip(cells.chunks_exact_mut(rows * cols)) {
-            let start = b * sn + plane * sc;
-            let (above, rest) = dst.split_at_mut(top * cols);
-            let (body, below) = rest.split_at_mut(h * cols);
-            above.fill(zero);
-            below.fill(zero);
-            for (y, line) in body.chunks_exact_mut(cols).enumerate() {
-                let (margin, rest) = line.split_at_mut(left);
-                let (values, right) = rest.split_at_mut(w);
-                margin.fill(zero);
-                right.fill(zero);
-                let first = start + y * sh;
-                if sw == 1 {
-                    for (d, &v) in values.iter_mut().zip(&self.src[first..first + w]) {
-                        d.write(v);
-                    }
-                } else {
-                    for (k, d) in values.iter_mut().enumerate() {
-                        d.write(self.src[first + k * sw]);
-                    }
-                }
-            }
-        }
-        // SAFETY: the planes cover all `total` cells, and every cell of each (the rows above
-        // and below, and each row's margins and values) was written just above.
-        unsafe { out.set_len(total) };
-    }
-}
-
-thread_local! {
-    /// A padded entry, reused from call to call on each thread.
-    static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
-    /// A part of the weight gradient's channel-last kernel, likewise.
-    static PART: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
-}
-
-/// Runs `work(padded, b, piece)` for each batch entry `b` of `x`: `padded` is the entry padded
-/// to `rows` × `cols` planes with the values at (`top`, `left`) (into this thread's scratch
-/// buffer), and `piece` is the `chunk` cells of a fresh `n`-cell output of shape `shape` for
-/// entry `b`, which `work` must fill. On every thread (the team) when the convolution has at
-/// least [`PARALLEL_MACS`] multiply-adds: each thread then pads the entries it convolves and
-/// writes their cells, so both are in its own core's cache. (Padded whole on the calling
-/// thread before the loop, and the output zeroed there, they took as long as the kernels
-/// themselves in an MNIST step: `docs/performance.md`.)
-///
-/// # Safety
-/// `work` must write every cell of each `piece` it is given.
-unsafe fn for_each_entry(
-    x: &TensorData,
-    plane: (usize, usize),
-    corner: (usize, usize),
-    (n, shape, chunk, macs): (usize, &[usize], usize, usize),
-    work: impl Fn(&[f64], usize, &mut [MaybeUninit<f64>]) + Sync,
-) -> Result<Vec<f64>> {
-    let guard = x.storage().read()?;
-    // The layout's span lies inside the storage (checked when the tensor was made).
-    let padding = Padding::new(x, &guard[x.offset()..], plane, corner);
-    let fill = |b: usize, piece: &mut [MaybeUninit<f64>]| {
-        let mut image = SCRATCH.take();
-        padding.entry(b, 0..padding.chw[0], &mut image);
-        work(&image, b, piece);
-        SCRATCH.set(image);
-    };
-    let mut out = reserved("conv2d", n, shape)?;
-    let cells = &mut out.spare_capacity_mut()[..n];
-    if macs >= PARALLEL_MACS && n > chunk {
-        super::team::for_each_chunk_mut(cells, chunk, fill);
-    } else {
-        cells
-            .chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(b, o)| fill(b, o));
-    }
-    // SAFETY: the pieces cover all n cells (`for_each_chunk_mut` / `chunks_mut` over the whole
-    // slice), and `work` wrote every cell of each (this function's contract).
-    unsafe { out.set_len(n) };
-    Ok(out)
-}
-
-/// `cells` set to zero, as the values they now are.
-fn zero(cells: &mut [MaybeUninit<f64>]) -> &mut [f64] {
-    cells.fill(MaybeUninit::new(0.0));
-    // SAFETY: every cell was just initialised, and `MaybeUninit<f64>` has the layout of `f64`.
-    unsafe { &mut *(cells as *mut [MaybeUninit<f64>] as *mut [f64]) }
-}
-
-/// Part `k` of `parts` of the range `0..len` (consecutive, the first ones one longer).
-fn part(len: usize, parts: usize, k: usize) -> Range<usize> {
-    let (each, extra) = (len / parts, len % parts);
-    let start = k * each + k.min(extra);
-    start..start + each + usize::from(k < extra)
 }
 
 /// The same-size convolution: `x` (B, Cin, H, W) in any layout, `w` packed
@@ -469,97 +322,6 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
         sum.iter_mut().zip(piece).for_each(|(d, &v)| *d += v);
     }
     Ok(sum)
-}
-
-/// How [`ChannelsLast::fill`] copies a 4-D tensor `g` (O, C, H, W), read through its strides,
-/// as packed (C, H, W, `lanes`) with the channels past O zero: the (C, H) rows of
-/// [`small_output`]'s kernel.
-struct ChannelsLast<'a> {
-    /// `g`'s values from its offset on.
-    src: &'a [f64],
-    /// `g`'s sizes and strides.
-    shape: [usize; 4],
-    strides: [usize; 4],
-    lanes: usize,
-}
-
-impl<'a> ChannelsLast<'a> {
-    fn new(g: &TensorData, src: &'a [f64], lanes: usize) -> ChannelsLast<'a> {
-        let &[o, c, h, w] = g.shape() else {
-            unreachable!("conv2d_shape checked 4-D operands")
-        };
-        let &[so, sc, sh, sw] = g.strides() else {
-            unreachable!("a layout has one stride per dimension")
-        };
-        ChannelsLast {
-            src,
-            shape: [o, c, h, w],
-            strides: [so, sc, sh, sw],
-            lanes,
-        }
-    }
-
-    /// Cells in one (c, y) row: W groups of `lanes`.
-    fn row_len(&self) -> usize {
-        self.shape[3] * self.lanes
-    }
-
-    /// Rows `first`, `first + 1`, … (row (c, y) is c·H + y) into `dst`, whole rows: for each
-    /// column, the O channels' values gathered into one `lanes` group and the group's other
-    /// lanes zero, each cell written once, in order (zeroed first and then written channel by
-    /// channel, every value went to another line).
-    fn fill(&self, first: usize, dst: &mut [MaybeUninit<f64>]) {
-        let [o, _, h, w] = self.shape;
-        let [so, sc, sh, sw] = self.strides;
-        for (r, row) in dst.chunks_exact_mut(self.row_len()).enumerate() {
-            let (ci, y) = ((first + r) / h, (first + r) % h);
-            let start = ci * sc + y * sh;
-            // The O source rows of this (c, y), each checked once.
-            let sources: SmallVec<[&[f64]; LANES]> = (0..o)
-                .map(|oi| &self.src[start + oi * so..][..(w - 1) * sw + 1])
-                .collect();
-            for (x, group) in row.chunks_exact_mut(self.lanes).enumerate() {
-                let (values, rest) = group.split_at_mut(o);
-                for (d, source) in values.iter_mut().zip(&sources) {
-                    d.write(source[x * sw]);
-                }
-                rest.fill(MaybeUninit::new(0.0));
-            }
-        }
-    }
-
-    /// Rows `rows` into `out` (cleared first).
-    fn collect(&self, rows: Range<usize>, out: &mut Vec<f64>) {
-        let n = rows.len() * self.row_len();
-        out.clear();
-        out.reserve(n);
-        self.fill(rows.start, &mut out.spare_capacity_mut()[..n]);
-        // SAFETY: `fill` wrote every cell of the n (whole rows).
-        unsafe { out.set_len(n) };
-    }
-
-    /// All C·H rows, split across the team when the convolution has at least
-    /// [`PARALLEL_MACS`] multiply-adds.
-    fn all(&self, macs: usize) -> Result<Vec<f64>> {
-        let [_, c, h, w] = self.shape;
-        let (rows, width) = (c * h, self.row_len());
-        let n = rows * width;
-        let mut out = reserved("conv2d", n, &[c, h, w, self.lanes])?;
-        let cells = &mut out.spare_capacity_mut()[..n];
-        if macs >= PARALLEL_MACS && rows > 1 {
-            // A few rows per piece: the pieces' lengths are whole rows.
-            let per = rows.div_ceil(8);
-            super::team::for_each_chunk_mut(cells, per * width, |i, piece| {
-                self.fill(i * per, piece)
-            });
-        } else {
-            self.fill(0, cells);
-        }
-        // SAFETY: the pieces cover all n cells in whole rows, and `fill` writes every cell of
-        // each row.
-        unsafe { out.set_len(n) };
-        Ok(out)
-    }
 }
 
 /// Sizes of [`small_output`]'s operands.
