@@ -400,7 +400,7 @@ fn run_paired(p: &Problem<'_>, bias: Option<BiasRow<'_>>, dst: &mut [MaybeUninit
         // Not zeroed: the second partial product writes every cell (zeroing here put the
         // buffer in this core's cache, for the helper to fetch before writing it).
         let mut second: Vec<f64> = Vec::with_capacity(m * n);
-        let second_ptr = SendMut(second.as_mut_ptr());
+        let second_ptr = super::team::SendPtr(second.as_mut_ptr());
         // SAFETY: the first task computes the partial product over k in 0..h (from the bias)
         // into `dst`, the second over h..k (from zero) into `second`, an m × n buffer of its
         // own; both read inside the operands (`inner` narrows k) and write disjoint buffers.
@@ -434,25 +434,6 @@ fn run_paired(p: &Problem<'_>, bias: Option<BiasRow<'_>>, dst: &mut [MaybeUninit
         // problem; `dst` is its m × n output); the two blocks are disjoint.
         unsafe { shared.block(i, j, rows, cols) }
     });
-}
-
-/// A mutable pointer handed to a team task.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct SendMut(*mut f64);
-// SAFETY: only used by `run_paired`, whose second task alone writes through it, while the
-// buffer it points into is alive and not otherwise touched.
-#[cfg(target_arch = "x86_64")]
-unsafe impl Send for SendMut {}
-// SAFETY: as above.
-#[cfg(target_arch = "x86_64")]
-unsafe impl Sync for SendMut {}
-
-#[cfg(target_arch = "x86_64")]
-impl SendMut {
-    fn get(self) -> *mut f64 {
-        self.0
-    }
 }
 
 /// One product shared by the threads that compute its blocks of rows or columns.

@@ -248,15 +248,16 @@ pub(super) fn for_each_chunk_mut<T: Send>(
 }
 
 /// A pointer to hand to the tasks (which run on other threads).
-struct SendPtr<T>(*mut T);
-// SAFETY: only used by `for_each_chunk_mut`, whose tasks write disjoint pieces of a slice of
-// `T: Send`.
+pub(super) struct SendPtr<T>(pub(super) *mut T);
+// SAFETY: used by `for_each_chunk_mut`, whose tasks write disjoint pieces of a slice of
+// `T: Send`, and by `matmul::run_paired`, whose second task alone writes through it while the
+// buffer it points into is alive and not otherwise touched.
 unsafe impl<T: Send> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SendPtr<T> {}
 
 impl<T> SendPtr<T> {
-    fn get(&self) -> *mut T {
+    pub(super) fn get(&self) -> *mut T {
         self.0
     }
 }
