@@ -101,10 +101,11 @@ pub(crate) fn unbroadcast(
     // Adjacent summed dimensions of a packed gradient merge into one (a view): a convolution
     // bias's (C, 1, 1) from a (B, C, H, W) gradient is then one sum over rows of H·W values
     // and one over the batch, not three passes. The innermost goes first (packed fibres).
+    let packed = g.is_contiguous();
     let mut dims: SmallVec<[(usize, bool); 8]> = SmallVec::new();
     for d in 0..target.len() {
         match dims.last_mut() {
-            Some((size, true)) if summed(d) && g.is_contiguous() => *size *= target[d],
+            Some((size, true)) if packed && summed(d) => *size *= target[d],
             _ => dims.push((target[d], summed(d))),
         }
     }
