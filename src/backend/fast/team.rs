@@ -150,27 +150,37 @@ fn help(team: &'static Team) {
     }
 }
 
+/// Runs every task on this thread, in order; a panic is raised after the others ran, as on
+/// the team.
+fn run_here(tasks: usize, task: impl Fn(usize)) {
+    let mut first = None;
+    for i in 0..tasks {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(i))) {
+            first.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first {
+        resume_unwind(payload);
+    }
+}
+
 /// Runs `task(i)` for every `i` in `0..tasks`, on this thread and the team's idle helpers;
 /// returns when every call has returned. Each index runs exactly once, and task 0 always on
 /// this thread: a job of two tasks puts its first half here and its second on the helper
 /// (when awake) every time, so data split that way stays in the same core's cache from one
 /// kernel to the next (the training products and the SGD step rely on it). When the team is busy
-/// the calls run here, in order (a panicking task then ends the loop, as in a plain `for`); on
-/// the team, a panic in a task is raised here after the other tasks finished.
+/// the calls run here, in order. Either way a panic in a task is raised here after the other
+/// tasks ran.
 pub(super) fn for_each(tasks: usize, task: impl Fn(usize) + Sync) {
     let team = team();
     let guard = match team.busy.try_lock() {
         Ok(guard) => guard,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(TryLockError::WouldBlock) => {
-            (0..tasks).for_each(task);
-            return;
-        }
+        Err(TryLockError::WouldBlock) => return run_here(tasks, task),
     };
     if tasks <= 1 || team.helpers().is_empty() {
         drop(guard);
-        (0..tasks).for_each(task);
-        return;
+        return run_here(tasks, task);
     }
     // Task 0 is the caller's (see `for_each`): the helpers claim from 1.
     let job = Job {
@@ -320,6 +330,24 @@ mod tests {
             }
         });
         assert_eq!(total.load(SeqCst), 4 * 200 * 8 * 3);
+    }
+
+    #[test]
+    fn a_panicking_task_of_a_nested_call_is_raised_after_the_others_ran() {
+        let ran = AtomicU64::new(0);
+        for_each(2, |outer| {
+            if outer == 0 {
+                // This job holds the team: the nested call runs its tasks here, in order.
+                let caught = catch_unwind(AssertUnwindSafe(|| {
+                    for_each(8, |i| {
+                        ran.fetch_add(1, SeqCst);
+                        assert!(i != 2, "nested task {i} fails");
+                    })
+                }));
+                assert!(caught.is_err(), "the nested panic reaches its caller");
+            }
+        });
+        assert_eq!(ran.load(SeqCst), 8);
     }
 
     #[test]
