@@ -3,6 +3,8 @@
 //! cuda-sim, and a short run classifies held-out digits. The real data runs are CLI runs
 //! (README, "Module 4: images").
 
+mod common;
+
 use minitorch::models::mnist::{
     Digits, MnistConfig, MnistNet, Pool, evaluate, nll_loss, one_hot, train_epoch,
 };
@@ -32,9 +34,9 @@ fn synthetic(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
     (images, labels)
 }
 
-/// Trains 3 epochs of `steps` batches and requires the loss on the first batch to fall below
-/// `factor` times its start.
-fn loss_falls_on(backend: Backend, batch: usize, steps: usize, factor: f64) {
+/// Trains 3 epochs of `steps` batches; returns the loss on the first batch before, each
+/// epoch's mean training loss, and the first batch's loss after.
+fn train_on(backend: Backend, batch: usize, steps: usize) -> (f64, Vec<f64>, f64) {
     let (images, labels) = synthetic(batch * steps, 1);
     let data = Digits {
         images: &images,
@@ -56,14 +58,20 @@ fn loss_falls_on(backend: Backend, batch: usize, steps: usize, factor: f64) {
         normalize: false,
         shuffle: false,
     };
-    for _ in 0..3 {
-        train_epoch(&net, &optim, data, &config, &mut rng, |_, _| {}).unwrap();
-    }
+    let epochs = (0..3)
+        .map(|_| train_epoch(&net, &optim, data, &config, &mut rng, |_, _| {}).unwrap())
+        .collect();
     net.eval();
     let after = nll_loss(&net.forward(&x, &mut rng).unwrap(), &y)
         .unwrap()
         .item()
         .unwrap();
+    (before, epochs, after)
+}
+
+/// Requires the loss on the first batch to fall below `factor` times its start.
+fn loss_falls_on(backend: Backend, batch: usize, steps: usize, factor: f64) {
+    let (before, _, after) = train_on(backend, batch, steps);
     assert!(
         after < before * factor,
         "{backend}: loss {before} -> {after}"
@@ -79,6 +87,29 @@ fn the_network_learns_on_the_fast_backend() {
 fn the_network_learns_on_cuda_sim() {
     // Few, small batches: the simulator runs every GPU thread on the CPU.
     loss_falls_on(Backend::CudaSim, 4, 5, 0.98);
+}
+
+/// On a GPU the network trains as on the fast backend: the same losses, epoch by epoch (the
+/// dropout masks come from the same host generator), and a falling loss. Says why it skips
+/// without a GPU; fails then under `MINITORCH_REQUIRE_CUDA=1`.
+#[test]
+fn the_network_learns_on_a_gpu_as_on_the_fast_backend() {
+    if !common::cuda_or_skip("the_network_learns_on_a_gpu_as_on_the_fast_backend") {
+        return;
+    }
+    let fast = train_on(Backend::Fast, 16, 10);
+    let gpu = train_on(Backend::Cuda, 16, 10);
+    let pairs = [(fast.0, gpu.0), (fast.2, gpu.2)];
+    for (f, g) in pairs
+        .into_iter()
+        .chain(fast.1.iter().copied().zip(gpu.1.clone()))
+    {
+        assert!(
+            (f - g).abs() <= 1e-9 * (1.0 + f.abs()),
+            "fast {fast:?} vs cuda {gpu:?}"
+        );
+    }
+    assert!(gpu.2 < gpu.0 * 0.9, "cuda: loss {} -> {}", gpu.0, gpu.2);
 }
 
 #[test]

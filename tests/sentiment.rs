@@ -5,6 +5,8 @@
 //! at hand (../shared/data/sst2 or MINITORCH_SST2_DIR); the real-data runs are CLI runs
 //! (README, "Module 4: text").
 
+mod common;
+
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use minitorch::data::text::{
@@ -646,30 +648,49 @@ fn minitorchs_relu_head_can_die() {
     assert!((e.loss - 2f64.ln()).abs() < 1e-5, "{}", e.loss);
 }
 
-#[test]
-fn a_few_steps_on_cuda_sim_match_the_fast_backend() {
+/// A few steps on `backend`: the loss before, the epoch's mean training loss, the loss after.
+fn few_steps_on(backend: Backend) -> (f64, f64, f64) {
     let s = synthetic(12, 4, 2);
     let config = SentimentConfig {
         batch: 4,
         shuffle: false,
     };
-    let mut losses = Vec::new();
-    for backend in [Backend::Fast, Backend::CudaSim] {
-        let mut rng = Rng::seed(5);
-        let net = SentimentCnn::new(4, 3, &[2, 3], backend, &mut rng)
-            .unwrap()
-            .with_head(Head::Kim);
-        let optim = Sgd::new(net.parameters(), 0.5).unwrap();
-        let before = evaluate(&net, data(&s), 12).unwrap().loss;
-        let stats = train_epoch(&net, &optim, data(&s), &config, &mut rng, |_, _| {}).unwrap();
-        let after = evaluate(&net, data(&s), 12).unwrap().loss;
-        losses.push((before, stats.loss, after));
+    let mut rng = Rng::seed(5);
+    let net = SentimentCnn::new(4, 3, &[2, 3], backend, &mut rng)
+        .unwrap()
+        .with_head(Head::Kim);
+    let optim = Sgd::new(net.parameters(), 0.5).unwrap();
+    let before = evaluate(&net, data(&s), 12).unwrap().loss;
+    let stats = train_epoch(&net, &optim, data(&s), &config, &mut rng, |_, _| {}).unwrap();
+    let after = evaluate(&net, data(&s), 12).unwrap().loss;
+    (before, stats.loss, after)
+}
+
+fn matches_the_fast_backend(backend: Backend) {
+    let (fast, other) = (few_steps_on(Backend::Fast), few_steps_on(backend));
+    for (a, b) in [(fast.0, other.0), (fast.1, other.1), (fast.2, other.2)] {
+        assert!((a - b).abs() < 1e-9, "fast {fast:?} vs {backend} {other:?}");
     }
-    let (fast, sim) = (losses[0], losses[1]);
-    for (a, b) in [(fast.0, sim.0), (fast.1, sim.1), (fast.2, sim.2)] {
-        assert!((a - b).abs() < 1e-9, "fast {fast:?} vs cuda-sim {sim:?}");
+    assert!(
+        other.2 < other.0,
+        "{backend} loss {} -> {}",
+        other.0,
+        other.2
+    );
+}
+
+#[test]
+fn a_few_steps_on_cuda_sim_match_the_fast_backend() {
+    matches_the_fast_backend(Backend::CudaSim);
+}
+
+/// As on cuda-sim, on a real GPU; says why it skips without one (fails then under
+/// `MINITORCH_REQUIRE_CUDA=1`).
+#[test]
+fn a_few_steps_on_a_gpu_match_the_fast_backend() {
+    if common::cuda_or_skip("a_few_steps_on_a_gpu_match_the_fast_backend") {
+        matches_the_fast_backend(Backend::Cuda);
     }
-    assert!(sim.2 < sim.0, "cuda-sim loss {} -> {}", sim.0, sim.2);
 }
 
 #[test]

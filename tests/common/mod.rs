@@ -303,14 +303,48 @@ pub fn weights(shape: &[usize], backend: Backend) -> Tensor {
     Tensor::from_data(TensorData::new(values, shape).unwrap(), Backend::Simple).to(backend)
 }
 
+/// How many representable `f64` values apart `a` and `b` are: 0 when equal (NaN equal to NaN),
+/// `u64::MAX` when only one is NaN or their signs differ.
+pub fn ulps_apart(a: f64, b: f64) -> u64 {
+    if a == b || (a.is_nan() && b.is_nan()) {
+        0
+    } else if a.is_nan() || b.is_nan() || a.is_sign_negative() != b.is_sign_negative() {
+        u64::MAX
+    } else {
+        a.to_bits().abs_diff(b.to_bits())
+    }
+}
+
+/// Whether a GPU must be present (`MINITORCH_REQUIRE_CUDA=1`): then a missing one fails the
+/// GPU tests instead of skipping them.
+pub fn cuda_required() -> bool {
+    std::env::var("MINITORCH_REQUIRE_CUDA").is_ok_and(|v| v == "1")
+}
+
+/// True when a GPU is usable (and says which on stderr); otherwise says why `test` skips, past
+/// the harness's output capture, or fails it when a GPU is required.
+pub fn cuda_or_skip(test: &str) -> bool {
+    use std::io::Write;
+    match minitorch::backend::cuda::device::gpu() {
+        Ok(g) => {
+            let _ = writeln!(std::io::stderr(), "{test}: on {}", g.description);
+            true
+        }
+        Err(e) => {
+            assert!(!cuda_required(), "{test}: MINITORCH_REQUIRE_CUDA=1 but {e}");
+            let _ = writeln!(std::io::stderr(), "SKIP {test}: {e}");
+            false
+        }
+    }
+}
+
 /// The backends under test (the reference backend is the oracle): the CPU ones always; the
 /// GPU one where a GPU is usable (or required: `MINITORCH_REQUIRE_CUDA=1`).
 pub static BACKENDS: std::sync::LazyLock<Vec<Backend>> = std::sync::LazyLock::new(|| {
     let mut backends = vec![Backend::Fast, Backend::CudaSim];
-    let required = std::env::var("MINITORCH_REQUIRE_CUDA").is_ok_and(|v| v == "1");
     match minitorch::backend::cuda::device::gpu() {
         Ok(_) => backends.push(Backend::Cuda),
-        Err(_) if required => backends.push(Backend::Cuda),
+        Err(_) if cuda_required() => backends.push(Backend::Cuda),
         Err(e) => {
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "cuda not tested ({e})");
