@@ -13,10 +13,11 @@
 // src/layout.rs MAX_DIMS.
 #define MAX_DIMS 8
 // src/backend/cuda/launch.rs: threads of an element-wise block, side of a matmul tile, most
-// threads of a reduce block.
+// threads of a reduce block, most threads of a conv2d_block_kernel block.
 #define THREADS_PER_BLOCK 32
 #define TILE 32
 #define REDUCE_MAX_THREADS 1024
+#define CONV_BLOCK_MAX_THREADS 1024
 // src/operators.rs LOG_EPS and IS_CLOSE_TOL.
 #define LOG_EPS 1e-6
 #define IS_CLOSE_TOL 1e-2

@@ -1,8 +1,13 @@
 // 2-D cross-correlation (MiniTorch tasks 4.1, 4.2 and the extra credit 4.4b); 1-D
-// convolutions arrive as a height of 1.
-// Launch: grid ceil(size / 32), block 32: one thread per output cell (b, o, y, x), which sums
+// convolutions arrive as a height of 1. Output cell (b, o, y, x) sums the window's terms
 // weight[o, c, i, j] * input[b, c, y + i, x + j] (y - i, x - j when reverse) over c, i, j,
 // reading 0 outside the input. Operands are read through their layouts (any strides).
+// Two launches (launch::conv2d picks one):
+// - conv2d_kernel: grid ceil(size / 32), block 32: one thread per output cell.
+// - conv2d_block_kernel: grid size, block a power of two from 256 to CONV_BLOCK_MAX_THREADS
+//   (launch::conv2d_block_threads): one block per output cell, for
+//   few cells with long windows (a weight gradient: a cell per weight, each summing over
+//   batch x height x width), which one thread per cell would leave to a few warps.
 #include "common.cuh"
 
 extern "C" __global__ void conv2d_kernel(ConvArgs args) {
@@ -32,4 +37,49 @@ extern "C" __global__ void conv2d_kernel(ConvArgs args) {
         }
     }
     args.out[ordinal] = acc;
+}
+
+// One block per output cell: thread k takes the window's terms k, k + blockDim.x, ... (term
+// t = (c * kh + i) * kw + j, its digits stepped without division), then a shared-memory tree
+// adds the threads' partial sums in a fixed order. Every thread reaches every barrier.
+extern "C" __global__ void conv2d_block_kernel(ConvArgs args) {
+    __shared__ double cache[CONV_BLOCK_MAX_THREADS];
+    long long ordinal = blockIdx.x;
+    int t = threadIdx.x;
+    long long index[MAX_DIMS];
+    to_index(ordinal, args.out_layout, index);
+    long long b = index[0], o = index[1], y = index[2], x = index[3];
+    const Layout& in = args.in_layout;
+    const Layout& w = args.w_layout;
+    long long cin = in.shape[1], h = in.shape[2], wd = in.shape[3];
+    long long kh = w.shape[2], kw = w.shape[3];
+    // This thread's first term and the step between its terms, both as digits (c, i, j).
+    long long j = t % kw, i = (t / kw) % kh, c = t / (kw * kh);
+    long long step = blockDim.x;
+    long long sj = step % kw, si = (step / kw) % kh, sc = step / (kw * kh);
+    double acc = 0.0;
+    while (c < cin) {
+        long long row = args.reverse ? y - i : y + i;
+        long long col = args.reverse ? x - j : x + j;
+        if (row >= 0 && row < h && col >= 0 && col < wd) {
+            double wv = args.weight[w.offset + o * w.strides[0] + c * w.strides[1] +
+                                    i * w.strides[2] + j * w.strides[3]];
+            double iv = args.in[in.offset + b * in.strides[0] + c * in.strides[1] +
+                                row * in.strides[2] + col * in.strides[3]];
+            acc += wv * iv;
+        }
+        // j + sj < 2 kw and i + 1 + si < 2 kh: one carry per digit.
+        j += sj;
+        if (j >= kw) { j -= kw; i += 1; }
+        i += si;
+        if (i >= kh) { i -= kh; c += 1; }
+        c += sc;
+    }
+    cache[t] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (t < s) cache[t] += cache[t + s];
+        __syncthreads();
+    }
+    if (t == 0) args.out[ordinal] = cache[0];
 }

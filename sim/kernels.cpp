@@ -21,6 +21,7 @@ SIM_EXPORT(axpy_kernel, AxpyArgs)
 SIM_EXPORT(reduce_kernel, ReduceArgs)
 SIM_EXPORT(matmul_kernel, MatmulArgs)
 SIM_EXPORT(conv2d_kernel, ConvArgs)
+SIM_EXPORT(conv2d_block_kernel, ConvArgs)
 SIM_EXPORT(gather_rows_kernel, RowsArgs)
 SIM_EXPORT(scatter_rows_kernel, RowsArgs)
 

@@ -136,8 +136,10 @@ impl Profiled {
         run: impl FnOnce(&dyn TensorOps) -> Result<TensorData>,
     ) -> Result<TensorData> {
         NOTED.with(|n| n.set((Path::Reference, false)));
+        let kernels = self.0.kernels();
         let start = Instant::now();
-        let out = run(self.0.kernels());
+        // A GPU op only queues its kernel: wait for it, so the time is the op's.
+        let out = run(kernels).and_then(|out| kernels.synchronize().map(|()| out));
         let elapsed = start.elapsed();
         record(
             self.0,
@@ -189,5 +191,17 @@ impl TensorOps for Profiled {
             k.add_scaled_(y, alpha, x).map(|()| y.clone())
         })
         .map(|_| ())
+    }
+    fn gather_rows(&self, table: &TensorData, ids: &[u32]) -> Result<TensorData> {
+        self.time("gather_rows", |k| k.gather_rows(table, ids))
+    }
+    fn scatter_add_rows(&self, grad: &TensorData, ids: &[u32], rows: usize) -> Result<TensorData> {
+        self.time("scatter_add_rows", |k| k.scatter_add_rows(grad, ids, rows))
+    }
+    fn synchronize(&self) -> Result<()> {
+        self.0.kernels().synchronize()
+    }
+    fn adopt(&self, data: &TensorData) -> Result<TensorData> {
+        self.0.kernels().adopt(data)
     }
 }

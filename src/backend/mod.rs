@@ -100,6 +100,13 @@ pub trait TensorOps {
         self.adopt(&simple::scatter_add_rows(grad, ids, rows)?)
     }
 
+    /// Waits until the work this backend has queued has run. The CPU backends finish every
+    /// op before returning (this default does nothing); the GPU one queues kernels on a
+    /// stream and returns at once, so a timer must call this before it stops.
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// The same values in this backend's memory: shared when they already live there, else
     /// copied. Host backends share host storage and copy device storage to the host.
     fn adopt(&self, data: &TensorData) -> Result<TensorData> {

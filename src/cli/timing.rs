@@ -69,6 +69,7 @@ pub fn time_matmul(
         let y = Tensor::rand(&[2, size, size], rng)?.try_to(backend)?;
         let mm = Instant::now();
         black_box(x.matmul(&y)?);
+        backend.ops().synchronize()?;
         let end = Instant::now();
         with_inputs.push((end - start).as_secs_f64());
         alone.push((end - mm).as_secs_f64());
@@ -78,6 +79,7 @@ pub fn time_matmul(
         for _ in 0..trials.max(1) {
             let start = Instant::now();
             black_box(x.matmul(&y)?);
+            backend.ops().synchronize()?;
             repeat.push(start.elapsed().as_secs_f64());
         }
     }
@@ -254,6 +256,8 @@ pub fn time_op(backend: Backend, label: &str, kind: OpKind, reps: usize) -> Resu
     for _ in 0..reps.max(1) {
         let start = Instant::now();
         black_box(run()?);
+        // A GPU op returns once its kernel is queued; the time is until it has run.
+        ops.synchronize()?;
         times.push(start.elapsed().as_secs_f64());
     }
     Ok(OpTiming {
@@ -298,7 +302,7 @@ pub fn time_conv(
         );
         x.conv2d(&w)?.backward_with(&g)?;
         black_box(x.grad());
-        Ok(())
+        backend.ops().synchronize()
     };
     run()?;
     let mut times = Vec::with_capacity(reps);

@@ -454,6 +454,10 @@ mod tests {
         assert_eq!(int("THREADS_PER_BLOCK"), launch::THREADS_PER_BLOCK);
         assert_eq!(int("TILE"), launch::TILE);
         assert_eq!(int("REDUCE_MAX_THREADS"), launch::REDUCE_MAX_THREADS);
+        assert_eq!(
+            int("CONV_BLOCK_MAX_THREADS"),
+            launch::CONV_BLOCK_MAX_THREADS
+        );
         assert_eq!(float("LOG_EPS"), operators::LOG_EPS);
         assert_eq!(float("IS_CLOSE_TOL"), operators::IS_CLOSE_TOL);
         let known = [
@@ -461,6 +465,7 @@ mod tests {
             "THREADS_PER_BLOCK",
             "TILE",
             "REDUCE_MAX_THREADS",
+            "CONV_BLOCK_MAX_THREADS",
             "LOG_EPS",
             "IS_CLOSE_TOL",
         ];

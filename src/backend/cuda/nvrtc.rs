@@ -28,7 +28,7 @@ pub const ENTRY_POINTS: [(&str, &[&str]); 6] = [
     ("reduce", &["reduce_kernel"]),
     ("matmul", &["matmul_kernel"]),
     ("practice", &["sum_practice", "mm_practice"]),
-    ("conv", &["conv2d_kernel"]),
+    ("conv", &["conv2d_kernel", "conv2d_block_kernel"]),
     ("embedding", &["gather_rows_kernel", "scatter_rows_kernel"]),
 ];
 

@@ -28,6 +28,7 @@ unsafe extern "C" {
     fn sim_reduce_kernel(args: *const ReduceArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_matmul_kernel(args: *const MatmulArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_conv2d_kernel(args: *const ConvArgs, grid: Dim3, block: Dim3) -> i32;
+    fn sim_conv2d_block_kernel(args: *const ConvArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_gather_rows_kernel(args: *const RowsArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_scatter_rows_kernel(args: *const RowsArgs, grid: Dim3, block: Dim3) -> i32;
     fn sim_sum_practice(args: *const PracticeArgs, grid: Dim3, block: Dim3) -> i32;
@@ -178,11 +179,16 @@ impl TensorOps for CudaSimOps {
             reverse,
             [out.ptr(), di.ptr(), dw.ptr()],
         );
-        let (grid, block) = launch::elementwise(size);
+        let terms = weight.shape()[1..].iter().product();
+        let (kernel, grid, block) = launch::conv2d(size, terms);
+        let launcher = match kernel {
+            launch::ConvKernel::ThreadPerCell => sim_conv2d_kernel,
+            launch::ConvKernel::BlockPerCell => sim_conv2d_block_kernel,
+        };
         // SAFETY: as in `map`: the output holds `size` values, the operands are whole storages
-        // their (validated) layouts index into.
-        let status = unsafe { sim_conv2d_kernel(&args, grid, block) };
-        finish("conv2d_kernel", status, &[&out, &di, &dw])?;
+        // their (validated) layouts index into; either kernel writes each output cell once.
+        let status = unsafe { launcher(&args, grid, block) };
+        finish(kernel.name(), status, &[&out, &di, &dw])?;
         Ok(TensorData::packed(out.values().to_vec(), out_shape))
     }
 
