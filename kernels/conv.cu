@@ -4,10 +4,10 @@
 // reading 0 outside the input. Operands are read through their layouts (any strides).
 // Two launches (launch::conv2d picks one):
 // - conv2d_kernel: grid ceil(size / 32), block 32: one thread per output cell.
-// - conv2d_block_kernel: grid size, block a power of two from 256 to CONV_BLOCK_MAX_THREADS
-//   (launch::conv2d_block_threads): one block per output cell, for
-//   few cells with long windows (a weight gradient: a cell per weight, each summing over
-//   batch x height x width), which one thread per cell would leave to a few warps.
+// - conv2d_block_kernel: grid size, block a power of two from 256 to CONV_BLOCK_MAX_THREADS:
+//   one block per output cell, for few cells with long windows (a weight gradient: a cell per
+//   weight, each summing over batch x height x width), which one thread per cell would leave
+//   to a few warps.
 #include "common.cuh"
 
 extern "C" __global__ void conv2d_kernel(ConvArgs args) {

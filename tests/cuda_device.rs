@@ -33,6 +33,10 @@ fn without_cuda_every_entry_point_reports_what_is_missing() {
         "{err}"
     );
     assert!(sum_practice(&[1.0; 8]).is_err());
+    assert!(matches!(
+        Backend::Cuda.kernels().synchronize(),
+        Err(Error::CudaUnavailable { .. })
+    ));
     let constant = Tensor::scalar(1.0, Backend::Cuda);
     assert!(matches!(
         constant.add(&constant),
@@ -233,6 +237,8 @@ fn device_tensors_stay_on_the_device_until_read() {
     assert!(!t.data().storage().is_host());
     let u = t.mul(&t).unwrap().add(&t.scalar_like(1.0)).unwrap();
     assert!(!u.data().storage().is_host());
+    // Queued kernels can be waited for (what timers do) without reading anything back.
+    Backend::Cuda.kernels().synchronize().unwrap();
     assert_eq!(u.to_vec(), vec![2.0, 5.0, 10.0]);
     assert!(
         u.set(&[0], 1.0).is_err(),
