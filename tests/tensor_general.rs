@@ -524,3 +524,18 @@ fn agree(backend: Backend, got: &[f64], want: &[f64]) -> bool {
             (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-12 * g.abs().max(w.abs())
         })
 }
+
+/// The ulp distance the GPU comparison of exp, log and sigmoid relies on.
+#[test]
+fn ulps_apart_counts_representable_values() {
+    use common::ulps_apart;
+    assert_eq!(ulps_apart(1.0, 1.0), 0);
+    assert_eq!(ulps_apart(1.0, 1.0 + f64::EPSILON), 1);
+    assert_eq!(ulps_apart(1.0 + 4.0 * f64::EPSILON, 1.0), 4);
+    assert_eq!(ulps_apart(-2.0, -2.0 - 2.0 * f64::EPSILON), 1);
+    assert_eq!(ulps_apart(f64::INFINITY, f64::INFINITY), 0);
+    assert_eq!(ulps_apart(f64::NAN, f64::NAN), 0);
+    assert_eq!(ulps_apart(f64::NAN, 1.0), u64::MAX);
+    assert_eq!(ulps_apart(-1e-300, 1e-300), u64::MAX);
+    assert_eq!(ulps_apart(f64::MAX, f64::INFINITY), 1);
+}
