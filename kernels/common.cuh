@@ -233,3 +233,18 @@ __device__ inline double apply_fold(long long op, double acc, double x) {
         default: return nan("");
     }
 }
+
+// Folds one value per thread of the block with a reduce op: thread t's `acc` goes to
+// cache[t] (cache holds blockDim.x values, a power of two), then a shared-memory tree combines
+// them in a fixed order; every thread returns the result. It holds barriers: every thread of
+// the block calls it.
+__device__ inline double block_fold(double* cache, long long op, double acc) {
+    int t = threadIdx.x;
+    cache[t] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (t < s) cache[t] = apply_fold(op, cache[t], cache[t + s]);
+        __syncthreads();
+    }
+    return cache[0];
+}

@@ -19,11 +19,6 @@ extern "C" __global__ void reduce_kernel(ReduceArgs args) {
 
     double acc = reduce_start(args.op);
     for (long long k = t; k < len; k += blockDim.x) acc = apply_fold(args.op, acc, args.in[base + k * step]);
-    cache[t] = acc;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (t < s) cache[t] = apply_fold(args.op, cache[t], cache[t + s]);
-        __syncthreads();
-    }
-    if (t == 0) args.out[cell] = cache[0];
+    double folded = block_fold(cache, args.op, acc);
+    if (t == 0) args.out[cell] = folded;
 }
