@@ -197,6 +197,24 @@ fn broadcast_operands_match_reference() {
             &run_map(&row.to(Backend::Simple), MapOp::Id, &[2, 3, 5]),
             "map into [2,3,5]",
         );
+        // Broadcast along the last dimension (each row one repeated value: the backward of a
+        // sum over it, the pooling's), for the row widths the fast backend stores whole (2,
+        // 4, 8) and others, from every layout; exp shows the op ran once per value.
+        for n in [2, 3, 4, 5, 8, 9] {
+            for kind in KINDS {
+                let v = layouts::values(35, 20 + n as u64);
+                let a = layouts::make(&v, &[5, 7, 1], kind, backend);
+                let a_ref = layouts::make(&v, &[5, 7, 1], kind, Backend::Simple);
+                for op in [MapOp::Id, MapOp::Exp] {
+                    assert_mapped(
+                        op,
+                        &run_map(&a, op, &[5, 7, n]),
+                        &run_map(&a_ref, op, &[5, 7, n]),
+                        &format!("{op:?} of {kind:?} [5,7,1] into [5,7,{n}]"),
+                    );
+                }
+            }
+        }
     }
 }
 

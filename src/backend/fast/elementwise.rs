@@ -10,6 +10,7 @@ use crate::backend::{MapOp, TensorOps, ZipOp};
 use crate::error::Result;
 use crate::layout::{broadcast_target, shape_broadcast_for};
 use crate::tensor_data::{TensorData, reserved};
+use std::mem::MaybeUninit;
 
 /// Outputs smaller than this skip the strided machinery (layout broadcasting, dimension
 /// merging), which costs more than the reference kernel's plain loop at that size
@@ -123,19 +124,28 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
                 let ([first], count, [step]) = rows.next_run(rest.len() / n);
                 let (run, tail) = std::mem::take(&mut rest).split_at_mut(count * n);
                 rest = tail;
-                for (r, dst) in run.chunks_exact_mut(n).enumerate() {
-                    let p = first + r * step;
-                    match stride {
-                        1 => dst.iter_mut().zip(&src[p..p + n]).for_each(|(o, &x)| {
-                            o.write(f(x));
-                        }),
-                        _ => {
-                            let v = f(src[p]);
+                if stride == 0 {
+                    // Each row repeats one value (a broadcast along the last dimension: the
+                    // backward of a sum over it, the pooling's). Short rows get a fixed-size
+                    // store, so the loop is over rows only.
+                    let values = (0..count).map(|r| f(src[first + r * step]));
+                    match n {
+                        2 => repeat::<2>(run, values),
+                        4 => repeat::<4>(run, values),
+                        8 => repeat::<8>(run, values),
+                        _ => run.chunks_exact_mut(n).zip(values).for_each(|(dst, v)| {
                             dst.iter_mut().for_each(|o| {
                                 o.write(v);
-                            });
-                        }
+                            })
+                        }),
                     }
+                    continue;
+                }
+                for (r, dst) in run.chunks_exact_mut(n).enumerate() {
+                    let p = first + r * step;
+                    dst.iter_mut().zip(&src[p..p + n]).for_each(|(o, &x)| {
+                        o.write(f(x));
+                    });
                 }
             }
         }));
@@ -151,6 +161,15 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
     };
     profile::note(path, parallel);
     Ok(TensorData::packed(out, out_shape))
+}
+
+/// Writes each of `values` `N` times in a row into `run` (whose length is `N` × their count).
+#[inline(always)]
+fn repeat<const N: usize>(run: &mut [MaybeUninit<f64>], values: impl Iterator<Item = f64>) {
+    let (rows, _) = run.as_chunks_mut::<N>();
+    for (dst, v) in rows.iter_mut().zip(values) {
+        *dst = [MaybeUninit::new(v); N];
+    }
 }
 
 /// Fast zip: `op` on pairs of elements of `a` and `b`, broadcast to their common shape.
