@@ -238,6 +238,36 @@ fn threaded_direct_convolutions_match_the_reference() {
     }
 }
 
+/// The fast backend's weight gradient holds the output channels in vectors: one 4-lane vector
+/// for at most 4 channels, else 8-lane ones with the last padded. Every channel count around
+/// those edges, kernels from 1 × 1 to 5 × 5 (the gradient's output), at a batch small enough
+/// for one thread and one big enough to split: weight gradients against the reference.
+#[test]
+fn weight_gradients_of_every_channel_count_match_the_reference() {
+    for cout in [1, 2, 3, 4, 5, 7, 8, 9, 12, 17] {
+        for (batch, kh, kw) in [(1, 3, 3), (2, 1, 5), (2, 5, 2), (12, 3, 3), (12, 4, 1)] {
+            let (is, ws) = ([batch, 2, 20, 19], [cout, 2, kh, kw]);
+            let xv = values(is.iter().product(), 7 + cout as u64);
+            let wv = values(ws.iter().product(), 8);
+            let gv = values(batch * cout * 20 * 19, 9);
+            let run = |backend: Backend| {
+                let x = make(&xv, &is, common::layouts::Kind::Permuted, backend);
+                let w =
+                    make(&wv, &ws, common::layouts::Kind::Contiguous, backend).requires_grad_(true);
+                let out = x.conv2d(&w).unwrap();
+                let g = make(&gv, out.shape(), common::layouts::Kind::Sliced, backend);
+                out.backward_with(&g).unwrap();
+                w.grad().unwrap()
+            };
+            let want = run(Backend::Simple);
+            for backend in BACKENDS.iter().copied() {
+                let what = format!("{backend} {is:?} * {ws:?} grad weight");
+                assert_near(&run(backend), &want, &what);
+            }
+        }
+    }
+}
+
 #[test]
 fn conv_reads_broadcast_inputs() {
     // A batch made by broadcasting one image (stride 0 on the batch dim).

@@ -11,9 +11,10 @@
 //!   shifted input values per channel.
 //! - **Small output** (the weight's gradient, whose "kernel" is a whole image and whose output
 //!   is the kernel's KH × KW): [`small_output`] copies that "kernel" channel-last, so that a
-//!   vector holds 8 output channels at one position, and keeps one vector accumulator per
-//!   output cell (at most 5 × 5): each input value, broadcast, is multiplied into the
-//!   channels of every cell that reads it.
+//!   vector holds 8 output channels at one position (4, in a 256-bit vector, when there are
+//!   at most 4: [`narrow_tile`]), and keeps one vector accumulator per output cell (at most
+//!   5 × 5): each input value, broadcast, is multiplied into the channels of every cell that
+//!   reads it.
 //!
 //! Each thread pads the batch entries it convolves itself, into a scratch buffer of its own,
 //! and writes their output cells once ([`operands`]). The forward kernel can start each
@@ -33,6 +34,19 @@ use std::mem::MaybeUninit;
 
 /// f64 lanes of an AVX-512 vector.
 pub(super) const LANES: usize = 8;
+/// f64 lanes of an AVX2 vector: a weight gradient of at most this many output channels
+/// ([`small_output`]) runs on these, so that no lane is wasted on padding.
+pub(super) const NARROW: usize = 4;
+
+/// The lanes of [`small_output`]'s channel-last groups for `outs` output channels: one
+/// [`NARROW`] vector for at most 4, else whole [`LANES`] vectors.
+pub(super) fn group_lanes(outs: usize) -> usize {
+    if outs <= NARROW {
+        NARROW
+    } else {
+        outs.next_multiple_of(LANES)
+    }
+}
 /// Output columns per [`same_size`] tile.
 const COLUMNS: usize = 4 * LANES;
 /// Output channels per [`same_size`] tile.
@@ -246,7 +260,7 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
     // bounds; the kernel channel-last, (C, GH, GW, O) with O padded to whole vectors.
     let rows = (gh + oh - 1).max(h);
     let cols = (gw + ow - 1).max(width);
-    let lanes = outs.next_multiple_of(LANES);
+    let lanes = group_lanes(outs);
     let guard = g.storage().read()?;
     // The layout's span lies inside the storage (checked when the tensor was made).
     let kernel_rows = ChannelsLast::new(g, &guard[g.offset()..], lanes);
@@ -268,9 +282,10 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
             let cell = &mut out[ob * cells..(ob + LANES).min(outs) * cells];
             macro_rules! dispatch {
                 ($($i:literal $j:literal),*) => {
-                    match (oh, ow) {
+                    match (oh, ow, lanes) {
                         // SAFETY: `available()` was checked by the caller (see `same_size`).
-                        $(($i, $j) => unsafe { small_tile::<$i, $j>(image, &kernel[ob..], cell, dims) },)*
+                        $(($i, $j, NARROW) => unsafe { narrow_tile::<$i, $j>(image, kernel, cell, dims) },
+                        ($i, $j, _) => unsafe { small_tile::<$i, $j>(image, &kernel[ob..], cell, dims) },)*
                         _ => unreachable!("small_output is called for outputs up to 5 × 5"),
                     }
                 };
@@ -391,6 +406,72 @@ unsafe fn small_tile<const I: usize, const J: usize>(
             }
         }
     }
+}
+
+/// [`small_tile`] for at most [`NARROW`] output channels, on 4-lane vectors: the kernel's
+/// groups are `NARROW` wide (`d.lanes`), and the FMAs half as wide (twice as many per cycle
+/// on a CPU that splits 512-bit ones) with no lanes of padding to multiply.
+///
+/// # Safety
+/// The CPU must support AVX-512F and FMA ([`available`]), which include AVX2's 4-lane FMAs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn narrow_tile<const I: usize, const J: usize>(
+    image: &[f64],
+    kernel: &[f64],
+    out: &mut [f64],
+    d: SmallDims,
+) {
+    use std::arch::x86_64::*;
+    assert!(d.lanes == NARROW && image.len() == d.cin * d.rows * d.cols);
+    assert!(d.rows >= d.gh + I - 1 && d.cols >= d.gw + J - 1);
+    assert!(out.len() <= NARROW * I * J && out.len().is_multiple_of(I * J));
+    let plane = d.gh * d.gw * NARROW;
+    // The last read of the kernel is at (cin − 1)·plane + (gh·gw − 1)·NARROW, NARROW wide.
+    assert!(kernel.len() >= d.cin * plane);
+    let mut acc = [[_mm256_setzero_pd(); J]; I];
+    for c in 0..d.cin {
+        for y in 0..d.gh {
+            let rows = &image[(c * d.rows + y) * d.cols..][..(I - 1) * d.cols + d.gw + J - 1];
+            let krow = &kernel[c * plane + y * d.gw * NARROW..][..d.gw * NARROW];
+            let (rows, krow) = (rows.as_ptr(), krow.as_ptr());
+            for x in 0..d.gw {
+                // SAFETY: `krow` holds gw·NARROW values and x < gw; `rows` holds
+                // (I − 1)·cols + gw + J − 1 values, and the largest read is at
+                // (I − 1)·cols + (gw − 1) + (J − 1).
+                unsafe {
+                    let g = _mm256_loadu_pd(krow.add(x * NARROW));
+                    for (i, acc_i) in acc.iter_mut().enumerate() {
+                        let row = rows.add(i * d.cols + x);
+                        for (j, a) in acc_i.iter_mut().enumerate() {
+                            *a = _mm256_fmadd_pd(_mm256_set1_pd(*row.add(j)), g, *a);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let channels = out.len() / (I * J);
+    for (i, acc_i) in acc.iter().enumerate() {
+        for (j, a) in acc_i.iter().enumerate() {
+            let mut lanes = [0.0; NARROW];
+            // SAFETY: `lanes` holds NARROW values.
+            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), *a) };
+            for (o, &v) in lanes.iter().enumerate().take(channels) {
+                out[(o * I + i) * J + j] = v;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn narrow_tile<const I: usize, const J: usize>(
+    _: &[f64],
+    _: &[f64],
+    _: &mut [f64],
+    _: SmallDims,
+) {
+    unreachable!("available() is false off x86_64")
 }
 
 #[cfg(not(target_arch = "x86_64"))]

@@ -5,7 +5,7 @@
 //! copies took as long as the kernels themselves in an MNIST step (`docs/performance.md`).
 
 use super::super::team;
-use super::{LANES, PARALLEL_MACS};
+use super::{LANES, NARROW, PARALLEL_MACS, group_lanes};
 use crate::error::Result;
 use crate::tensor_data::{TensorData, reserved};
 use smallvec::SmallVec;
@@ -178,6 +178,9 @@ pub(super) struct ChannelsLast<'a> {
 impl<'a> ChannelsLast<'a> {
     pub(super) fn new(g: &TensorData, src: &'a [f64], lanes: usize) -> ChannelsLast<'a> {
         let (shape, strides) = sizes_and_strides(g);
+        // `fill` writes every cell only when each group is the O channels' whole vectors (of
+        // NARROW lanes for at most NARROW channels, else of LANES).
+        assert_eq!(lanes, group_lanes(shape[0]), "channel-last groups");
         ChannelsLast {
             src,
             shape,
@@ -206,11 +209,23 @@ impl<'a> ChannelsLast<'a> {
                 .map(|oi| &self.src[start + oi * so..][..(w - 1) * sw + 1])
                 .collect();
             for (x, group) in row.chunks_exact_mut(self.lanes).enumerate() {
-                let (values, rest) = group.split_at_mut(o);
-                for (d, source) in values.iter_mut().zip(&sources) {
-                    d.write(source[x * sw]);
+                // Vector by vector, each lane written in place (zeros past O): filling the
+                // zero lanes as a slice was a `memset` call per group (a third of a
+                // one-channel weight gradient's time).
+                let value = |k: usize| sources.get(k).map_or(0.0, |source| source[x * sw]);
+                if self.lanes == NARROW {
+                    let (vectors, _) = group.as_chunks_mut::<NARROW>();
+                    for (k, d) in vectors[0].iter_mut().enumerate() {
+                        d.write(value(k));
+                    }
+                    continue;
                 }
-                rest.fill(MaybeUninit::new(0.0));
+                let (vectors, _) = group.as_chunks_mut::<LANES>();
+                for (v, d) in vectors.iter_mut().enumerate() {
+                    for (k, d) in d.iter_mut().enumerate() {
+                        d.write(value(v * LANES + k));
+                    }
+                }
             }
         }
     }
