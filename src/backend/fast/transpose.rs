@@ -81,7 +81,7 @@ impl Transpose for Avx512 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn transpose_avx512(
+pub(super) unsafe fn transpose_avx512(
     r: [std::arch::x86_64::__m512d; SIDE],
 ) -> [std::arch::x86_64::__m512d; SIDE] {
     use std::arch::x86_64::*;

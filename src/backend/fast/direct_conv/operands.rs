@@ -163,6 +163,55 @@ pub(super) fn part(len: usize, parts: usize, k: usize) -> Range<usize> {
     start..start + each + usize::from(k < extra)
 }
 
+/// The channel-last groups of the first columns of one (c, y) row, 8 columns at a time: the
+/// `sources` (one packed row of w values per channel, at most [`LANES`]) as 8 vectors of 8
+/// columns, zero vectors for the missing channels, transposed into 8 vectors of channels,
+/// each stored as one group of `lanes` cells (the low [`NARROW`] lanes when `lanes` is
+/// `NARROW`: at most 4 channels, the other lanes being zero). Returns how many columns it
+/// wrote: w rounded down to 8.
+///
+/// # Safety
+/// The CPU must have AVX-512F. (`sources` holding at most `LANES` slices of equal length w,
+/// `lanes` being `NARROW` or `LANES` and `row` holding w groups of `lanes` are checked.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transposed_columns(
+    sources: &[&[f64]],
+    row: &mut [MaybeUninit<f64>],
+    lanes: usize,
+) -> usize {
+    use super::super::transpose::{SIDE, transpose_avx512};
+    use std::arch::x86_64::*;
+    let w = sources.first().map_or(0, |s| s.len());
+    assert!(sources.len() <= lanes && sources.iter().all(|s| s.len() == w));
+    assert!((lanes == NARROW || lanes == LANES) && row.len() >= w * lanes);
+    let blocks = w / SIDE;
+    for block in 0..blocks {
+        let x = block * SIDE;
+        let mut lines = [_mm512_setzero_pd(); SIDE];
+        for (line, source) in lines.iter_mut().zip(sources) {
+            // SAFETY: x + SIDE ≤ w = source.len().
+            *line = unsafe { _mm512_loadu_pd(source.as_ptr().add(x)) };
+        }
+        // SAFETY: AVX-512F (this function's contract).
+        let columns = unsafe { transpose_avx512(lines) };
+        let out = row[x * lanes..(x + SIDE) * lanes]
+            .as_mut_ptr()
+            .cast::<f64>();
+        for (k, column) in columns.into_iter().enumerate() {
+            // SAFETY: group x + k's `lanes` cells lie in `row[x·lanes .. (x + SIDE)·lanes]`.
+            unsafe {
+                if lanes == NARROW {
+                    _mm256_storeu_pd(out.add(k * NARROW), _mm512_castpd512_pd256(column));
+                } else {
+                    _mm512_storeu_pd(out.add(k * LANES), column);
+                }
+            }
+        }
+    }
+    blocks * SIDE
+}
+
 /// How [`ChannelsLast::fill`] copies a 4-D tensor `g` (O, C, H, W), read through its strides,
 /// as packed (C, H, W, `lanes`) with the channels past O zero: the (C, H) rows of
 /// [`small_output`](super::small_output)'s kernel.
@@ -208,7 +257,21 @@ impl<'a> ChannelsLast<'a> {
             let sources: SmallVec<[&[f64]; LANES]> = (0..o)
                 .map(|oi| &self.src[start + oi * so..][..(w - 1) * sw + 1])
                 .collect();
-            for (x, group) in row.chunks_exact_mut(self.lanes).enumerate() {
+            // Packed source rows of at most one vector of channels: 8 columns at a time,
+            // transposed in registers; the columns past the last multiple of 8 below.
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if sw == 1 && o <= LANES && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F was detected just above; `sources` are o ≤ LANES slices
+                // of w values and `row` holds w groups of `self.lanes` cells (NARROW or
+                // LANES, checked in `new`).
+                done = unsafe { transposed_columns(&sources, row, self.lanes) };
+            }
+            for (i, group) in row[done * self.lanes..]
+                .chunks_exact_mut(self.lanes)
+                .enumerate()
+            {
+                let x = done + i;
                 // Vector by vector, each lane written in place (zeros past O): filling the
                 // zero lanes as a slice was a `memset` call per group (a third of a
                 // one-channel weight gradient's time).
