@@ -207,14 +207,15 @@ fn conv_gradients_match_the_reference_on_every_layout() {
 
 /// MNIST's convolutions at batch 16 have enough multiply-adds for the fast backend's direct
 /// kernels to split their work across its threads, each thread padding the entries it
-/// convolves and zeroing the cells it writes (and conv 1 → 4's weight gradient, a single
-/// entry, splitting its channels into two partial sums): forward and both gradients against
-/// the reference backend, for inputs in every layout.
+/// convolves (a run of consecutive ones) and zeroing the cells it writes (and conv 1 → 4's
+/// weight gradient, a single entry, splitting its channels into two partial sums): forward
+/// and both gradients against the reference backend, for inputs in every layout.
 #[test]
 fn threaded_direct_convolutions_match_the_reference() {
     for (is, ws) in [
         ([16, 4, 28, 28], [8, 4, 3, 3]),
         ([16, 1, 28, 28], [4, 1, 3, 3]),
+        ([5, 4, 28, 28], [8, 4, 3, 3]), // a batch that does not split evenly
     ] {
         let xv = values(is.iter().product(), 4);
         let wv = values(ws.iter().product(), 5);

@@ -136,7 +136,15 @@ pub(super) unsafe fn for_each_entry(
     let mut out = reserved("conv2d", n, shape)?;
     let cells = &mut out.spare_capacity_mut()[..n];
     if macs >= PARALLEL_MACS && n > chunk {
-        team::for_each_chunk_mut(cells, chunk, fill);
+        // One run of consecutive entries per thread, as the element-wise ops after it split
+        // their operands (halves, `collect_chunks`): each thread then finds the entries it
+        // reads in its own core's cache.
+        let entries = (n / chunk).div_ceil(rayon::current_num_threads());
+        team::for_each_chunk_mut(cells, entries * chunk, |k, run| {
+            for (e, piece) in run.chunks_mut(chunk).enumerate() {
+                fill(k * entries + e, piece);
+            }
+        });
     } else {
         cells
             .chunks_mut(chunk)
