@@ -12,7 +12,7 @@
 //! - **Small output** (the weight's gradient, whose "kernel" is a whole image and whose output
 //!   is the kernel's KH × KW): [`small_output`] copies that "kernel" channel-last, so that a
 //!   vector holds 8 output channels at one position (4, in a 256-bit vector, when there are
-//!   at most 4: [`narrow_tile`]), and keeps one vector accumulator per output cell (at most
+//!   at most 4), and keeps one vector accumulator per output cell (at most
 //!   5 × 5): each input value, broadcast, is multiplied into the channels of every cell that
 //!   reads it.
 //!
@@ -284,8 +284,8 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
                 ($($i:literal $j:literal),*) => {
                     match (oh, ow, lanes) {
                         // SAFETY: `available()` was checked by the caller (see `same_size`).
-                        $(($i, $j, NARROW) => unsafe { narrow_tile::<$i, $j>(image, kernel, cell, dims) },
-                        ($i, $j, _) => unsafe { small_tile::<$i, $j>(image, &kernel[ob..], cell, dims) },)*
+                        $(($i, $j, NARROW) => unsafe { small_tile::<Narrow, $i, $j>(image, kernel, cell, dims) },
+                        ($i, $j, _) => unsafe { small_tile::<Wide, $i, $j>(image, &kernel[ob..], cell, dims) },)*
                         _ => unreachable!("small_output is called for outputs up to 5 × 5"),
                     }
                 };
@@ -350,45 +350,129 @@ struct SmallDims {
     cols: usize,
 }
 
-/// Up to 8 output channels (one vector, from the kernel's channel `ob` on: `kernel` starts
-/// there) of one batch entry of [`small_output`]: a vector accumulator per output cell
+/// [`small_tile`]'s vectors: 8 lanes, or 4 for at most [`NARROW`] output channels.
+#[cfg(target_arch = "x86_64")]
+type Wide = std::arch::x86_64::__m512d;
+#[cfg(target_arch = "x86_64")]
+type Narrow = std::arch::x86_64::__m256d;
+#[cfg(not(target_arch = "x86_64"))]
+type Wide = ();
+#[cfg(not(target_arch = "x86_64"))]
+type Narrow = ();
+
+/// A vector of f64 lanes for [`small_tile`]: 8 (AVX-512) or, for at most [`NARROW`] output
+/// channels, 4 (AVX2).
+#[cfg(target_arch = "x86_64")]
+trait Lanes: Copy {
+    /// Lanes per vector.
+    const N: usize;
+    /// # Safety
+    /// The CPU must have the vector's instructions; `p` is readable for `N` values.
+    unsafe fn load(p: *const f64) -> Self;
+    /// # Safety
+    /// As [`Lanes::load`].
+    unsafe fn splat(x: f64) -> Self;
+    /// `a · b + c`, lane by lane.
+    ///
+    /// # Safety
+    /// As [`Lanes::load`], and FMA.
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    /// # Safety
+    /// As [`Lanes::load`], `p` writable for `N` values.
+    unsafe fn store(self, p: *mut f64);
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for std::arch::x86_64::__m512d {
+    const N: usize = LANES;
+    #[inline(always)]
+    unsafe fn load(p: *const f64) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_loadu_pd(p) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_set1_pd(x) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f64) {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_storeu_pd(p, self) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for std::arch::x86_64::__m256d {
+    const N: usize = NARROW;
+    #[inline(always)]
+    unsafe fn load(p: *const f64) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_loadu_pd(p) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_set1_pd(x) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f64) {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_storeu_pd(p, self) }
+    }
+}
+
+/// Up to `V::N` output channels (one vector, from the kernel's channel `ob` on: `kernel`
+/// starts there) of one batch entry of [`small_output`]: a vector accumulator per output cell
 /// (`I × J` of them), each step adding one input value (broadcast) times the kernel's vector
-/// of channels at that position. `out` holds the channels' `I · J` cells each.
+/// of channels at that position. `out` holds the channels' `I · J` cells each. With 4-lane
+/// vectors (at most [`NARROW`] channels, groups of `NARROW` in the kernel) the FMAs are half as
+/// wide — two a cycle on this Zen 4, which takes a cycle for a 512-bit one — and no padding
+/// lanes are multiplied.
 ///
 /// # Safety
 /// The CPU must support AVX-512F and FMA ([`available`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn small_tile<const I: usize, const J: usize>(
+unsafe fn small_tile<V: Lanes, const I: usize, const J: usize>(
     image: &[f64],
     kernel: &[f64],
     out: &mut [f64],
     d: SmallDims,
 ) {
-    use std::arch::x86_64::*;
     assert!(image.len() == d.cin * d.rows * d.cols && d.rows >= d.gh + I - 1);
-    assert!(
-        d.cols >= d.gw + J - 1 && out.len() <= LANES * I * J && out.len().is_multiple_of(I * J)
-    );
+    assert!(d.cols >= d.gw + J - 1 && out.len() <= V::N * I * J && out.len().is_multiple_of(I * J));
+    assert!(d.lanes >= V::N);
     let plane = d.gh * d.gw * d.lanes;
-    // The last read of the kernel is at (cin − 1)·plane + (gh·gw − 1)·lanes, LANES wide.
-    assert!(kernel.len() >= (d.cin - 1) * plane + (d.gh * d.gw - 1) * d.lanes + LANES);
-    let mut acc = [[_mm512_setzero_pd(); J]; I];
+    // The last read of the kernel is at (cin − 1)·plane + (gh·gw − 1)·lanes, V::N wide.
+    assert!(kernel.len() >= (d.cin - 1) * plane + (d.gh * d.gw - 1) * d.lanes + V::N);
+    // SAFETY (of every `Lanes` call here): AVX-512F and FMA, this function's contract.
+    let mut acc = [[unsafe { V::splat(0.0) }; J]; I];
     for c in 0..d.cin {
         for y in 0..d.gh {
             let rows = &image[(c * d.rows + y) * d.cols..][..(I - 1) * d.cols + d.gw + J - 1];
-            let krow = &kernel[c * plane + y * d.gw * d.lanes..][..(d.gw - 1) * d.lanes + LANES];
+            let krow = &kernel[c * plane + y * d.gw * d.lanes..][..(d.gw - 1) * d.lanes + V::N];
             let (rows, krow) = (rows.as_ptr(), krow.as_ptr());
             for x in 0..d.gw {
-                // SAFETY: `krow` holds (gw − 1)·lanes + LANES values and x < gw; `rows` holds
+                // SAFETY: `krow` holds (gw − 1)·lanes + V::N values and x < gw; `rows` holds
                 // (I − 1)·cols + gw + J − 1 values, and the largest read is at
                 // (I − 1)·cols + (gw − 1) + (J − 1).
                 unsafe {
-                    let g = _mm512_loadu_pd(krow.add(x * d.lanes));
+                    let g = V::load(krow.add(x * d.lanes));
                     for (i, acc_i) in acc.iter_mut().enumerate() {
                         let row = rows.add(i * d.cols + x);
                         for (j, a) in acc_i.iter_mut().enumerate() {
-                            *a = _mm512_fmadd_pd(_mm512_set1_pd(*row.add(j)), g, *a);
+                            *a = V::fmadd(V::splat(*row.add(j)), g, *a);
                         }
                     }
                 }
@@ -399,64 +483,8 @@ unsafe fn small_tile<const I: usize, const J: usize>(
     for (i, acc_i) in acc.iter().enumerate() {
         for (j, a) in acc_i.iter().enumerate() {
             let mut lanes = [0.0; LANES];
-            // SAFETY: `lanes` holds LANES values.
-            unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), *a) };
-            for (o, &v) in lanes.iter().enumerate().take(channels) {
-                out[(o * I + i) * J + j] = v;
-            }
-        }
-    }
-}
-
-/// [`small_tile`] for at most [`NARROW`] output channels, on 4-lane vectors: the kernel's
-/// groups are `NARROW` wide (`d.lanes`), and the FMAs half as wide (twice as many per cycle
-/// on a CPU that splits 512-bit ones) with no lanes of padding to multiply.
-///
-/// # Safety
-/// The CPU must support AVX-512F and FMA ([`available`]), which include AVX2's 4-lane FMAs.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn narrow_tile<const I: usize, const J: usize>(
-    image: &[f64],
-    kernel: &[f64],
-    out: &mut [f64],
-    d: SmallDims,
-) {
-    use std::arch::x86_64::*;
-    assert!(d.lanes == NARROW && image.len() == d.cin * d.rows * d.cols);
-    assert!(d.rows >= d.gh + I - 1 && d.cols >= d.gw + J - 1);
-    assert!(out.len() <= NARROW * I * J && out.len().is_multiple_of(I * J));
-    let plane = d.gh * d.gw * NARROW;
-    // The last read of the kernel is at (cin − 1)·plane + (gh·gw − 1)·NARROW, NARROW wide.
-    assert!(kernel.len() >= d.cin * plane);
-    let mut acc = [[_mm256_setzero_pd(); J]; I];
-    for c in 0..d.cin {
-        for y in 0..d.gh {
-            let rows = &image[(c * d.rows + y) * d.cols..][..(I - 1) * d.cols + d.gw + J - 1];
-            let krow = &kernel[c * plane + y * d.gw * NARROW..][..d.gw * NARROW];
-            let (rows, krow) = (rows.as_ptr(), krow.as_ptr());
-            for x in 0..d.gw {
-                // SAFETY: `krow` holds gw·NARROW values and x < gw; `rows` holds
-                // (I − 1)·cols + gw + J − 1 values, and the largest read is at
-                // (I − 1)·cols + (gw − 1) + (J − 1).
-                unsafe {
-                    let g = _mm256_loadu_pd(krow.add(x * NARROW));
-                    for (i, acc_i) in acc.iter_mut().enumerate() {
-                        let row = rows.add(i * d.cols + x);
-                        for (j, a) in acc_i.iter_mut().enumerate() {
-                            *a = _mm256_fmadd_pd(_mm256_set1_pd(*row.add(j)), g, *a);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let channels = out.len() / (I * J);
-    for (i, acc_i) in acc.iter().enumerate() {
-        for (j, a) in acc_i.iter().enumerate() {
-            let mut lanes = [0.0; NARROW];
-            // SAFETY: `lanes` holds NARROW values.
-            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), *a) };
+            // SAFETY: `lanes` holds LANES ≥ V::N values.
+            unsafe { a.store(lanes.as_mut_ptr()) };
             for (o, &v) in lanes.iter().enumerate().take(channels) {
                 out[(o * I + i) * J + j] = v;
             }
@@ -465,17 +493,7 @@ unsafe fn narrow_tile<const I: usize, const J: usize>(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn narrow_tile<const I: usize, const J: usize>(
-    _: &[f64],
-    _: &[f64],
-    _: &mut [f64],
-    _: SmallDims,
-) {
-    unreachable!("available() is false off x86_64")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn small_tile<const I: usize, const J: usize>(
+unsafe fn small_tile<V, const I: usize, const J: usize>(
     _: &[f64],
     _: &[f64],
     _: &mut [f64],

@@ -230,6 +230,8 @@ pub(super) struct ChannelsLast<'a> {
     shape: [usize; 4],
     strides: [usize; 4],
     lanes: usize,
+    /// Whether the CPU has AVX-512F (for `transposed_columns`).
+    avx512: bool,
 }
 
 impl<'a> ChannelsLast<'a> {
@@ -243,6 +245,7 @@ impl<'a> ChannelsLast<'a> {
             shape,
             strides,
             lanes,
+            avx512: super::available(),
         }
     }
 
@@ -269,10 +272,9 @@ impl<'a> ChannelsLast<'a> {
             // transposed in registers; the columns past the last multiple of 8 below.
             let mut done = 0;
             #[cfg(target_arch = "x86_64")]
-            if sw == 1 && o <= LANES && std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512F was detected just above; `sources` are o ≤ LANES slices
-                // of w values and `row` holds w groups of `self.lanes` cells (NARROW or
-                // LANES, checked in `new`).
+            if sw == 1 && o <= LANES && self.avx512 {
+                // SAFETY: `avx512` says the CPU has AVX-512F (detected in `new`); the other
+                // conditions are checked by the function.
                 done = unsafe { transposed_columns(&sources, row, self.lanes) };
             }
             for (i, group) in row[done * self.lanes..]
@@ -280,22 +282,10 @@ impl<'a> ChannelsLast<'a> {
                 .enumerate()
             {
                 let x = done + i;
-                // Vector by vector, each lane written in place (zeros past O): filling the
-                // zero lanes as a slice was a `memset` call per group (a third of a
-                // one-channel weight gradient's time).
-                let value = |k: usize| sources.get(k).map_or(0.0, |source| source[x * sw]);
-                if self.lanes == NARROW {
-                    let (vectors, _) = group.as_chunks_mut::<NARROW>();
-                    for (k, d) in vectors[0].iter_mut().enumerate() {
-                        d.write(value(k));
-                    }
-                    continue;
-                }
-                let (vectors, _) = group.as_chunks_mut::<LANES>();
-                for (v, d) in vectors.iter_mut().enumerate() {
-                    for (k, d) in d.iter_mut().enumerate() {
-                        d.write(value(v * LANES + k));
-                    }
+                // Each lane written in place, zeros past O (filling the zero lanes as a slice
+                // was a `memset` call per group).
+                for (k, d) in group.iter_mut().enumerate() {
+                    d.write(sources.get(k).map_or(0.0, |source| source[x * sw]));
                 }
             }
         }
