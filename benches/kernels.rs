@@ -1,5 +1,6 @@
 //! Criterion benchmarks: the fast and reference kernels at training and large sizes, the
-//! course's batched matmul, and one training step of the course network.
+//! course's batched matmul, each convolution call of an MNIST step, and one training step of
+//! the course network.
 //!
 //! `cargo bench --bench kernels` (add `-- <filter>` to pick groups).
 
@@ -56,6 +57,46 @@ fn elementwise(c: &mut Criterion) {
             });
         }
     }
+    group.finish();
+}
+
+/// Every convolution call of an MNIST training step at batch 16 (fast backend): the layers'
+/// forward passes with their bias, the weight gradients and conv 4→8's input gradient; and
+/// the average pooling's backward expand along the last dimension.
+fn conv(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv");
+    let ops = Backend::Fast.kernels();
+    let swap = [1, 0, 2, 3];
+    for (cin, cout) in [(1, 4), (4, 8)] {
+        let x = rand(&[16, cin, 28, 28], Backend::Fast);
+        let w = rand(&[cout, cin, 3, 3], Backend::Fast);
+        let bias = rand(&[cout, 1, 1], Backend::Fast);
+        let g = rand(&[16, cout, 28, 28], Backend::Fast);
+        let (xs, gs, ws) = (
+            x.data().permute(&swap).unwrap(),
+            g.data().permute(&swap).unwrap(),
+            w.data().permute(&swap).unwrap(),
+        );
+        let layer = format!("mnist {cin}->{cout}");
+        group.bench_function(format!("{layer}/forward + bias"), |b| {
+            b.iter(|| ops.conv2d_add(x.data(), w.data(), bias.data()).unwrap())
+        });
+        group.bench_function(format!("{layer}/weight gradient"), |b| {
+            b.iter(|| ops.conv2d(&xs, &gs, [3, 3], false).unwrap())
+        });
+        if cin > 1 {
+            group.bench_function(format!("{layer}/input gradient"), |b| {
+                b.iter(|| ops.conv2d(g.data(), &ws, [28, 28], true).unwrap())
+            });
+        }
+    }
+    let pooled = rand(&[16, 8, 7, 4, 7, 1], Backend::Fast);
+    group.bench_function("pooling backward expand (16,8,7,4,7,1)->(..,4)", |b| {
+        b.iter(|| {
+            ops.map(MapOp::Id, pooled.data(), &[16, 8, 7, 4, 7, 4])
+                .unwrap()
+        })
+    });
     group.finish();
 }
 
@@ -146,5 +187,5 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, elementwise, matmul, train_step, overhead);
+criterion_group!(benches, elementwise, conv, matmul, train_step, overhead);
 criterion_main!(benches);
