@@ -8,6 +8,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use minitorch::backend::{MapOp, ReduceOp, ZipOp};
 use minitorch::datasets::Dataset;
 use minitorch::nn::Network;
+use minitorch::nn::functional::avgpool2d;
 use minitorch::optim::Sgd;
 use minitorch::train::Model;
 use minitorch::{Backend, Rng, Tensor};
@@ -90,11 +91,17 @@ fn conv(c: &mut Criterion) {
             });
         }
     }
-    let pooled = rand(&[16, 8, 7, 4, 7, 1], Backend::Fast);
-    group.bench_function("pooling backward expand (16,8,7,4,7,1)->(..,4)", |b| {
+    // The network's 4 × 4 average pooling of conv 4→8's output, forward and backward.
+    let x = rand(&[16, 8, 28, 28], Backend::Fast);
+    let g = rand(&[16, 8, 7, 7], Backend::Fast);
+    group.bench_function("avgpool2d 4x4 (16,8,28,28)/forward", |b| {
+        b.iter(|| avgpool2d(&x, (4, 4)).unwrap())
+    });
+    let x = x.requires_grad_(true);
+    group.bench_function("avgpool2d 4x4 (16,8,28,28)/forward + backward", |b| {
         b.iter(|| {
-            ops.map(MapOp::Id, pooled.data(), &[16, 8, 7, 4, 7, 4])
-                .unwrap()
+            x.zero_grad();
+            avgpool2d(&x, (4, 4)).unwrap().backward_with(&g).unwrap()
         })
     });
     group.finish();

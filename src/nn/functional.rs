@@ -40,15 +40,16 @@ fn tile_for(op: &'static str, input: &Tensor, kernel: (usize, usize)) -> Result<
 /// Mean over each (kh, kw) block: (B, C, H, W) → (B, C, H/kh, W/kw).
 ///
 /// The same means as [`tile`] then `mean(4)`, computed without the tile's copy: the input
-/// viewed as (B, C, H/kh, kh, W/kw, kw) is summed along its kw and kh dimensions.
+/// viewed as (B, C, H/kh, kh, W/kw, kw) is summed along its kh dimension (whole rows of W values
+/// added together), then along kw.
 pub fn avgpool2d(input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
     let (b, c, nh, nw) = pool_shape("avgpool2d", input, kernel)?;
     let (kh, kw) = kernel;
     input
         .contiguous()?
         .view(&[b, c, nh, kh, nw, kw])?
-        .sum(5)?
         .sum(3)?
+        .sum(5)?
         .mul(&input.scalar_like(1.0 / (kh * kw) as f64))?
         .view(&[b, c, nh, nw])
 }

@@ -30,29 +30,24 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
     // streaming like a contiguous zip: threads from `Work::Contiguous`'s size); otherwise each
     // cell walks its own fibre (`Work::Reduce`).
     let by_rows = inner == 1 && n > 1;
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx512 = false;
     let parallel = if by_rows && out.len() == n && parallel_for(Work::Contiguous, a.size()) {
         // A single row of cells (a sum over the batch): the threads take column ranges, each
         // folding its columns over every row in the same order as one thread would.
         let [p] = nest.rows_from(0).next_row();
         let chunk = n.div_ceil(rayon::current_num_threads()).next_multiple_of(8);
         with_fold!(op, f => super::team::for_each_chunk_mut(&mut out, chunk, |i, dst| {
-            let first = p + i * chunk;
-            for k in 0..len {
-                let row = &src[first + k * step..][..dst.len()];
-                dst.iter_mut().zip(row).for_each(|(acc, &x)| *acc = f(*acc, x));
-            }
+            let width = dst.len();
+            fold_rows_wide(avx512, dst, width, || p + i * chunk, (src, len, step), &f);
         }));
         true
     } else if by_rows {
         with_fold!(op, f => fill_chunks(&mut out, n, (Work::Contiguous, a.size()), |chunk, first| {
-            let mut rows = nest.rows_from(first / n);
-            for dst in chunk.chunks_exact_mut(n) {
-                let [p] = rows.next_row();
-                for k in 0..len {
-                    let row = &src[p + k * step..][..n];
-                    dst.iter_mut().zip(row).for_each(|(acc, &x)| *acc = f(*acc, x));
-                }
-            }
+            let mut cells = nest.rows_from(first / n);
+            fold_rows_wide(avx512, chunk, n, || cells.next_row()[0], (src, len, step), &f);
         }))
     } else {
         // One fibre per cell; chunks may start mid-row, so step cell by cell. Packed fibres
@@ -97,4 +92,61 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
     };
     profile::note(path, parallel);
     Ok(TensorData::packed(out, out_shape))
+}
+
+/// Folds `len` input rows into each row of `width` cells of `out`, k in order: the r-th row of
+/// cells starts at input position `starts()` (called once per row, in order) and folds
+/// `src[start + k · step..][..width]` for k < `len`.
+#[inline(always)]
+fn fold_rows(
+    out: &mut [f64],
+    width: usize,
+    mut starts: impl FnMut() -> usize,
+    (src, len, step): (&[f64], usize, usize),
+    f: &impl Fn(f64, f64) -> f64,
+) {
+    for dst in out.chunks_exact_mut(width) {
+        let p = starts();
+        for k in 0..len {
+            let row = &src[p + k * step..][..width];
+            dst.iter_mut()
+                .zip(row)
+                .for_each(|(acc, &x)| *acc = f(*acc, x));
+        }
+    }
+}
+
+/// [`fold_rows`] compiled for AVX-512 (the crate's baseline vectors hold 2 values; these 8).
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fold_rows_avx512(
+    out: &mut [f64],
+    width: usize,
+    starts: impl FnMut() -> usize,
+    input: (&[f64], usize, usize),
+    f: &impl Fn(f64, f64) -> f64,
+) {
+    fold_rows(out, width, starts, input, f)
+}
+
+/// [`fold_rows`], in its AVX-512 copy when `avx512` (the CPU's AVX-512F, detected).
+#[inline(always)]
+fn fold_rows_wide(
+    avx512: bool,
+    out: &mut [f64],
+    width: usize,
+    starts: impl FnMut() -> usize,
+    input: (&[f64], usize, usize),
+    f: &impl Fn(f64, f64) -> f64,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: `avx512` is true only where the CPU has AVX-512F.
+        return unsafe { fold_rows_avx512(out, width, starts, input, f) };
+    }
+    let _ = avx512;
+    fold_rows(out, width, starts, input, f)
 }
