@@ -82,6 +82,12 @@ fn conv(c: &mut Criterion) {
         group.bench_function(format!("{layer}/forward + bias"), |b| {
             b.iter(|| ops.conv2d_add(x.data(), w.data(), bias.data()).unwrap())
         });
+        group.bench_function(format!("{layer}/forward + bias + relu"), |b| {
+            b.iter(|| {
+                ops.conv2d_add_relu(x.data(), w.data(), bias.data())
+                    .unwrap()
+            })
+        });
         group.bench_function(format!("{layer}/weight gradient"), |b| {
             b.iter(|| ops.conv2d(&xs, &gs, [3, 3], false).unwrap())
         });

@@ -176,6 +176,64 @@ fn test_conv2d_grad_every_backend() {
     }
 }
 
+/// The fused layer + ReLU's gradients against central differences, every backend (values
+/// kept away from the ReLU's kink, where a difference quotient straddles it).
+#[test]
+fn conv_add_relu_grad_every_backend() {
+    for backend in all_backends() {
+        for seed in 0..3u64 {
+            let x = rand_on(&[2, 2, 4, 5], seed, backend);
+            let w = rand_on(&[3, 2, 3, 2], 80 + seed, backend);
+            let b = rand_on(&[3, 1, 1], 90 + seed, backend);
+            let out = x.conv2d_add_relu(&w, &b).unwrap().to_vec();
+            if out.iter().any(|&v| v > 0.0 && v < 1e-3) {
+                continue;
+            }
+            grad_check(|v| v[0].conv2d_add_relu(&v[1], &v[2]), &[x, w, b])
+                .unwrap_or_else(|e| panic!("conv2d_add_relu seed {seed} on {backend}: {e}"));
+            let x = rand_on(&[2, 2, 6], seed, backend);
+            let w = rand_on(&[3, 2, 2], 60 + seed, backend);
+            let b = rand_on(&[3, 1], 70 + seed, backend);
+            grad_check(|v| v[0].conv1d_add_relu(&v[1], &v[2]), &[x, w, b])
+                .unwrap_or_else(|e| panic!("conv1d_add_relu seed {seed} on {backend}: {e}"));
+        }
+    }
+}
+
+/// The fused ReLU clamps as `operators::relu` does: NaN → 0, −0 → +0, on every backend.
+#[test]
+fn conv_add_relu_clamps_nan_and_negative_zero_like_relu() {
+    // 1×1 kernel of weight 1 and bias 0: the output is the input, then the ReLU. Rows of 8
+    // or more, for the fast backend's direct kernel.
+    let special = [
+        f64::NAN,
+        -0.0,
+        0.0,
+        -2.0,
+        3.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.5,
+    ];
+    let xv: Vec<f64> = special.iter().cycle().take(2 * 12).copied().collect();
+    for backend in all_backends() {
+        let x = Tensor::from_vec(xv.clone(), &[1, 1, 2, 12])
+            .unwrap()
+            .to(backend);
+        let w = Tensor::from_vec(vec![1.0], &[1, 1, 1, 1])
+            .unwrap()
+            .to(backend);
+        let b = Tensor::zeros(&[1, 1, 1]).unwrap().to(backend);
+        let got = x.conv2d_add_relu(&w, &b).unwrap().to_vec();
+        let want: Vec<f64> = xv
+            .iter()
+            .map(|&v| minitorch::operators::relu(v + 0.0))
+            .collect();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{backend}: {got:?}");
+    }
+}
+
 /// The whole gradient (not one checked index) of every backend equals the reference's, for
 /// inputs stored contiguous, permuted, offset and sliced, with an uneven upstream gradient.
 #[test]
@@ -393,9 +451,10 @@ fn few_cells_with_long_windows_match_the_reference() {
 }
 
 /// `conv1d_add` / `conv2d_add` (one op, the fast backend's bias folded into its kernel when
-/// the bias has one value per channel) against `conv` then `add` on the reference backend:
-/// values and all three gradients, for per-channel biases, a bias that varies along the
-/// width (the backends' convolve-then-add path), every backend and input layout.
+/// the bias has one value per channel) against `conv` then `add` on the reference backend, and
+/// `conv1d_add_relu` / `conv2d_add_relu` against `conv`, `add`, `relu`: values and all three
+/// gradients, for per-channel biases, a bias that varies along the width (the backends'
+/// convolve-then-add path), every backend and input layout.
 #[test]
 fn conv_add_matches_conv_then_add() {
     // The weight gradients of the second, fifth and sixth cases sum over ≥ 256 terms per
@@ -415,34 +474,54 @@ fn conv_add_matches_conv_then_add() {
         let mut out_shape = is.clone();
         out_shape[1] = ws[0];
         let gv = values(out_shape.iter().product(), 14);
-        let run = |backend: Backend, kind, fused: bool| {
+        let run = |backend: Backend, kind, fused: bool, relu: bool| {
             let x = make(&xv, &is, kind, backend).requires_grad_(true);
             let w = make(&wv, &ws, kind, backend).requires_grad_(true);
             let b = make(&bv, &bs, kind, backend).requires_grad_(true);
-            let out = match (fused, is.len()) {
-                (true, 3) => x.conv1d_add(&w, &b),
-                (true, _) => x.conv2d_add(&w, &b),
-                (false, 3) => x.conv1d(&w).and_then(|c| c.add(&b)),
-                (false, _) => x.conv2d(&w).and_then(|c| c.add(&b)),
+            let out = match (fused, relu, is.len()) {
+                (true, false, 3) => x.conv1d_add(&w, &b),
+                (true, false, _) => x.conv2d_add(&w, &b),
+                (true, true, 3) => x.conv1d_add_relu(&w, &b),
+                (true, true, _) => x.conv2d_add_relu(&w, &b),
+                (false, _, 3) => x.conv1d(&w).and_then(|c| c.add(&b)),
+                (false, _, _) => x.conv2d(&w).and_then(|c| c.add(&b)),
             }
             .unwrap();
+            let out = if relu && !fused {
+                out.relu().unwrap()
+            } else {
+                out
+            };
             out.backward_with(&make(&gv, &out_shape, kind, backend))
                 .unwrap();
             [out, x.grad().unwrap(), w.grad().unwrap(), b.grad().unwrap()]
         };
-        let want = run(Backend::Simple, common::layouts::Kind::Contiguous, false);
-        for backend in all_backends() {
-            // cuda-sim runs every kernel thread on the CPU: the small cases only.
-            if backend == Backend::CudaSim && is[0] > 2 && is.len() == 4 {
-                continue;
+        for relu in [false, true] {
+            let want = run(
+                Backend::Simple,
+                common::layouts::Kind::Contiguous,
+                false,
+                relu,
+            );
+            // Outputs on both sides of 0, so that the ReLU clamps some and passes others.
+            let out = want[0].to_vec();
+            if relu {
+                assert!(out.iter().any(|&v| v > 0.0) && out.contains(&0.0));
             }
-            for kind in KINDS {
-                let got = run(backend, kind, true);
-                for (name, (g, w)) in ["out", "grad x", "grad w", "grad b"]
-                    .iter()
-                    .zip(got.iter().zip(&want))
-                {
-                    assert_near(g, w, &format!("{is:?} {bs:?} {backend} {kind:?} {name}"));
+            for backend in all_backends() {
+                // cuda-sim runs every kernel thread on the CPU: the small cases only.
+                if backend == Backend::CudaSim && is[0] > 2 && is.len() == 4 {
+                    continue;
+                }
+                for kind in KINDS {
+                    let got = run(backend, kind, true, relu);
+                    for (name, (g, w)) in ["out", "grad x", "grad w", "grad b"]
+                        .iter()
+                        .zip(got.iter().zip(&want))
+                    {
+                        let what = format!("{is:?} {bs:?} relu {relu} {backend} {kind:?} {name}");
+                        assert_near(g, w, &what);
+                    }
                 }
             }
         }

@@ -186,6 +186,16 @@ impl TensorOps for Profiled {
     ) -> Result<TensorData> {
         self.time("conv2d_add", |k| k.conv2d_add(input, weight, bias))
     }
+    fn conv2d_add_relu(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        self.time("conv2d_add_relu", |k| {
+            k.conv2d_add_relu(input, weight, bias)
+        })
+    }
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         self.time("add_scaled_", |k| {
             k.add_scaled_(y, alpha, x).map(|()| y.clone())

@@ -79,6 +79,20 @@ pub trait TensorOps {
         conv2d_then_add(self, input, weight, bias)
     }
 
+    /// `relu(conv2d_add(input, weight, bias))`: a convolution layer followed by its ReLU, as
+    /// the network's forward pass computes them. This default runs the two; the fast backend
+    /// applies the ReLU to each tile of the output in registers, before it is stored, which
+    /// saves a pass over the output.
+    fn conv2d_add_relu(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        let out = self.conv2d_add(input, weight, bias)?;
+        self.map(MapOp::Relu, &out, out.shape())
+    }
+
     /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every
     /// tensor sharing `y`'s storage sees the change.
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()>;

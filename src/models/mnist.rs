@@ -73,8 +73,8 @@ impl MnistNet {
             });
         }
         let batch = x.shape()[0];
-        let h = self.conv1.forward(x)?.relu()?;
-        let h = self.conv2.forward(&h)?.relu()?;
+        let h = self.conv1.forward_relu(x)?;
+        let h = self.conv2.forward_relu(&h)?;
         let h = match self.pool {
             Pool::Avg => avgpool2d(&h, (4, 4))?,
             Pool::Max => maxpool2d(&h, (4, 4))?,

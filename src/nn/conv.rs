@@ -48,6 +48,12 @@ impl Conv1d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.conv1d_add(&self.weights.get(), &self.bias.get())
     }
+
+    /// `relu(conv1d(x, W) + b)`, as one [`conv1d_add_relu`](Tensor::conv1d_add_relu): the
+    /// layer with its activation.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv1d_add_relu(&self.weights.get(), &self.bias.get())
+    }
 }
 
 impl Module for Conv1d {
@@ -95,6 +101,12 @@ impl Conv2d {
     /// `conv2d(x, W) + b`, as one [`conv2d_add`](Tensor::conv2d_add).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.conv2d_add(&self.weights.get(), &self.bias.get())
+    }
+
+    /// `relu(conv2d(x, W) + b)`, as one [`conv2d_add_relu`](Tensor::conv2d_add_relu): the
+    /// layer with its activation.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv2d_add_relu(&self.weights.get(), &self.bias.get())
     }
 }
 

@@ -275,6 +275,40 @@ impl Tensor {
         Tensor::apply(Function::ConvAdd, &[self, weight, bias])
     }
 
+    /// `relu(conv1d_add(weight, bias))` as one operation: a 1-D convolution layer and its
+    /// activation. The gradient is the two's (the ReLU's mask from the output, which is
+    /// positive exactly where the convolution is), and the fast backend clamps the output
+    /// as it stores it instead of making a second pass.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[1, 1, 4]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 1, 3]).unwrap();
+    /// let b = Tensor::from_vec(vec![-14.0], &[1, 1]).unwrap();
+    /// assert_eq!(x.conv1d_add_relu(&w, &b).unwrap().to_vec(), vec![0.0, 0.0, 0.0, 0.0]);
+    /// let b = Tensor::from_vec(vec![-10.0], &[1, 1]).unwrap();
+    /// assert_eq!(x.conv1d_add_relu(&w, &b).unwrap().to_vec(), vec![0.0, 4.0, 0.0, 0.0]);
+    /// ```
+    pub fn conv1d_add_relu(&self, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        self.check_conv("conv1d", weight, 3)?;
+        Tensor::apply(Function::ConvAddRelu, &[self, weight, bias])
+    }
+
+    /// `relu(conv2d_add(weight, bias))` as one operation: a 2-D convolution layer and its
+    /// activation (see [`conv1d_add_relu`](Tensor::conv1d_add_relu)).
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 1, 2, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0], &[1, 1, 1, 1]).unwrap();
+    /// let b = Tensor::from_vec(vec![-2.5], &[1, 1, 1]).unwrap();
+    /// assert_eq!(x.conv2d_add_relu(&w, &b).unwrap().to_vec(), vec![0.0, 0.0, 0.5, 1.5]);
+    /// ```
+    pub fn conv2d_add_relu(&self, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        self.check_conv("conv2d", weight, 4)?;
+        Tensor::apply(Function::ConvAddRelu, &[self, weight, bias])
+    }
+
     fn check_conv(&self, op: &'static str, weight: &Tensor, rank: usize) -> Result<()> {
         let err = |reason: String| Error::Invalid {
             what: op,

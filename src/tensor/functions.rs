@@ -23,6 +23,7 @@
 //! | Embedding(ids) | rows `ids` of a (V, D) table, (N, D) | g's rows added into the rows they came from, (V, D) |
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
 //! | ConvAdd | Conv plus a bias in one op (one kernel on the fast backend), saves input, weight | (Conv's two, g) |
+//! | ConvAddRelu | relu(ConvAdd) in one op (the fast kernel clamps each tile before storing it), saves input, weight and the output | ConvAdd's, of g where the output > 0 (the same positions as the pre-activation's) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.
@@ -59,6 +60,7 @@ pub(crate) enum Function {
     Max(usize),
     Conv,
     ConvAdd,
+    ConvAddRelu,
     /// The rows of a (V, D) table at these ids.
     Embedding(Arc<[u32]>),
 }
@@ -91,6 +93,7 @@ impl Function {
             Function::Max(_) => "Max",
             Function::Conv => "Conv",
             Function::ConvAdd => "ConvAdd",
+            Function::ConvAddRelu => "ConvAddRelu",
             Function::Embedding(_) => "Embedding",
         }
     }
@@ -165,7 +168,12 @@ impl Function {
             }
             Function::ConvAdd => {
                 ctx.save_for_backward([a.clone(), x[1].clone()]);
-                conv_add(ops, a, x[1], x[2])?
+                conv_add(ops, a, x[1], x[2], false)?
+            }
+            Function::ConvAddRelu => {
+                let out = conv_add(ops, a, x[1], x[2], true)?;
+                ctx.save_for_backward([a.clone(), x[1].clone(), out.clone()]);
+                out
             }
             Function::Embedding(ids) => ops.gather_rows(a, ids)?,
         })
@@ -239,8 +247,16 @@ impl Function {
                 let mask = ops.zip(ZipOp::Eq, &saved[0], &saved[1])?;
                 one(ops.zip(ZipOp::Mul, &mask, g))
             }
-            Function::Conv | Function::ConvAdd => {
+            Function::Conv | Function::ConvAdd | Function::ConvAddRelu => {
                 let (input, weight) = (&saved[0], &saved[1]);
+                // relu(z) > 0 exactly where z > 0, so the saved output masks as z would.
+                let masked;
+                let g = if let Function::ConvAddRelu = self {
+                    masked = ops.zip(ZipOp::ReluBack, &saved[2], g)?;
+                    &masked
+                } else {
+                    g
+                };
                 let (lifted, [i4, w4, g4]) = lift_conv([input, weight, g])?;
                 let swap = [1, 0, 2, 3];
                 let [h, w] = [i4.shape()[2], i4.shape()[3]];
@@ -254,7 +270,7 @@ impl Function {
                         Ok(drop(gw.permute(&swap)?))
                     },
                 )?;
-                if let Function::ConvAdd = self {
+                if let Function::ConvAdd | Function::ConvAddRelu = self {
                     grads.push(needs[2].then(|| g.clone()));
                 }
                 Ok(grads)
@@ -284,18 +300,27 @@ fn conv(ops: &dyn TensorOps, input: &TensorData, weight: &TensorData) -> Result<
     Ok(if lifted { out.squeeze(2) } else { out })
 }
 
-/// The forward cross-correlation plus a `bias` that broadcasts into its output, as one backend
-/// call ([`TensorOps::conv2d_add`]); a 1-D bias is broadcast to the (B, Cout, W) output as a
+/// The forward cross-correlation plus a `bias` that broadcasts into its output, then the ReLU
+/// when `relu`, as one backend call ([`TensorOps::conv2d_add`],
+/// [`TensorOps::conv2d_add_relu`]); a 1-D bias is broadcast to the (B, Cout, W) output as a
 /// view and lifted with it.
 fn conv_add(
     ops: &dyn TensorOps,
     input: &TensorData,
     weight: &TensorData,
     bias: &TensorData,
+    relu: bool,
 ) -> Result<TensorData> {
     let (lifted, [i4, w4]) = lift_conv([input, weight])?;
+    let call = |bias: &TensorData| {
+        if relu {
+            ops.conv2d_add_relu(&i4, &w4, bias)
+        } else {
+            ops.conv2d_add(&i4, &w4, bias)
+        }
+    };
     if !lifted {
-        return ops.conv2d_add(&i4, &w4, bias);
+        return call(bias);
     }
     let out_shape = [input.shape()[0], weight.shape()[0], input.shape()[2]];
     let spread = bias
@@ -307,7 +332,7 @@ fn conv_add(
             to: out_shape.to_vec(),
         })?;
     let bias4 = bias.relayout(spread).unsqueeze(2)?;
-    Ok(ops.conv2d_add(&i4, &w4, &bias4)?.squeeze(2))
+    Ok(call(&bias4)?.squeeze(2))
 }
 
 /// A packed tensor of zeros.

@@ -91,19 +91,21 @@ pub(super) fn conv2d(
     let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
     let s = Sizes::of(input, weight, out_hw);
     match direct_kernel(s, reverse) {
-        Some(kernel) => direct(kernel, input, weight, s, (reverse, None), out_shape),
+        Some(kernel) => direct(kernel, input, weight, s, reverse, out_shape),
         None => im2col(input, weight, s, reverse, out_shape),
     }
 }
 
 /// The forward convolution plus `bias` in one pass, when the direct kernel runs it and the
 /// bias holds one value per output channel (a convolution layer's (Cout, 1, 1)): each
-/// channel's accumulators start from its bias, and no second pass over the output adds it.
-/// `None` when it does not apply (the caller convolves, then adds).
+/// channel's accumulators start from its bias, and no second pass over the output adds it;
+/// with `relu`, each tile is also clamped at 0 before it is stored. `None` when it does not
+/// apply (the caller convolves, then adds, then applies the ReLU).
 pub(super) fn conv2d_add(
     input: &TensorData,
     weight: &TensorData,
     bias: &TensorData,
+    relu: bool,
 ) -> Result<Option<TensorData>> {
     conv2d_shape(input.shape(), weight.shape(), [1, 1])?; // 4-D operands, channels agree
     let hw = [input.shape()[2], input.shape()[3]];
@@ -122,22 +124,25 @@ pub(super) fn conv2d_add(
     let start: Vec<f64> = (0..s.cout)
         .map(|o| values[spread.offset() + o * step])
         .collect();
-    let bias = Some(&start[..]);
-    direct(Direct::SameSize, input, weight, s, (false, bias), out_shape).map(Some)
+    let out = direct_conv::same_size(input, &weight.to_vec()?, s, false, Some((&start, relu)))?;
+    profile::note(
+        profile::Path::Direct,
+        s.macs() >= direct_conv::PARALLEL_MACS,
+    );
+    Ok(Some(TensorData::packed(out, out_shape)))
 }
 
-/// The convolution by a direct kernel (the same-size one starting each output channel from
-/// `bias` when given).
+/// The convolution by a direct kernel.
 fn direct(
     kernel: Direct,
     input: &TensorData,
     weight: &TensorData,
     s: Sizes,
-    (reverse, bias): (bool, Option<&[f64]>),
+    reverse: bool,
     out_shape: Dims,
 ) -> Result<TensorData> {
     let out = match kernel {
-        Direct::SameSize => direct_conv::same_size(input, &weight.to_vec()?, s, reverse, bias)?,
+        Direct::SameSize => direct_conv::same_size(input, &weight.to_vec()?, s, reverse, None)?,
         Direct::SmallOutput => direct_conv::small_output(input, weight, s)?,
     };
     profile::note(
@@ -413,7 +418,7 @@ mod tests {
                     let Some(kernel) = direct_kernel(s, reverse) else {
                         continue;
                     };
-                    let fast = direct(kernel, &input, &weight, s, (reverse, None), out_shape);
+                    let fast = direct(kernel, &input, &weight, s, reverse, out_shape);
                     let slow = im2col(&input, &weight, s, reverse, out_shape);
                     let (fast, slow) = (
                         fast.unwrap().to_vec().unwrap(),

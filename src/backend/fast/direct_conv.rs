@@ -80,7 +80,7 @@ pub(super) fn same_size(
     w: &[f64],
     s: Sizes,
     reverse: bool,
-    bias: Option<&[f64]>,
+    bias: Option<(&[f64], bool)>,
 ) -> Result<Vec<f64>> {
     let Sizes {
         batch,
@@ -116,8 +116,10 @@ pub(super) fn same_size(
     }
     // Each output channel's starting value (its bias, or 0), padded to whole tiles.
     let mut start = vec![0.0; coutp];
-    if let Some(bias) = bias {
+    let mut relu = false;
+    if let Some((bias, then_relu)) = bias {
         start[..cout].copy_from_slice(&bias[..cout]);
+        relu = then_relu;
     }
     let plane = h * width;
     let n = batch * cout * plane;
@@ -128,7 +130,7 @@ pub(super) fn same_size(
                 match kw {
                     // SAFETY: `available()` was checked by the caller (the only way into this
                     // module's kernels is through `conv::conv2d`, which checks it first).
-                    $($kw => unsafe { same_size_image::<$kw>(image, (&wt, &start), out_b, s, (rows, cols)) },)*
+                    $($kw => unsafe { same_size_image::<$kw>(image, (&wt, &start, relu), out_b, s, (rows, cols)) },)*
                     _ => unreachable!("same_size is called for kernels up to MAX_WIDTH wide"),
                 }
             };
@@ -149,7 +151,7 @@ pub(super) fn same_size(
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn same_size_image<const KW: usize>(
     image: &[f64],
-    (wt, start): (&[f64], &[f64]),
+    (wt, start, relu): (&[f64], &[f64], bool),
     out: &mut [MaybeUninit<f64>],
     s: Sizes,
     (rows, cols): (usize, usize),
@@ -210,15 +212,24 @@ unsafe fn same_size_image<const KW: usize>(
                 let n = COLUMNS.min(width - x0);
                 for (o, a) in acc.iter().enumerate().take(cout - ob) {
                     let dst = &mut out[((ob + o) * h + y) * width + x0..][..n];
-                    for (v, a) in a.iter().enumerate() {
+                    for (v, &a) in a.iter().enumerate() {
                         let lanes = n.saturating_sub(v * LANES).min(LANES);
                         let mask = ((1u16 << lanes) - 1) as __mmask8;
+                        // `max(a, 0)` is 0 for NaN and −0 (the second operand whenever a > 0
+                        // fails), as `operators::relu`. (Applied here, at the store: a loop
+                        // over the accumulators before it sent them to the stack, in the
+                        // reverse convolution too, and doubled both.)
+                        let a = if relu {
+                            _mm512_max_pd(a, _mm512_setzero_pd())
+                        } else {
+                            a
+                        };
                         // SAFETY: the mask enables lanes v·LANES + l < n = dst.len() only.
                         unsafe {
                             _mm512_mask_storeu_pd(
                                 dst.as_mut_ptr().cast::<f64>().wrapping_add(v * LANES),
                                 mask,
-                                *a,
+                                a,
                             )
                         };
                     }
@@ -231,7 +242,7 @@ unsafe fn same_size_image<const KW: usize>(
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn same_size_image<const KW: usize>(
     _: &[f64],
-    _: (&[f64], &[f64]),
+    _: (&[f64], &[f64], bool),
     _: &mut [MaybeUninit<f64>],
     _: Sizes,
     _: (usize, usize),

@@ -177,7 +177,23 @@ fn zip_slices(out: &mut [MaybeUninit<f64>], xs: &[f64], ys: &[f64], f: &impl Fn(
     }
 }
 
-/// [`map_slice`] and [`zip_slices`] compiled for AVX-512: the crate's baseline (x86-64) vectors
+/// `ys[i] += alpha · xs[i]` over `ys` (`xs` at least as long): the SGD step.
+#[inline(always)]
+fn add_scaled(ys: &mut [f64], alpha: f64, xs: &[f64]) {
+    ys.iter_mut().zip(xs).for_each(|(v, &g)| *v += alpha * g)
+}
+
+/// [`add_scaled`], in its AVX-512 copy when the CPU has AVX-512F.
+pub(super) fn add_scaled_slice(ys: &mut [f64], alpha: f64, xs: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F detected just above.
+        return unsafe { avx512::add_scaled(ys, alpha, xs) };
+    }
+    add_scaled(ys, alpha, xs)
+}
+
+/// [`map_slice`], [`zip_slices`] and [`add_scaled`] compiled for AVX-512: the crate's baseline (x86-64) vectors
 /// hold 2 values, these 8, which pays where the operands sit in the cache (a training step's
 /// activations). Chosen at run time by [`map_slice_wide`] and [`zip_slices_wide`].
 #[cfg(target_arch = "x86_64")]
@@ -193,6 +209,13 @@ mod avx512 {
         f: &impl Fn(f64) -> f64,
     ) {
         super::map_slice(out, xs, f)
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_scaled(ys: &mut [f64], alpha: f64, xs: &[f64]) {
+        super::add_scaled(ys, alpha, xs)
     }
 
     /// # Safety

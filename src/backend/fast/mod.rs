@@ -75,9 +75,24 @@ impl TensorOps for FastOps {
         weight: &TensorData,
         bias: &TensorData,
     ) -> Result<TensorData> {
-        match conv::conv2d_add(input, weight, bias)? {
+        match conv::conv2d_add(input, weight, bias, false)? {
             Some(out) => Ok(out),
             None => super::conv2d_then_add(self, input, weight, bias),
+        }
+    }
+
+    fn conv2d_add_relu(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        match conv::conv2d_add(input, weight, bias, true)? {
+            Some(out) => Ok(out),
+            None => {
+                let out = super::conv2d_then_add(self, input, weight, bias)?;
+                elementwise::map(MapOp::Relu, &out, out.shape())
+            }
         }
     }
 
@@ -94,9 +109,7 @@ impl TensorOps for FastOps {
             let n = y.size();
             let xs = &src[x.offset()..][..n];
             let ys = &mut dst[y.offset()..][..n];
-            let step = |ys: &mut [f64], xs: &[f64]| {
-                ys.iter_mut().zip(xs).for_each(|(v, &g)| *v += alpha * g)
-            };
+            let step = |ys: &mut [f64], xs: &[f64]| elementwise::add_scaled_slice(ys, alpha, xs);
             // A weight big enough for its products to be paired: its rows split as they do.
             let paired = n >= PAIRED_ELEMENTS && rayon::current_num_threads() > 1;
             if paired {

@@ -239,7 +239,7 @@ impl SentimentCnn {
         let x = x.permute(&[0, 2, 1])?;
         let mut pooled: Option<Tensor> = None;
         for conv in &self.convs {
-            let h = conv.forward(&x)?.relu()?.max(2)?;
+            let h = conv.forward_relu(&x)?.max(2)?;
             pooled = Some(match pooled {
                 Some(p) => p.add(&h)?,
                 None => h,
