@@ -1,4 +1,5 @@
-//! Matrix products on every backend against the reference: `matmul` and `matmul_add` over
+//! Matrix products on every backend against the reference: `matmul`, `matmul_add` and
+//! `matmul_add_relu` over
 //! shapes and layouts chosen to send the fast backend down each of its paths (the two
 //! packing-free kernels with every tile edge, their bias start, the packed GEMM, one product
 //! per thread), six kinds of bias, and random sizes. The original's own matmul tests
@@ -85,9 +86,25 @@ fn matmul_matches_reference() {
     matmul_case(&[1001, 100], &[100, 50], 18);
 }
 
+/// The same tensor (same layout) with each value v stored as 2v − 1: signed products, for the
+/// ReLU to clamp some and pass others.
+fn signed(t: &Tensor) -> Tensor {
+    let data = t.data();
+    let values: Vec<f64> = data
+        .storage()
+        .read()
+        .unwrap()
+        .iter()
+        .map(|v| 2.0 * v - 1.0)
+        .collect();
+    let moved = TensorData::from_parts(Storage::new(values), *data.layout()).unwrap();
+    Tensor::from_data(moved, t.backend())
+}
+
 /// `a @ b + bias` against the reference's product plus bias, for biases the fast backend
 /// starts its product from (per column: contiguous, offset, a single value) and ones it adds
-/// afterwards (strided, per row, per cell).
+/// afterwards (strided, per row, per cell); and `matmul_add_relu` against the reference's
+/// product, bias and `relu`.
 #[test]
 fn matmul_add_matches_reference() {
     let mut rng = Rng::seed(12);
@@ -144,26 +161,84 @@ fn matmul_add_matches_reference() {
             for (ta, tb) in TRANSPOSES {
                 let mut rng = Rng::seed(13);
                 let (a, b) = (matrix(a_shape, ta, &mut rng), matrix(b_shape, tb, &mut rng));
+                let a = signed(&a);
                 let on = |t: &Tensor, backend| t.to(backend);
                 let want = on(&a, Backend::Simple)
                     .matmul(&on(&b, Backend::Simple))
                     .unwrap()
                     .add(&on(&bias, Backend::Simple))
                     .unwrap();
+                let want_relu = want.relu().unwrap();
+                let clamped = want_relu.to_vec();
+                assert!(clamped.contains(&0.0) && clamped.iter().any(|&v| v > 0.0));
                 for &backend in BACKENDS.iter() {
-                    let got = on(&a, backend)
-                        .matmul_add(&on(&b, backend), &on(&bias, backend))
-                        .unwrap();
-                    assert_near(
-                        &got,
-                        &want,
-                        &format!(
-                            "{a_shape:?} @ {b_shape:?} + {name} bias (transposed: {ta}, {tb}) on {backend}"
-                        ),
+                    let what = format!(
+                        "{a_shape:?} @ {b_shape:?} + {name} bias (transposed: {ta}, {tb}) on {backend}"
                     );
+                    let (x, y, c) = (on(&a, backend), on(&b, backend), on(&bias, backend));
+                    assert_near(&x.matmul_add(&y, &c).unwrap(), &want, &what);
+                    let got = x.matmul_add_relu(&y, &c).unwrap();
+                    assert_near(&got, &want_relu, &format!("relu of {what}"));
                 }
             }
         }
+    }
+}
+
+/// `matmul_add_relu`'s gradients against the reference's `relu(matmul_add)` (whole gradients,
+/// an uneven upstream gradient) on every backend, including the paired sizes of a training
+/// step; and against central differences on a small case.
+#[test]
+fn matmul_add_relu_gradients_match_the_composition() {
+    for (a_shape, b_shape) in [
+        (&[3, 4][..], &[4, 5][..]),
+        (&[10, 100], &[100, 100]),
+        (&[10, 200], &[200, 200]),
+    ] {
+        for (ta, tb) in TRANSPOSES {
+            let mut rng = Rng::seed(21);
+            let a = signed(&matrix(a_shape, ta, &mut rng));
+            let b = matrix(b_shape, tb, &mut rng);
+            let cols = b_shape[1];
+            let bias = Tensor::rand(&[cols], &mut rng).unwrap();
+            let g = signed(&Tensor::rand(&[a_shape[0], cols], &mut rng).unwrap());
+            let run = |backend: Backend, fused: bool| {
+                let x = a.to(backend).requires_grad_(true);
+                let w = b.to(backend).requires_grad_(true);
+                let c = bias.to(backend).requires_grad_(true);
+                let out = if fused {
+                    x.matmul_add_relu(&w, &c).unwrap()
+                } else {
+                    x.matmul_add(&w, &c).unwrap().relu().unwrap()
+                };
+                out.backward_with(&g.to(backend)).unwrap();
+                [out, x.grad().unwrap(), w.grad().unwrap(), c.grad().unwrap()]
+            };
+            let want = run(Backend::Simple, false);
+            for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+                let got = run(backend, true);
+                for (name, (g, w)) in ["out", "grad a", "grad b", "grad bias"]
+                    .iter()
+                    .zip(got.iter().zip(&want))
+                {
+                    let what = format!("{a_shape:?} @ {b_shape:?} ({ta}, {tb}) {backend} {name}");
+                    assert_near(g, w, &what);
+                }
+            }
+        }
+    }
+    for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+        let mut rng = Rng::seed(22);
+        let a = signed(&Tensor::rand(&[3, 4], &mut rng).unwrap()).to(backend);
+        let b = Tensor::rand(&[4, 5], &mut rng).unwrap().to(backend);
+        let bias = Tensor::rand(&[5], &mut rng).unwrap().to(backend);
+        let out = a.matmul_add_relu(&b, &bias).unwrap().to_vec();
+        assert!(
+            out.iter().all(|&v| v == 0.0 || v > 1e-3),
+            "values near the kink"
+        );
+        minitorch::grad_check(|v| v[0].matmul_add_relu(&v[1], &v[2]), &[a, b, bias])
+            .unwrap_or_else(|e| panic!("matmul_add_relu on {backend}: {e}"));
     }
 }
 
@@ -183,15 +258,18 @@ proptest! {
     ) {
         let mut rng = Rng::seed(seed);
         let (a, b) = (matrix(&[m, k], ta, &mut rng), matrix(&[k, n], tb, &mut rng));
+        let a = signed(&a);
         let bias = Tensor::rand(&[n], &mut rng).unwrap();
         let reference = |t: &Tensor| t.to(Backend::Simple);
         let want = reference(&a).matmul(&reference(&b)).unwrap();
         let want_add = want.add(&reference(&bias)).unwrap();
+        let want_relu = want_add.relu().unwrap();
         for &backend in BACKENDS.iter() {
             let (x, y) = (a.to(backend), b.to(backend));
             let what = format!("({m}, {k}) @ ({k}, {n}), transposed {ta} {tb}, on {backend}");
             assert_near(&x.matmul(&y).unwrap(), &want, &what);
             assert_near(&x.matmul_add(&y, &bias.to(backend)).unwrap(), &want_add, &what);
+            assert_near(&x.matmul_add_relu(&y, &bias.to(backend)).unwrap(), &want_relu, &what);
         }
     }
 }

@@ -167,6 +167,14 @@ impl TensorOps for Profiled {
     fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
         self.time("matmul_add", |k| k.matmul_add(a, b, bias))
     }
+    fn matmul_add_relu(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        self.time("matmul_add_relu", |k| k.matmul_add_relu(a, b, bias))
+    }
     fn conv2d(
         &self,
         input: &TensorData,

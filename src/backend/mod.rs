@@ -52,6 +52,18 @@ pub trait TensorOps {
         self.zip(ZipOp::Add, &product, bias)
     }
 
+    /// `relu(a @ b + bias)`: a linear layer followed by its ReLU. This default runs the two;
+    /// the fast backend clamps each tile of the product in registers, before it is stored.
+    fn matmul_add_relu(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        let out = self.matmul_add(a, b, bias)?;
+        self.map(MapOp::Relu, &out, out.shape())
+    }
+
     /// 2-D cross-correlation (MiniTorch's `tensor_conv2d`, which also serves 1-D through a
     /// height of 1): `input` (B, Cin, H, W) with `weight` (Cout, Cin, KH, KW) gives
     /// (B, Cout, OH, OW) for `out_hw` = (OH, OW), where

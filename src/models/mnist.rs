@@ -80,7 +80,7 @@ impl MnistNet {
             Pool::Max => maxpool2d(&h, (4, 4))?,
         };
         let h = h.view(&[batch, 392])?;
-        let h = self.linear1.forward(&h)?.relu()?;
+        let h = self.linear1.forward_relu(&h)?;
         let h = dropout(&h, self.dropout, self.is_training(), Dropout::Course, rng)?;
         logsoftmax(&self.linear2.forward(&h)?, 1)
     }

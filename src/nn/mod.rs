@@ -59,6 +59,12 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul_add(&self.weights.get(), &self.bias.get())
     }
+
+    /// `relu(x @ W + b)`, as one [`matmul_add_relu`](Tensor::matmul_add_relu): the layer with
+    /// its activation.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul_add_relu(&self.weights.get(), &self.bias.get())
+    }
 }
 
 impl Module for Linear {
@@ -113,8 +119,8 @@ impl Network {
 
     /// Class-1 probabilities, shape (batch, 1), for a batch of points of shape (batch, 2).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.layer1.forward(x)?.relu()?;
-        let h = self.layer2.forward(&h)?.relu()?;
+        let h = self.layer1.forward_relu(x)?;
+        let h = self.layer2.forward_relu(&h)?;
         self.layer3.forward(&h)?.sigmoid()
     }
 }

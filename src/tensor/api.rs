@@ -184,6 +184,22 @@ impl Tensor {
         Tensor::apply(Function::MatMulAdd, &[self, other, bias])
     }
 
+    /// `relu(self @ other + bias)` as one operation: a linear layer and its activation. The
+    /// gradient is the two's (the ReLU's mask taken from the output, which is positive exactly
+    /// where the product plus bias is), and the fast backend clamps the product as it stores
+    /// it instead of making a second pass.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_nested(vec![vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
+    /// let w = Tensor::from_nested(vec![vec![1.0, 0.0], vec![0.0, -1.0]]).unwrap();
+    /// let b = Tensor::from_nested(vec![-2.0, 3.0]).unwrap();
+    /// assert_eq!(x.matmul_add_relu(&w, &b).unwrap().to_vec(), vec![0.0, 1.0, 1.0, 0.0]);
+    /// ```
+    pub fn matmul_add_relu(&self, other: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        Tensor::apply(Function::MatMulAddRelu, &[self, other, bias])
+    }
+
     /// An embedding lookup: `self` is a (V, D) table and the result is (ids.len(), D), row `i`
     /// being the table's row `ids[i]` (PyTorch's `F.embedding`). The gradient adds each
     /// output row's gradient into the table row it came from, so a word used twice receives

@@ -19,6 +19,7 @@
 //! | Copy | packed copy | g |
 //! | MatMul | a @ b, saves a, b | (g @ bᵀ, aᵀ @ g), ᵀ over the last two dims |
 //! | MatMulAdd | a @ b + c in one op (one kernel on the fast backend), saves a, b | (g @ bᵀ, aᵀ @ g, g) |
+//! | MatMulAddRelu | relu(a @ b + c) in one op (the fast kernels clamp each tile at its store), saves a, b and the output | MatMulAdd's, of g where the output > 0 |
 //! | Max(dim) | max along dim (kept, size 1), saves a and the max | g where a equals the max (every tied position gets all of g, as in MiniTorch) |
 //! | Embedding(ids) | rows `ids` of a (V, D) table, (N, D) | g's rows added into the rows they came from, (V, D) |
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
@@ -57,6 +58,7 @@ pub(crate) enum Function {
     Copy,
     MatMul,
     MatMulAdd,
+    MatMulAddRelu,
     Max(usize),
     Conv,
     ConvAdd,
@@ -90,6 +92,7 @@ impl Function {
             Function::Copy => "Copy",
             Function::MatMul => "MatMul",
             Function::MatMulAdd => "MatMulAdd",
+            Function::MatMulAddRelu => "MatMulAddRelu",
             Function::Max(_) => "Max",
             Function::Conv => "Conv",
             Function::ConvAdd => "ConvAdd",
@@ -155,7 +158,12 @@ impl Function {
             }
             Function::MatMulAdd => {
                 ctx.save_for_backward([a.clone(), x[1].clone()]);
-                matmul(ops, a, x[1], Some(x[2]))?
+                matmul(ops, a, x[1], Some((x[2], false)))?
+            }
+            Function::MatMulAddRelu => {
+                let out = matmul(ops, a, x[1], Some((x[2], true)))?;
+                ctx.save_for_backward([a.clone(), x[1].clone(), out.clone()]);
+                out
             }
             Function::Max(dim) => {
                 let out = ops.reduce(ReduceOp::Max, a, *dim)?;
@@ -235,8 +243,16 @@ impl Function {
                     matmul(ops, &transpose(a)?, g, None)
                 })
             }
-            Function::MatMulAdd => {
+            Function::MatMulAdd | Function::MatMulAddRelu => {
                 let (a, b) = (&saved[0], &saved[1]);
+                // relu(z) > 0 exactly where z > 0, so the saved output masks as z would.
+                let masked;
+                let g = if let Function::MatMulAddRelu = self {
+                    masked = ops.zip(ZipOp::ReluBack, &saved[2], g)?;
+                    &masked
+                } else {
+                    g
+                };
                 let mut grads = two(&|| matmul(ops, g, &transpose(b)?, None), &|| {
                     matmul(ops, &transpose(a)?, g, None)
                 })?;
@@ -364,7 +380,7 @@ pub(crate) fn matmul(
     ops: &dyn TensorOps,
     a: &TensorData,
     b: &TensorData,
-    bias: Option<&TensorData>,
+    bias: Option<(&TensorData, bool)>,
 ) -> Result<TensorData> {
     let err = |reason| Error::MatMul {
         lhs: a.shape().to_vec(),
@@ -392,14 +408,18 @@ pub(crate) fn matmul(
     let (rows, cols) = (a3.shape()[1], b3.shape()[2]);
     let out = match bias {
         None => ops.matmul(&a3, &b3)?,
-        Some(bias) => {
+        Some((bias, relu)) => {
             let shape = if ra == 2 && rb == 2 {
                 vec![rows, cols]
             } else {
                 vec![na.max(nb), rows, cols]
             };
             broadcast_target("matmul_add", bias.shape(), &shape)?;
-            ops.matmul_add(&a3, &b3, bias)?
+            if relu {
+                ops.matmul_add_relu(&a3, &b3, bias)?
+            } else {
+                ops.matmul_add(&a3, &b3, bias)?
+            }
         }
     };
     if ra == 2 && rb == 2 {

@@ -244,7 +244,7 @@ fn conv_group(
         Layout::contiguous(&[n, k, p])?
     };
     let cols = TensorData::from_parts(Storage::new(cols), cols_layout)?;
-    matmul(w, &cols, None)
+    matmul(w, &cols, None, false)
 }
 
 /// Fills `m` (K × P, row (c, i, j), column (y, x)) from `image` (Cin × H × W), copying runs

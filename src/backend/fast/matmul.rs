@@ -20,7 +20,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::small_gemm;
 use crate::backend::diagnostics::{self as profile, Path};
-use crate::backend::{ZipOp, matmul_shape};
+use crate::backend::{MapOp, ZipOp, matmul_shape};
 use crate::error::{Error, Result};
 use crate::layout::Dims;
 use crate::tensor_data::{TensorData, reserved};
@@ -129,11 +129,13 @@ impl Problem<'_> {
 }
 
 /// `(n, i, k) @ (n, k, j)` with batch-1 broadcasting, plus `bias` (broadcast into the
-/// product's shape) when given.
+/// product's shape) when given, then clamped at 0 when `relu` (`operators::relu` on each
+/// value: the packing-free kernels clamp their tiles as they store them).
 pub(super) fn matmul(
     a: &TensorData,
     b: &TensorData,
     bias: Option<&TensorData>,
+    relu: bool,
 ) -> Result<TensorData> {
     let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
     let out_shape = Dims::new_for("matmul", &[n, rows, cols])?;
@@ -143,8 +145,12 @@ pub(super) fn matmul(
             Some(step) => Some((bias, step)),
             // A bias that varies along the rows: the product, then a broadcast add.
             None => {
-                let product = matmul(a, b, None)?;
-                return super::elementwise::zip(ZipOp::Add, &product, bias);
+                let product = matmul(a, b, None, false)?;
+                let out = super::elementwise::zip(ZipOp::Add, &product, bias)?;
+                if relu {
+                    return super::elementwise::map(MapOp::Relu, &out, out.shape());
+                }
+                return Ok(out);
             }
         },
     };
@@ -184,7 +190,7 @@ pub(super) fn matmul(
     let parallel = by_batch || (threads > 1 && macs >= PARALLEL_MACS);
     let per_batch = rows * cols;
     let run = |(batch, dst): (usize, &mut [MaybeUninit<f64>]), parallelism| {
-        run_product(kernel, &problem, batch, bias_row, dst, parallelism)
+        run_product(kernel, &problem, batch, (bias_row, relu), dst, parallelism)
     };
     if parallel {
         // The products' threads are rayon's (see `team::rest`).
@@ -192,7 +198,7 @@ pub(super) fn matmul(
     }
     #[cfg(target_arch = "x86_64")]
     if !parallel && kernel == Kernel::Small && n == 1 && threads > 1 && macs >= PAIRED_MACS {
-        run_paired(&problem, bias_row, cells);
+        run_paired(&problem, (bias_row, relu), cells);
         // SAFETY: `run_paired` wrote every cell (each task its block, or the first the whole
         // output that the second's partial sums were added to).
         unsafe { out.set_len(size) };
@@ -222,6 +228,10 @@ pub(super) fn matmul(
     // (read_dst), or by the kernel alone (small_gemm writes each tile once; gemm with
     // read_dst false overwrites its whole output).
     unsafe { out.set_len(size) };
+    if relu && kernel == Kernel::Gemm {
+        // `gemm` has no epilogue: one pass over the output (small_gemm clamped its tiles).
+        out.iter_mut().for_each(|v| *v = crate::operators::relu(*v));
+    }
     profile::note(
         match (kernel, problem.a.batch == 0 || problem.b.batch == 0) {
             (Kernel::Small, _) => Path::SmallGemm,
@@ -271,7 +281,7 @@ fn run_product(
     kernel: Kernel,
     p: &Problem<'_>,
     batch: usize,
-    bias: Option<BiasRow<'_>>,
+    (bias, relu): (Option<BiasRow<'_>>, bool),
     dst: &mut [MaybeUninit<f64>],
     parallelism: Parallelism,
 ) {
@@ -285,7 +295,7 @@ fn run_product(
     debug_assert!(bias.is_none_or(|row| (p.cols - 1) * row.step < row.values.len()));
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Small {
-        let product = small_product(p, batch, bias);
+        let product = small_product(p, batch, bias, relu);
         let threads = rayon::current_num_threads();
         if matches!(parallelism, Parallelism::Rayon(_)) && threads > 1 {
             // A big product: each thread computes a block of whole columns (32-column steps,
@@ -323,7 +333,7 @@ fn run_product(
         unsafe { small_gemm::gemm(product, dst.as_mut_ptr().cast(), p.cols) };
         return;
     }
-    let _ = kernel;
+    let _ = (kernel, relu);
     // SAFETY: as above for the operands; `dst` holds rows × cols cells with column stride 1
     // and row stride `cols`; gemm reads them only when `read_dst` is true, exactly when the
     // bias rows were written there (`prefill`), and otherwise overwrites them all.
@@ -354,7 +364,12 @@ fn run_product(
 
 /// Batch `batch`'s product for `small_gemm`, started from `bias` when given.
 #[cfg(target_arch = "x86_64")]
-fn small_product(p: &Problem<'_>, batch: usize, bias: Option<BiasRow<'_>>) -> small_gemm::Product {
+fn small_product(
+    p: &Problem<'_>,
+    batch: usize,
+    bias: Option<BiasRow<'_>>,
+    relu: bool,
+) -> small_gemm::Product {
     small_gemm::Product {
         m: p.rows,
         n: p.cols,
@@ -368,6 +383,7 @@ fn small_product(p: &Problem<'_>, batch: usize, bias: Option<BiasRow<'_>>) -> sm
                 step: row.step,
             },
         },
+        relu,
     }
 }
 
@@ -386,9 +402,13 @@ fn small_product(p: &Problem<'_>, batch: usize, bias: Option<BiasRow<'_>>) -> sm
 ///   two halves of `k`, the second added into the first;
 /// - otherwise (`g @ Wᵀ`): the output's columns.
 #[cfg(target_arch = "x86_64")]
-fn run_paired(p: &Problem<'_>, bias: Option<BiasRow<'_>>, dst: &mut [MaybeUninit<f64>]) {
+fn run_paired(
+    p: &Problem<'_>,
+    (bias, relu): (Option<BiasRow<'_>>, bool),
+    dst: &mut [MaybeUninit<f64>],
+) {
     use super::paired_split;
-    let product = small_product(p, 0, bias);
+    let product = small_product(p, 0, bias, relu);
     let (m, n, k) = (p.rows, p.cols, p.inner);
     let shared = SharedProduct {
         product,
@@ -415,7 +435,13 @@ fn run_paired(p: &Problem<'_>, bias: Option<BiasRow<'_>>, dst: &mut [MaybeUninit
         unsafe { second.set_len(m * n) };
         for (d, s) in dst.iter_mut().zip(&second) {
             // SAFETY: the first task wrote every cell of `dst` likewise.
-            unsafe { d.write(d.assume_init_read() + s) };
+            let sum = unsafe { d.assume_init_read() } + s;
+            // The partial sums are not clamped (`Product::inner`); their sum is.
+            d.write(if relu {
+                crate::operators::relu(sum)
+            } else {
+                sum
+            });
         }
         return;
     }

@@ -52,11 +52,20 @@ impl TensorOps for FastOps {
     }
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
-        matmul::matmul(a, b, None)
+        matmul::matmul(a, b, None, false)
     }
 
     fn matmul_add(&self, a: &TensorData, b: &TensorData, bias: &TensorData) -> Result<TensorData> {
-        matmul::matmul(a, b, Some(bias))
+        matmul::matmul(a, b, Some(bias), false)
+    }
+
+    fn matmul_add_relu(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        bias: &TensorData,
+    ) -> Result<TensorData> {
+        matmul::matmul(a, b, Some(bias), true)
     }
 
     fn conv2d(

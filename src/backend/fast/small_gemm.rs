@@ -92,6 +92,8 @@ pub(super) struct Product {
     pub a: Operand,
     pub b: Operand,
     pub start: Start,
+    /// Clamp the output at 0 (`operators::relu`) as each tile is stored.
+    pub relu: bool,
 }
 
 impl Product {
@@ -132,12 +134,14 @@ impl Product {
     }
 
     /// The part of the product over `k0..k0 + k` of the inner dimension (columns of `a`, rows
-    /// of `b`), starting from `start`: a partial sum, for splitting a product along `k`.
+    /// of `b`), starting from `start`: a partial sum, for splitting a product along `k`, never
+    /// clamped (the caller clamps the sum of the parts).
     pub(super) fn inner(self, k0: usize, k: usize, start: Start) -> Product {
         debug_assert!(k0 + k <= self.k);
         Product {
             k,
             start,
+            relu: false,
             ..self.moved(k0 as isize * self.a.cols, k0 as isize * self.b.rows)
         }
     }
@@ -233,7 +237,14 @@ unsafe fn axpy_tile<const H: usize, const V: usize>(
     ldc: usize,
     masks: [__mmask8; AXPY_VECTORS],
 ) {
-    let Product { k, a, b, start, .. } = p;
+    let Product {
+        k,
+        a,
+        b,
+        start,
+        relu,
+        ..
+    } = p;
     let mut first = [_mm512_setzero_pd(); V];
     if let Start::Row { ptr, step } = start {
         for (v, x) in first.iter_mut().enumerate() {
@@ -265,11 +276,20 @@ unsafe fn axpy_tile<const H: usize, const V: usize>(
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        for (v, x) in row.iter().enumerate() {
+        for (v, &x) in row.iter().enumerate() {
+            let x = if relu { clamp(x) } else { x };
             // SAFETY: row r < H of the tile, lanes masked to the output's width.
-            unsafe { _mm512_mask_storeu_pd(c.add(r * ldc + 8 * v), masks[v], *x) };
+            unsafe { _mm512_mask_storeu_pd(c.add(r * ldc + 8 * v), masks[v], x) };
         }
     }
+}
+
+/// `operators::relu` on 8 lanes: `max(x, 0)` returns its second operand, 0, whenever
+/// `x > 0` fails (NaN and −0 included).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn clamp(x: __m512d) -> __m512d {
+    _mm512_max_pd(x, _mm512_setzero_pd())
 }
 
 /// [`gemm`] by [`dot_tile`]s of up to 4 × 4 cells.
@@ -324,7 +344,14 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
     ldc: usize,
     tail: __mmask8,
 ) {
-    let Product { k, a, b, start, .. } = p;
+    let Product {
+        k,
+        a,
+        b,
+        start,
+        relu,
+        ..
+    } = p;
     let mut acc = [[_mm512_setzero_pd(); W]; H];
     for p in (0..k).step_by(8) {
         let mask = if p + 8 <= k { 0xff } else { tail };
@@ -344,7 +371,7 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
     }
     if H == 4 && W == 4 {
         // SAFETY: a full 4 × 4 tile of the output, columns inside the bias row.
-        unsafe { store_sums_4x4(acc.as_flattened(), start, c, ldc) };
+        unsafe { store_sums_4x4(acc.as_flattened(), (start, relu), c, ldc) };
         return;
     }
     for (r, row) in acc.iter().enumerate() {
@@ -355,14 +382,19 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
                     Start::Zero => 0.0,
                     Start::Row { ptr, step } => *ptr.add(j * step),
                 };
-                *c.add(r * ldc + j) = first + _mm512_reduce_add_pd(*x);
+                let sum = first + _mm512_reduce_add_pd(*x);
+                *c.add(r * ldc + j) = if relu {
+                    crate::operators::relu(sum)
+                } else {
+                    sum
+                };
             }
         }
     }
 }
 
 /// Writes the lane sums of 16 accumulators (`v[4r + j]` for cell (r, j)) to a 4 × 4 tile of
-/// `c`, plus the bias row. A tree of pairwise shuffles and adds turns the 16 vectors into two
+/// `c`, plus the bias row, clamped at 0 when `relu`. A tree of pairwise shuffles and adds turns the 16 vectors into two
 /// vectors of 8 sums in cell order, about half the work of 16 separate horizontal sums.
 ///
 /// # Safety
@@ -370,7 +402,7 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
 /// a start row with step 1 holds 4 readable values.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn store_sums_4x4(v: &[__m512d], start: Start, c: *mut f64, ldc: usize) {
+unsafe fn store_sums_4x4(v: &[__m512d], (start, relu): (Start, bool), c: *mut f64, ldc: usize) {
     // Pairs of vectors → one vector whose 128-bit lanes hold (sum of x's pair, sum of y's pair).
     let pairs =
         |x: __m512d, y: __m512d| _mm512_add_pd(_mm512_unpacklo_pd(x, y), _mm512_unpackhi_pd(x, y));
@@ -395,7 +427,14 @@ unsafe fn store_sums_4x4(v: &[__m512d], start: Start, c: *mut f64, ldc: usize) {
         for (half, x) in sums.iter().enumerate() {
             let rows = [_mm512_castpd512_pd256(*x), _mm512_extractf64x4_pd::<1>(*x)];
             for (i, row) in rows.into_iter().enumerate() {
-                _mm256_storeu_pd(c.add((2 * half + i) * ldc), _mm256_add_pd(bias, row));
+                let sums = _mm256_add_pd(bias, row);
+                // As `clamp`, on 4 lanes.
+                let sums = if relu {
+                    _mm256_max_pd(sums, _mm256_setzero_pd())
+                } else {
+                    sums
+                };
+                _mm256_storeu_pd(c.add((2 * half + i) * ldc), sums);
             }
         }
     }

@@ -255,7 +255,7 @@ impl SentimentCnn {
                 dropout(&h, self.dropout, training, Dropout::Course, rng)?
             }
             Head::CourseRelu => {
-                let h = self.linear.forward(&h)?.relu()?;
+                let h = self.linear.forward_relu(&h)?;
                 dropout(&h, self.dropout, training, Dropout::Course, rng)?
             }
             Head::Kim => {
