@@ -24,7 +24,7 @@ impl Tensor {
         }
         let need_grad = function.differentiable() && inputs.iter().any(|t| t.requires_grad());
         let mut ctx = Context::new(!need_grad);
-        let data: SmallVec<[&TensorData; 2]> = inputs.iter().map(|t| t.data()).collect();
+        let data: SmallVec<[&TensorData; 3]> = inputs.iter().map(|t| t.data()).collect();
         let out = function.forward(backend.ops(), &data, &mut ctx)?;
         let tracking = if need_grad {
             Tracking::Op(History {
@@ -156,7 +156,7 @@ impl Variable for Tensor {
         history.freed = true;
         let saved = history.ctx.take_saved();
         let ops = self.backend().ops();
-        let shapes: SmallVec<[&[usize]; 2]> = history.inputs.iter().map(|t| t.shape()).collect();
+        let shapes: SmallVec<[&[usize]; 3]> = history.inputs.iter().map(|t| t.shape()).collect();
         let needs = [0, 1, 2].map(|i| history.inputs.get(i).is_some_and(Tensor::requires_grad));
         let grads = history.function.backward(ops, &saved, &shapes, needs, d)?;
         history

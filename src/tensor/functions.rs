@@ -198,6 +198,16 @@ impl Function {
         needs: [bool; 3],
         g: &TensorData,
     ) -> Result<Grads> {
+        // A layer fused with its ReLU: `g` masked by the saved output first (relu(z) > 0
+        // exactly where z > 0, so it masks as z would), then the layer's own backward.
+        let masked;
+        let g = match self {
+            Function::MatMulAddRelu | Function::ConvAddRelu => {
+                masked = ops.zip(ZipOp::ReluBack, &saved[2], g)?;
+                &masked
+            }
+            _ => g,
+        };
         let one = |grad: Result<TensorData>| -> Result<Grads> { Ok(smallvec![Some(grad?)]) };
         let zip_saved = |op| ops.zip(op, &saved[0], g);
         // For two-input functions: compute each gradient only when it is needed.
@@ -245,14 +255,6 @@ impl Function {
             }
             Function::MatMulAdd | Function::MatMulAddRelu => {
                 let (a, b) = (&saved[0], &saved[1]);
-                // relu(z) > 0 exactly where z > 0, so the saved output masks as z would.
-                let masked;
-                let g = if let Function::MatMulAddRelu = self {
-                    masked = ops.zip(ZipOp::ReluBack, &saved[2], g)?;
-                    &masked
-                } else {
-                    g
-                };
                 let mut grads = two(&|| matmul(ops, g, &transpose(b)?, None), &|| {
                     matmul(ops, &transpose(a)?, g, None)
                 })?;
@@ -265,14 +267,6 @@ impl Function {
             }
             Function::Conv | Function::ConvAdd | Function::ConvAddRelu => {
                 let (input, weight) = (&saved[0], &saved[1]);
-                // relu(z) > 0 exactly where z > 0, so the saved output masks as z would.
-                let masked;
-                let g = if let Function::ConvAddRelu = self {
-                    masked = ops.zip(ZipOp::ReluBack, &saved[2], g)?;
-                    &masked
-                } else {
-                    g
-                };
                 let (lifted, [i4, w4, g4]) = lift_conv([input, weight, g])?;
                 let swap = [1, 0, 2, 3];
                 let [h, w] = [i4.shape()[2], i4.shape()[3]];
