@@ -193,9 +193,10 @@ pub(super) fn add_scaled_slice(ys: &mut [f64], alpha: f64, xs: &[f64]) {
     add_scaled(ys, alpha, xs)
 }
 
-/// [`map_slice`], [`zip_slices`] and [`add_scaled`] compiled for AVX-512: the crate's baseline (x86-64) vectors
-/// hold 2 values, these 8, which pays where the operands sit in the cache (a training step's
-/// activations). Chosen at run time by [`map_slice_wide`] and [`zip_slices_wide`].
+/// [`map_slice`], [`zip_slices`] and [`add_scaled`] compiled for AVX-512: the crate's baseline
+/// (x86-64) vectors hold 2 values, these 8, which pays where the operands sit in the cache (a
+/// training step's activations). Chosen at run time by [`map_slice_wide`], [`zip_slices_wide`]
+/// and [`add_scaled_slice`].
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::mem::MaybeUninit;

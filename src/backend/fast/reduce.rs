@@ -30,10 +30,6 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
     // streaming like a contiguous zip: threads from `Work::Contiguous`'s size); otherwise each
     // cell walks its own fibre (`Work::Reduce`).
     let by_rows = inner == 1 && n > 1;
-    #[cfg(target_arch = "x86_64")]
-    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    let avx512 = false;
     let parallel = if by_rows && out.len() == n && parallel_for(Work::Contiguous, a.size()) {
         // A single row of cells (a sum over the batch): the threads take column ranges, each
         // folding its columns over every row in the same order as one thread would.
@@ -41,13 +37,13 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
         let chunk = n.div_ceil(rayon::current_num_threads()).next_multiple_of(8);
         with_fold!(op, f => super::team::for_each_chunk_mut(&mut out, chunk, |i, dst| {
             let width = dst.len();
-            fold_rows_wide(avx512, dst, width, || p + i * chunk, (src, len, step), &f);
+            fold_rows_wide(dst, width, || p + i * chunk, (src, len, step), &f);
         }));
         true
     } else if by_rows {
         with_fold!(op, f => fill_chunks(&mut out, n, (Work::Contiguous, a.size()), |chunk, first| {
             let mut cells = nest.rows_from(first / n);
-            fold_rows_wide(avx512, chunk, n, || cells.next_row()[0], (src, len, step), &f);
+            fold_rows_wide(chunk, n, || cells.next_row()[0], (src, len, step), &f);
         }))
     } else {
         // One fibre per cell; chunks may start mid-row, so step cell by cell. Packed fibres
@@ -132,10 +128,9 @@ unsafe fn fold_rows_avx512(
     fold_rows(out, width, starts, input, f)
 }
 
-/// [`fold_rows`], in its AVX-512 copy when `avx512` (the CPU's AVX-512F, detected).
+/// [`fold_rows`], in its AVX-512 copy when the CPU has AVX-512F.
 #[inline(always)]
 fn fold_rows_wide(
-    avx512: bool,
     out: &mut [f64],
     width: usize,
     starts: impl FnMut() -> usize,
@@ -143,10 +138,9 @@ fn fold_rows_wide(
     f: &impl Fn(f64, f64) -> f64,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if avx512 {
-        // SAFETY: `avx512` is true only where the CPU has AVX-512F.
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F detected just above.
         return unsafe { fold_rows_avx512(out, width, starts, input, f) };
     }
-    let _ = avx512;
     fold_rows(out, width, starts, input, f)
 }
