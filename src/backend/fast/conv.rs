@@ -91,7 +91,7 @@ pub(super) fn conv2d(
     let out_shape = conv2d_shape(input.shape(), weight.shape(), out_hw)?;
     let s = Sizes::of(input, weight, out_hw);
     match direct_kernel(s, reverse) {
-        Some(kernel) => direct(kernel, input, weight, s, reverse, out_shape),
+        Some(kernel) => direct(kernel, input, weight, s, (reverse, None), out_shape),
         None => im2col(input, weight, s, reverse, out_shape),
     }
 }
@@ -124,25 +124,30 @@ pub(super) fn conv2d_add(
     let start: Vec<f64> = (0..s.cout)
         .map(|o| values[spread.offset() + o * step])
         .collect();
-    let out = direct_conv::same_size(input, &weight.to_vec()?, s, false, Some((&start, relu)))?;
-    profile::note(
-        profile::Path::Direct,
-        s.macs() >= direct_conv::PARALLEL_MACS,
-    );
-    Ok(Some(TensorData::packed(out, out_shape)))
+    let epilogue = Some((&start[..], relu));
+    direct(
+        Direct::SameSize,
+        input,
+        weight,
+        s,
+        (false, epilogue),
+        out_shape,
+    )
+    .map(Some)
 }
 
-/// The convolution by a direct kernel.
+/// The convolution by a direct kernel (the same-size one starting each output channel from
+/// a bias, and clamping at 0 when asked, when given `(bias, relu)`).
 fn direct(
     kernel: Direct,
     input: &TensorData,
     weight: &TensorData,
     s: Sizes,
-    reverse: bool,
+    (reverse, epilogue): (bool, Option<(&[f64], bool)>),
     out_shape: Dims,
 ) -> Result<TensorData> {
     let out = match kernel {
-        Direct::SameSize => direct_conv::same_size(input, &weight.to_vec()?, s, reverse, None)?,
+        Direct::SameSize => direct_conv::same_size(input, &weight.to_vec()?, s, reverse, epilogue)?,
         Direct::SmallOutput => direct_conv::small_output(input, weight, s)?,
     };
     profile::note(
@@ -418,7 +423,7 @@ mod tests {
                     let Some(kernel) = direct_kernel(s, reverse) else {
                         continue;
                     };
-                    let fast = direct(kernel, &input, &weight, s, reverse, out_shape);
+                    let fast = direct(kernel, &input, &weight, s, (reverse, None), out_shape);
                     let slow = im2col(&input, &weight, s, reverse, out_shape);
                     let (fast, slow) = (
                         fast.unwrap().to_vec().unwrap(),

@@ -74,7 +74,9 @@ pub(super) fn available() -> bool {
 }
 
 /// The same-size convolution: `x` (B, Cin, H, W) in any layout, `w` packed
-/// (Cout, Cin, KH, KW), output packed (B, Cout, H, W). Call only when [`available`].
+/// (Cout, Cin, KH, KW), output packed (B, Cout, H, W); with `bias` = (one value per output
+/// channel, relu), each channel starts from its value and, when relu, each tile is clamped at
+/// 0 as it is stored. Call only when [`available`].
 pub(super) fn same_size(
     x: &TensorData,
     w: &[f64],
@@ -116,11 +118,10 @@ pub(super) fn same_size(
     }
     // Each output channel's starting value (its bias, or 0), padded to whole tiles.
     let mut start = vec![0.0; coutp];
-    let mut relu = false;
-    if let Some((bias, then_relu)) = bias {
+    if let Some((bias, _)) = bias {
         start[..cout].copy_from_slice(&bias[..cout]);
-        relu = then_relu;
     }
+    let relu = bias.is_some_and(|(_, relu)| relu);
     let plane = h * width;
     let n = batch * cout * plane;
     let sizes = (n, &[batch, cout, h, width][..], cout * plane, s.macs());

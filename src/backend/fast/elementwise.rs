@@ -183,80 +183,24 @@ fn add_scaled(ys: &mut [f64], alpha: f64, xs: &[f64]) {
     ys.iter_mut().zip(xs).for_each(|(v, &g)| *v += alpha * g)
 }
 
-/// [`add_scaled`], in its AVX-512 copy when the CPU has AVX-512F.
-pub(super) fn add_scaled_slice(ys: &mut [f64], alpha: f64, xs: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F detected just above.
-        return unsafe { avx512::add_scaled(ys, alpha, xs) };
-    }
-    add_scaled(ys, alpha, xs)
+wide_copy! {
+    /// [`add_scaled`], in its AVX-512 copy when the CPU has it.
+    pub(super) fn add_scaled_slice = add_scaled(ys: &mut [f64], alpha: f64, xs: &[f64])
 }
 
-/// [`map_slice`], [`zip_slices`] and [`add_scaled`] compiled for AVX-512: the crate's baseline
-/// (x86-64) vectors hold 2 values, these 8, which pays where the operands sit in the cache (a
-/// training step's activations). Chosen at run time by [`map_slice_wide`], [`zip_slices_wide`]
-/// and [`add_scaled_slice`].
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::mem::MaybeUninit;
+wide_copy! {
+    /// [`map_slice`], in its AVX-512 copy when the CPU has it.
+    fn map_slice_wide = map_slice(out: &mut [MaybeUninit<f64>], xs: &[f64], f: &impl Fn(f64) -> f64)
+}
 
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn map_slice(
-        out: &mut [MaybeUninit<f64>],
-        xs: &[f64],
-        f: &impl Fn(f64) -> f64,
-    ) {
-        super::map_slice(out, xs, f)
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn add_scaled(ys: &mut [f64], alpha: f64, xs: &[f64]) {
-        super::add_scaled(ys, alpha, xs)
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn zip_slices(
+wide_copy! {
+    /// [`zip_slices`], in its AVX-512 copy when the CPU has it.
+    fn zip_slices_wide = zip_slices(
         out: &mut [MaybeUninit<f64>],
         xs: &[f64],
         ys: &[f64],
         f: &impl Fn(f64, f64) -> f64,
-    ) {
-        super::zip_slices(out, xs, ys, f)
-    }
-}
-
-/// [`map_slice`], in its AVX-512 copy when the CPU has AVX-512F.
-#[inline(always)]
-fn map_slice_wide(out: &mut [MaybeUninit<f64>], xs: &[f64], f: &impl Fn(f64) -> f64) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F detected just above.
-        return unsafe { avx512::map_slice(out, xs, f) };
-    }
-    map_slice(out, xs, f)
-}
-
-/// [`zip_slices`], in its AVX-512 copy when the CPU has AVX-512F.
-#[inline(always)]
-fn zip_slices_wide(
-    out: &mut [MaybeUninit<f64>],
-    xs: &[f64],
-    ys: &[f64],
-    f: &impl Fn(f64, f64) -> f64,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F detected just above.
-        return unsafe { avx512::zip_slices(out, xs, ys, f) };
-    }
-    zip_slices(out, xs, ys, f)
+    )
 }
 
 /// Writes each of `values` `N` times in a row into `run` (whose length is `N` × their count).

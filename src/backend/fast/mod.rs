@@ -15,6 +15,35 @@
 //! to it except matmul and matmul_add, which sum in tiled order (and start from the bias), so
 //! tests compare them to a 1e-9 relative tolerance.
 
+/// Defines `$wide`, which runs the `#[inline(always)]` loop `$plain` in a copy compiled for
+/// AVX-512 when the CPU has it, else as it is. The crate is compiled for baseline x86-64, whose
+/// vectors hold 2 f64 values; inlined into the AVX-512 copy (the op's function with it), the
+/// same loop vectorises 8 wide (`docs/performance.md`, "Loops compiled for AVX-512"). The loop
+/// must be a named function: a closure handed to a `#[target_feature]` function was not
+/// inlined into it.
+macro_rules! wide_copy {
+    ($(#[$doc:meta])* $vis:vis fn $wide:ident = $plain:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $(#[$doc])*
+        #[inline(always)]
+        $vis fn $wide($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                /// # Safety
+                /// The CPU must have AVX-512F.
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $plain($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F detected just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+            }
+            $plain($($arg),*)
+        }
+    };
+}
+
 mod conv;
 mod direct_conv;
 mod elementwise;

@@ -112,35 +112,13 @@ fn fold_rows(
     }
 }
 
-/// [`fold_rows`] compiled for AVX-512 (the crate's baseline vectors hold 2 values; these 8).
-///
-/// # Safety
-/// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fold_rows_avx512(
-    out: &mut [f64],
-    width: usize,
-    starts: impl FnMut() -> usize,
-    input: (&[f64], usize, usize),
-    f: &impl Fn(f64, f64) -> f64,
-) {
-    fold_rows(out, width, starts, input, f)
-}
-
-/// [`fold_rows`], in its AVX-512 copy when the CPU has AVX-512F.
-#[inline(always)]
-fn fold_rows_wide(
-    out: &mut [f64],
-    width: usize,
-    starts: impl FnMut() -> usize,
-    input: (&[f64], usize, usize),
-    f: &impl Fn(f64, f64) -> f64,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F detected just above.
-        return unsafe { fold_rows_avx512(out, width, starts, input, f) };
-    }
-    fold_rows(out, width, starts, input, f)
+wide_copy! {
+    /// [`fold_rows`], in its AVX-512 copy when the CPU has it.
+    fn fold_rows_wide = fold_rows(
+        out: &mut [f64],
+        width: usize,
+        starts: impl FnMut() -> usize,
+        input: (&[f64], usize, usize),
+        f: &impl Fn(f64, f64) -> f64,
+    )
 }
