@@ -257,6 +257,128 @@ fn module4_ops_match_the_reference_on_every_backend_and_layout() {
     }
 }
 
+/// Builds a pooling input and an output gradient on a backend.
+type MakeInputs = Box<dyn Fn(Backend) -> (Tensor, Tensor)>;
+
+/// The backend's pooling kernels (forward and gradient) against the reference on every layout
+/// of their operand, a broadcast one included, for square, tall, wide, odd-sized and 1 × 1
+/// kernels, and at the MNIST size, where the fast backend splits the work across threads.
+/// The fast kernels add in the reference's order, so they must agree bit for bit.
+#[test]
+fn avgpool_kernels_match_the_reference_on_every_layout() {
+    use common::layouts::{KINDS, broadcast, make};
+    let cases: [(&[usize], [usize; 2]); 6] = [
+        (&[2, 3, 4, 8], [2, 2]),
+        (&[2, 3, 4, 8], [4, 1]),
+        (&[1, 2, 6, 6], [1, 3]),
+        (&[3, 1, 6, 4], [3, 2]),
+        (&[2, 2, 3, 5], [1, 1]),
+        (&[16, 8, 28, 28], [4, 4]),
+    ];
+    for (shape, kernel) in cases {
+        let pooled = [
+            shape[0],
+            shape[1],
+            shape[2] / kernel[0],
+            shape[3] / kernel[1],
+        ];
+        let (n, m) = (shape.iter().product(), pooled.iter().product());
+        let (xv, gv) = (values(n, 5), values(m, 6));
+        let reference = Backend::Simple.ops();
+        let mut inputs: Vec<(String, MakeInputs)> = Vec::new();
+        for kind in KINDS {
+            let (xv, gv) = (xv.clone(), gv.clone());
+            inputs.push((
+                format!("{kind:?}"),
+                Box::new(move |b| (make(&xv, shape, kind, b), make(&gv, &pooled, kind, b))),
+            ));
+        }
+        // Stride 0 along the width (the input) and along the channels, or the batch when there
+        // is one channel (the gradient).
+        let dim = if pooled[1] > 1 { 1 } else { 0 };
+        let (xb, gb) = (values(n / shape[3], 7), values(m / pooled[dim], 8));
+        inputs.push((
+            "broadcast".into(),
+            Box::new(move |b| (broadcast(&xb, shape, 3, b), broadcast(&gb, &pooled, dim, b))),
+        ));
+        for (kind, make_inputs) in &inputs {
+            let (x, g) = make_inputs(Backend::Simple);
+            let want = reference.avgpool2d(x.data(), kernel).unwrap();
+            let want_grad = reference.avgpool2d_backward(g.data(), kernel).unwrap();
+            assert_eq!(want.shape(), &pooled[..]);
+            assert_eq!(want_grad.shape(), shape);
+            let want = Tensor::from_data(want, Backend::Simple);
+            let want_grad = Tensor::from_data(want_grad, Backend::Simple);
+            // The reference kernels against the definition, at one block: the mean of its
+            // values, and the gradient spread over it.
+            let (xs, gs) = (x.to_vec(), g.to_vec());
+            let [kh, kw] = kernel;
+            let mean = (0..kw)
+                .map(|j| (0..kh).map(|i| xs[i * shape[3] + j]).sum::<f64>())
+                .sum::<f64>()
+                / (kh * kw) as f64;
+            assert!((want.to_vec()[0] - mean).abs() <= 1e-12 * mean.abs().max(1.0));
+            assert_eq!(
+                want_grad.to_vec()[(kh - 1) * shape[3] + kw - 1],
+                gs[0] * (1.0 / (kh * kw) as f64)
+            );
+            for backend in BACKENDS.iter().copied() {
+                if backend != Backend::Fast && shape[0] > 8 {
+                    continue; // the simulator runs every CUDA thread on the CPU: small cases
+                }
+                let (x, g) = make_inputs(backend);
+                let ops = backend.ops();
+                let got = Tensor::from_data(ops.avgpool2d(x.data(), kernel).unwrap(), backend);
+                let got_grad =
+                    Tensor::from_data(ops.avgpool2d_backward(g.data(), kernel).unwrap(), backend);
+                let what = format!("{backend} {kind} {shape:?} {kernel:?}");
+                assert_near(&got, &want, &what);
+                assert_near(&got_grad, &want_grad, &format!("{what} grad"));
+                if backend == Backend::Fast {
+                    let bits =
+                        |t: &Tensor| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{what}");
+                    assert_eq!(bits(&got_grad), bits(&want_grad), "{what} grad");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_pooling_kernel_input_is_an_error_on_every_backend() {
+    let x = Tensor::zeros(&[1, 2, 5, 4]).unwrap();
+    let flat = Tensor::zeros(&[4, 4]).unwrap();
+    for backend in all_backends() {
+        let ops = backend.ops();
+        let (x, flat) = (x.to(backend), flat.to(backend));
+        let msg = |r: minitorch::Result<minitorch::TensorData>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(ops.avgpool2d(x.data(), [2, 2])),
+            "avgpool2d: kernel (2, 2) must divide the height and width of shape [1, 2, 5, 4] exactly",
+            "{backend}"
+        );
+        assert!(msg(ops.avgpool2d(x.data(), [0, 1])).starts_with("avgpool2d: kernel (0, 1)"));
+        assert_eq!(
+            msg(ops.avgpool2d(flat.data(), [2, 2])),
+            "avgpool2d: expected a 4-D input (B, C, H, W), got shape [4, 4]"
+        );
+        assert_eq!(
+            msg(ops.avgpool2d_backward(flat.data(), [2, 2])),
+            "avgpool2d_backward: expected a 4-D gradient (B, C, H/kh, W/kw) and a kernel of at \
+             least 1 × 1, got shape [4, 4] and kernel (2, 2)"
+        );
+        assert!(
+            msg(ops.avgpool2d_backward(x.data(), [1, 0]))
+                .starts_with("avgpool2d_backward: expected a 4-D gradient")
+        );
+        assert!(
+            msg(ops.avgpool2d_backward(x.data(), [usize::MAX, 2])).contains("overflows"),
+            "{backend}"
+        );
+    }
+}
+
 #[test]
 fn bad_module4_input_is_an_error_naming_the_op() {
     let msg = |r: minitorch::Result<Tensor>| r.unwrap_err().to_string();

@@ -204,6 +204,12 @@ impl TensorOps for Profiled {
             k.conv2d_add_relu(input, weight, bias)
         })
     }
+    fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
+        self.time("avgpool2d", |k| k.avgpool2d(input, kernel))
+    }
+    fn avgpool2d_backward(&self, grad: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
+        self.time("avgpool2d_backward", |k| k.avgpool2d_backward(grad, kernel))
+    }
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
         self.time("add_scaled_", |k| {
             k.add_scaled_(y, alpha, x).map(|()| y.clone())

@@ -17,6 +17,7 @@ pub mod cuda;
 pub(crate) mod diagnostics;
 pub mod fast;
 pub mod ops;
+pub(crate) mod pooling;
 pub mod simple;
 
 pub use ops::{MapOp, ReduceOp, ZipOp};
@@ -103,6 +104,22 @@ pub trait TensorOps {
     ) -> Result<TensorData> {
         let out = self.conv2d_add(input, weight, bias)?;
         self.map(MapOp::Relu, &out, out.shape())
+    }
+
+    /// Average pooling (MiniTorch's `avgpool2d`): the mean of each (kh, kw) block of a
+    /// (B, C, H, W) input, (B, C, H/kh, W/kw). Each block is summed along kh first, then kw,
+    /// and the sum multiplied by 1/(kh·kw). Errors unless the input is 4-D and kh, kw divide
+    /// H, W. This default reduces a (B, C, H/kh, kh, W/kw, kw) view twice and scales
+    /// (`backend/pooling.rs`); the fast backend reads each block's rows once.
+    fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
+        pooling::avgpool2d_by_reductions(self, input, kernel)
+    }
+
+    /// The gradient of [`avgpool2d`](TensorOps::avgpool2d): each value of `grad`
+    /// (B, C, H/kh, W/kw) times 1/(kh·kw), spread over its block of the (B, C, H, W) input.
+    /// This default scales and then broadcasts; the fast backend writes each row once.
+    fn avgpool2d_backward(&self, grad: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
+        pooling::avgpool2d_backward_by_spreading(self, grad, kernel)
     }
 
     /// In place: `y += alpha · x` for `x` of `y`'s shape (the optimizer's update). Every

@@ -1,12 +1,15 @@
 //! Module 4's functional operations (MiniTorch's `nn.py`, tasks 4.3 and 4.4), written on top
 //! of tensor operations so autodiff, every backend and the profiler cover them unchanged:
-//! [`tile`], [`avgpool2d`], [`maxpool2d`], [`argmax`], [`softmax`], [`logsoftmax`] and
-//! [`dropout`]. (`max` and the convolutions are tensor methods with their own functions:
-//! [`Tensor::max`], [`Tensor::conv1d`], [`Tensor::conv2d`].)
+//! [`tile`], [`maxpool2d`], [`argmax`], [`softmax`], [`logsoftmax`] and [`dropout`].
+//! [`avgpool2d`] is one backend op with its own autodiff function (`AvgPool2d`), whose default
+//! kernels are that composition; `max` and the convolutions are tensor methods with their own
+//! functions: [`Tensor::max`], [`Tensor::conv1d`], [`Tensor::conv2d`].
 
+use crate::backend::pooling::pool2d_shape;
 use crate::error::{Error, Result};
 use crate::random::Rng;
 use crate::tensor::Tensor;
+use crate::tensor::functions::Function;
 
 fn invalid(what: &'static str, message: String) -> Error {
     Error::Invalid { what, message }
@@ -27,8 +30,8 @@ pub fn tile(input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
 }
 
 fn tile_for(op: &'static str, input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
-    let (b, c, nh, nw) = pool_shape(op, input, kernel)?;
     let (kh, kw) = kernel;
+    let [b, c, nh, nw] = pool2d_shape(op, input.shape(), [kh, kw])?;
     input
         .contiguous()?
         .view(&[b, c, nh, kh, nw, kw])?
@@ -39,44 +42,20 @@ fn tile_for(op: &'static str, input: &Tensor, kernel: (usize, usize)) -> Result<
 
 /// Mean over each (kh, kw) block: (B, C, H, W) → (B, C, H/kh, W/kw).
 ///
-/// The same means as [`tile`] then `mean(4)`, computed without the tile's copy: the input
-/// viewed as (B, C, H/kh, kh, W/kw, kw) is summed along its kh dimension (whole rows of W values
-/// added together), then along kw.
-pub fn avgpool2d(input: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
-    let (b, c, nh, nw) = pool_shape("avgpool2d", input, kernel)?;
-    let (kh, kw) = kernel;
-    input
-        .contiguous()?
-        .view(&[b, c, nh, kh, nw, kw])?
-        .sum(3)?
-        .sum(5)?
-        .mul(&input.scalar_like(1.0 / (kh * kw) as f64))?
-        .view(&[b, c, nh, nw])
-}
-
-/// Checks a pooling input and kernel; returns (B, C, H/kh, W/kw).
-fn pool_shape(
-    op: &'static str,
-    input: &Tensor,
-    (kh, kw): (usize, usize),
-) -> Result<(usize, usize, usize, usize)> {
-    let shape = input.shape();
-    if shape.len() != 4 {
-        return Err(invalid(
-            op,
-            format!("expected a 4-D input (B, C, H, W), got shape {shape:?}"),
-        ));
-    }
-    let [b, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
-    if kh == 0 || kw == 0 || h % kh != 0 || w % kw != 0 {
-        return Err(invalid(
-            op,
-            format!(
-                "kernel ({kh}, {kw}) must divide the height and width of shape {shape:?} exactly"
-            ),
-        ));
-    }
-    Ok((b, c, h / kh, w / kw))
+/// The same means as [`tile`] then `mean(4)`, computed by one backend op
+/// ([`TensorOps::avgpool2d`](crate::backend::TensorOps::avgpool2d)) without the tile's copy:
+/// each block summed along kh (whole rows of W values added together), then along kw.
+///
+/// ```
+/// use minitorch::{Tensor, nn::functional::avgpool2d};
+/// let x = Tensor::from_vec((0..16).map(f64::from).collect(), &[1, 1, 4, 4]).unwrap();
+/// let p = avgpool2d(&x, (2, 2)).unwrap();
+/// assert_eq!(p.shape(), &[1, 1, 2, 2]);
+/// assert_eq!(p.to_vec(), [2.5, 4.5, 10.5, 12.5]);
+/// ```
+pub fn avgpool2d(input: &Tensor, (kh, kw): (usize, usize)) -> Result<Tensor> {
+    pool2d_shape("avgpool2d", input.shape(), [kh, kw])?;
+    Tensor::apply(Function::AvgPool2d([kh, kw]), &[input])
 }
 
 /// Maximum over each (kh, kw) block: (B, C, H, W) → (B, C, H/kh, W/kw). The gradient goes to

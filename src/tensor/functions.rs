@@ -21,6 +21,7 @@
 //! | MatMulAdd | a @ b + c in one op (one kernel on the fast backend), saves a, b | (g @ bᵀ, aᵀ @ g, g) |
 //! | MatMulAddRelu | relu(a @ b + c) in one op (the fast kernels clamp each tile at its store), saves a, b and the output | MatMulAdd's, of g where the output > 0 |
 //! | Max(dim) | max along dim (kept, size 1), saves a and the max | g where a equals the max (every tied position gets all of g, as in MiniTorch) |
+//! | AvgPool2d(kh, kw) | mean of each kh × kw block of a (B, C, H, W) input, (B, C, H/kh, W/kw) (one pass on the fast backend) | g/(kh·kw) spread over each block |
 //! | Embedding(ids) | rows `ids` of a (V, D) table, (N, D) | g's rows added into the rows they came from, (V, D) |
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
 //! | ConvAdd | Conv plus a bias in one op (one kernel on the fast backend), saves input, weight | (Conv's two, g) |
@@ -63,6 +64,8 @@ pub(crate) enum Function {
     Conv,
     ConvAdd,
     ConvAddRelu,
+    /// Average pooling with a (kh, kw) kernel.
+    AvgPool2d([usize; 2]),
     /// The rows of a (V, D) table at these ids.
     Embedding(Arc<[u32]>),
 }
@@ -97,6 +100,7 @@ impl Function {
             Function::Conv => "Conv",
             Function::ConvAdd => "ConvAdd",
             Function::ConvAddRelu => "ConvAddRelu",
+            Function::AvgPool2d(_) => "AvgPool2d",
             Function::Embedding(_) => "Embedding",
         }
     }
@@ -183,6 +187,7 @@ impl Function {
                 ctx.save_for_backward([a.clone(), x[1].clone(), out.clone()]);
                 out
             }
+            Function::AvgPool2d(kernel) => ops.avgpool2d(a, *kernel)?,
             Function::Embedding(ids) => ops.gather_rows(a, ids)?,
         })
     }
@@ -285,6 +290,7 @@ impl Function {
                 }
                 Ok(grads)
             }
+            Function::AvgPool2d(kernel) => one(ops.avgpool2d_backward(g, *kernel)),
             Function::Embedding(ids) => one(ops.scatter_add_rows(g, ids, input_shapes[0][0])),
         }
     }

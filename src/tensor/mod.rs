@@ -17,7 +17,7 @@
 mod api;
 mod arithmetic;
 mod autograd;
-mod functions;
+pub(crate) mod functions;
 mod nested;
 
 pub use nested::NestedData;

@@ -48,6 +48,7 @@ mod conv;
 mod direct_conv;
 mod elementwise;
 mod matmul;
+mod pool;
 mod reduce;
 #[cfg(target_arch = "x86_64")]
 mod small_gemm;
@@ -132,6 +133,14 @@ impl TensorOps for FastOps {
                 elementwise::map(MapOp::Relu, &out, out.shape())
             }
         }
+    }
+
+    fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
+        pool::avgpool2d(input, kernel)
+    }
+
+    fn avgpool2d_backward(&self, grad: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
+        pool::avgpool2d_backward(grad, kernel)
     }
 
     fn add_scaled_(&self, y: &TensorData, alpha: f64, x: &TensorData) -> Result<()> {
