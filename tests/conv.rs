@@ -297,6 +297,42 @@ fn threaded_direct_convolutions_match_the_reference() {
     }
 }
 
+/// The fast direct kernel covers each output row with tiles of 32 columns, the last computed
+/// 256 bits wide when it holds at most 28 (`direct_conv.rs`): rows of every width around those
+/// bounds, forward with bias and ReLU and both gradients, against the reference.
+#[test]
+fn direct_tiles_of_every_row_width_match_the_reference() {
+    for width in [
+        1, 4, 5, 8, 9, 24, 25, 28, 29, 31, 32, 33, 56, 60, 61, 64, 65,
+    ] {
+        let (is, ws) = ([2, 3, 3, width], [5, 3, 2, 3]);
+        let xv = values(is.iter().product(), 41);
+        let wv = values(ws.iter().product(), 42);
+        let bv = values(ws[0], 43);
+        let gv = values(is[0] * ws[0] * is[2] * is[3], 44);
+        let run = |backend: Backend| {
+            let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
+            let w = Tensor::from_vec(wv.clone(), &ws).unwrap().to(backend);
+            let b = Tensor::from_vec(bv.clone(), &[ws[0], 1, 1])
+                .unwrap()
+                .to(backend);
+            let (x, w) = (x.requires_grad_(true), w.requires_grad_(true));
+            let out = x.conv2d_add_relu(&w, &b).unwrap();
+            let g = Tensor::from_vec(gv.clone(), out.shape())
+                .unwrap()
+                .to(backend);
+            out.backward_with(&g).unwrap();
+            (out, x.grad().unwrap(), w.grad().unwrap())
+        };
+        let (o, gx, gw) = run(Backend::Simple);
+        let (o2, gx2, gw2) = run(Backend::Fast);
+        assert!(o.to_vec().iter().any(|&v| v > 0.0) && o.to_vec().contains(&0.0));
+        assert_near(&o2, &o, &format!("width {width} forward"));
+        assert_near(&gx2, &gx, &format!("width {width} grad input"));
+        assert_near(&gw2, &gw, &format!("width {width} grad weight"));
+    }
+}
+
 /// The fast backend's weight gradient holds the output channels in vectors: one 4-lane vector
 /// for at most 4 channels, else 8-lane ones with the last padded. Every channel count around
 /// those edges, kernels from 1 × 1 to 5 × 5 (the gradient's output), at a batch small enough

@@ -8,7 +8,8 @@
 //!   left with the kernel flipped for `reverse`, since `in[y−i]·w[i] = in[y+i'−(KH−1)]·w[KH−1−i']`),
 //!   so every read is in bounds and needs no test. A tile is 4 output channels × 32 output
 //!   columns of one row: 16 AVX-512 accumulators, each tap adds one broadcast weight times 32
-//!   shifted input values per channel.
+//!   shifted input values per channel. A row's last tile of at most 28 columns computes its last
+//!   vector 256 bits wide (half the FMA work on AMD's cores, which split 512-bit ones).
 //! - **Small output** (the weight's gradient, whose "kernel" is a whole image and whose output
 //!   is the kernel's KH × KW): [`small_output`] copies that "kernel" channel-last, so that a
 //!   vector holds 8 output channels at one position (4, in a 256-bit vector, when there are
@@ -173,44 +174,71 @@ unsafe fn same_size_image<const KW: usize>(
     for ob in (0..cout).step_by(CHANNELS) {
         for y in 0..h {
             for x0 in (0..width).step_by(COLUMNS) {
-                let mut acc = [[_mm512_setzero_pd(); V]; CHANNELS];
-                for (o, a) in acc.iter_mut().enumerate() {
-                    *a = [_mm512_set1_pd(start[ob + o]); V];
-                }
-                for c in 0..cin {
-                    for i in 0..kh {
-                        let row = &image[(c * rows + y + i) * cols + x0..][..COLUMNS + KW - 1];
-                        let taps =
-                            &wt[(c * kh + i) * KW * coutp + ob..][..(KW - 1) * coutp + CHANNELS];
-                        let (row, taps) = (row.as_ptr(), taps.as_ptr());
-                        for j in 0..KW {
-                            // SAFETY: `row` holds COLUMNS + KW − 1 values, so j + COLUMNS of
-                            // them are readable; `taps` holds (KW − 1)·coutp + CHANNELS, so
-                            // j·coutp + CHANNELS are.
-                            let mut x = [_mm512_setzero_pd(); V];
-                            let mut wts = [0.0; CHANNELS];
-                            // SAFETY: `row` holds COLUMNS + KW − 1 values, so j + COLUMNS of
-                            // them are readable; `taps` holds (KW − 1)·coutp + CHANNELS, so
-                            // j·coutp + CHANNELS are. (Plain loops: closures would not be
-                            // inlined into this AVX-512 function.)
-                            unsafe {
-                                for (v, x) in x.iter_mut().enumerate() {
-                                    *x = _mm512_loadu_pd(row.add(j + v * LANES));
-                                }
-                                for (o, w) in wts.iter_mut().enumerate() {
-                                    *w = *taps.add(j * coutp + o);
-                                }
-                            }
-                            for (a, &wv) in acc.iter_mut().zip(&wts) {
-                                let wv = _mm512_set1_pd(wv);
-                                for (a, &x) in a.iter_mut().zip(&x) {
-                                    *a = _mm512_fmadd_pd(x, wv, *a);
+                let n = COLUMNS.min(width - x0);
+                // The tile's accumulators: 4 channels × V vectors of 8 columns, the last one
+                // computed 256 bits wide when `$half` (its upper 4 lanes, past the row's end, are
+                // left undefined and never stored).
+                macro_rules! tile {
+                    ($half:literal) => {{
+                        let mut acc = [[_mm512_setzero_pd(); V]; CHANNELS];
+                        for (o, a) in acc.iter_mut().enumerate() {
+                            *a = [_mm512_set1_pd(start[ob + o]); V];
+                        }
+                        for c in 0..cin {
+                            for i in 0..kh {
+                                let row =
+                                    &image[(c * rows + y + i) * cols + x0..][..COLUMNS + KW - 1];
+                                let taps = &wt[(c * kh + i) * KW * coutp + ob..]
+                                    [..(KW - 1) * coutp + CHANNELS];
+                                let (row, taps) = (row.as_ptr(), taps.as_ptr());
+                                for j in 0..KW {
+                                    let mut x = [_mm512_setzero_pd(); V];
+                                    let mut wts = [0.0; CHANNELS];
+                                    // SAFETY: `row` holds COLUMNS + KW − 1 values, so j + COLUMNS
+                                    // of them are readable; `taps` holds (KW − 1)·coutp +
+                                    // CHANNELS, so j·coutp + CHANNELS are. (Plain loops: closures
+                                    // would not be inlined into this AVX-512 function.)
+                                    unsafe {
+                                        for (v, x) in x.iter_mut().enumerate() {
+                                            let at = row.add(j + v * LANES);
+                                            *x = if $half && v == V - 1 {
+                                                _mm512_castpd256_pd512(_mm256_loadu_pd(at))
+                                            } else {
+                                                _mm512_loadu_pd(at)
+                                            };
+                                        }
+                                        for (o, w) in wts.iter_mut().enumerate() {
+                                            *w = *taps.add(j * coutp + o);
+                                        }
+                                    }
+                                    for (a, &wv) in acc.iter_mut().zip(&wts) {
+                                        let wv = _mm512_set1_pd(wv);
+                                        for (v, (a, &x)) in a.iter_mut().zip(&x).enumerate() {
+                                            *a = if $half && v == V - 1 {
+                                                _mm512_castpd256_pd512(_mm256_fmadd_pd(
+                                                    _mm512_castpd512_pd256(x),
+                                                    _mm512_castpd512_pd256(wv),
+                                                    _mm512_castpd512_pd256(*a),
+                                                ))
+                                            } else {
+                                                _mm512_fmadd_pd(x, wv, *a)
+                                            };
+                                        }
+                                    }
                                 }
                             }
                         }
-                    }
+                        acc
+                    }};
                 }
-                let n = COLUMNS.min(width - x0);
+                // A last vector of at most 4 columns (a row of 28: MNIST's) in a 256-bit
+                // register: AMD's cores run a 512-bit FMA as two 256-bit halves, so the half
+                // that would only fill lanes past the row's end is not computed.
+                let acc = if n <= COLUMNS - LANES / 2 {
+                    tile!(true)
+                } else {
+                    tile!(false)
+                };
                 for (o, a) in acc.iter().enumerate().take(cout - ob) {
                     let dst = &mut out[((ob + o) * h + y) * width + x0..][..n];
                     for (v, &a) in a.iter().enumerate() {
