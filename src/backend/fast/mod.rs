@@ -323,3 +323,24 @@ fn fill_chunks<T: Send>(
     team::for_each_chunk_mut(out, chunk, |i, piece| fill(piece, i * chunk));
     true
 }
+
+/// [`fill_chunks`] with one run of whole rows per thread, in order (the calling thread's is
+/// the first): for ops that read a tensor written split the same way, by runs of batch entries
+/// (the convolutions) or halves (`collect_chunks`), so that each core reads what it wrote.
+/// (MNIST's pooling, split in 8 pieces claimed by whichever thread was free, read half its
+/// input from the other core: `docs/performance.md`.) Returns whether it ran in parallel.
+fn fill_runs<T: Send>(
+    out: &mut [T],
+    align: usize,
+    (kind, work): (Work, usize),
+    fill: impl Fn(&mut [T], usize) + Sync,
+) -> bool {
+    let size = out.len();
+    if !parallel_for(kind, work) || size <= align {
+        fill(out, 0);
+        return false;
+    }
+    let chunk = size.div_ceil(align).div_ceil(rayon::current_num_threads()) * align;
+    team::for_each_chunk_mut(out, chunk, |i, piece| fill(piece, i * chunk));
+    true
+}

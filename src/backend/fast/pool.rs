@@ -9,7 +9,7 @@
 //! once: the row's W values from the gradient's row of W/kw, then copies of it for the block's
 //! other kh − 1 rows. Measurements: `docs/performance.md`, "Pooling in one pass".
 
-use super::{Work, elementwise, fill_chunks};
+use super::{Work, elementwise, fill_runs};
 use crate::backend::MapOp;
 use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::pooling::{pool2d_shape, unpool2d_shape};
@@ -39,7 +39,7 @@ pub(super) fn avgpool2d(input: &TensorData, kernel: [usize; 2]) -> Result<Tensor
     // tensor was made).
     let src = &guard[input.offset()..][..input.size()];
     let cells = &mut out.spare_capacity_mut()[..n];
-    let parallel = fill_chunks(
+    let parallel = fill_runs(
         cells,
         nw,
         (Work::Contiguous, input.size()),
@@ -50,7 +50,7 @@ pub(super) fn avgpool2d(input: &TensorData, kernel: [usize; 2]) -> Result<Tensor
             pool_rows_wide(chunk, rows, &mut sums, kh, kw, scale);
         },
     );
-    // SAFETY: `fill_chunks` hands out chunks covering all `n` cells, and `pool_rows` writes
+    // SAFETY: `fill_runs` hands out chunks covering all `n` cells, and `pool_rows` writes
     // every cell of its chunk (one per group of kw sums, nw per output row).
     unsafe { out.set_len(n) };
     profile::note(Path::Direct, parallel);
@@ -123,7 +123,7 @@ pub(super) fn avgpool2d_backward(grad: &TensorData, kernel: [usize; 2]) -> Resul
     let (offset, strides) = (grad.offset(), grad.strides());
     let block = kh * width;
     let cells = &mut out.spare_capacity_mut()[..n];
-    let parallel = fill_chunks(cells, block, (Work::Broadcast, n), |chunk, start| {
+    let parallel = fill_runs(cells, block, (Work::Broadcast, n), |chunk, start| {
         for (r, rows) in chunk.chunks_exact_mut(block).enumerate() {
             // Gradient row (b, c, y) of the pooled output.
             let row = start / block + r;
@@ -141,7 +141,7 @@ pub(super) fn avgpool2d_backward(grad: &TensorData, kernel: [usize; 2]) -> Resul
             }
         }
     });
-    // SAFETY: `fill_chunks` hands out chunks of whole blocks covering all `n` cells; each
+    // SAFETY: `fill_runs` hands out chunks of whole blocks covering all `n` cells; each
     // block's first row is written cell by cell and its other rows are copies of it.
     unsafe { out.set_len(n) };
     profile::note(Path::Direct, parallel);

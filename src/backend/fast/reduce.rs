@@ -2,7 +2,7 @@
 //! local accumulator (the reference backend's order, so results are bit-identical).
 
 use super::strided::Nest;
-use super::{Work, fill_chunks, parallel_for};
+use super::{Work, fill_runs, parallel_for};
 use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::ops::with_fold;
 use crate::backend::{ReduceOp, reduce_shape};
@@ -41,7 +41,7 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
         }));
         true
     } else if by_rows {
-        with_fold!(op, f => fill_chunks(&mut out, n, (Work::Contiguous, a.size()), |chunk, first| {
+        with_fold!(op, f => fill_runs(&mut out, n, (Work::Contiguous, a.size()), |chunk, first| {
             let mut cells = nest.rows_from(first / n);
             fold_rows_wide(chunk, n, || cells.next_row()[0], (src, len, step), &f);
         }))
@@ -50,7 +50,7 @@ pub(super) fn reduce(op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorD
         // are folded `FIBRES` cells at a time, step k of every fibre together: each cell still
         // folds its own values in index order (bit-identical to the reference), but the
         // independent chains hide the add's latency that a single chain waits on.
-        with_fold!(op, f => fill_chunks(&mut out, 1, (Work::Reduce, a.size()), |chunk, first| {
+        with_fold!(op, f => fill_runs(&mut out, 1, (Work::Reduce, a.size()), |chunk, first| {
             let mut rows = nest.rows_from(first / n);
             let (mut j, mut p) = (first % n, rows.next_row()[0]);
             let mut c = 0;
