@@ -59,9 +59,10 @@ pub(super) fn avgpool2d(input: &TensorData, kernel: [usize; 2]) -> Result<Tensor
 
 /// Output rows of `out.len() / nw` means from `rows`, their kh input rows each (W = `sums.len()`
 /// values per input row): `sums` gets each column's sum over kh, from 0 in row order; each
-/// output cell the sum of its kw sums, from 0, times `scale`.
+/// output cell the sum of its kw sums, from 0, times `scale`. `KW` is kw when it is 2 or 4
+/// (the loops then unroll; 0 for any other, read from `kw`).
 #[inline(always)]
-fn pool_rows(
+fn pool_rows<const KW: usize>(
     out: &mut [MaybeUninit<f64>],
     rows: &[f64],
     sums: &mut [f64],
@@ -69,6 +70,7 @@ fn pool_rows(
     kw: usize,
     scale: f64,
 ) {
+    let kw = if KW == 0 { kw } else { KW };
     let width = sums.len();
     let nw = width / kw;
     for (dst, block) in out.chunks_exact_mut(nw).zip(rows.chunks_exact(kh * width)) {
@@ -88,9 +90,26 @@ fn pool_rows(
     }
 }
 
+/// [`pool_rows`] for the kernel's width.
+#[inline(always)]
+fn pool_rows_any(
+    out: &mut [MaybeUninit<f64>],
+    rows: &[f64],
+    sums: &mut [f64],
+    kh: usize,
+    kw: usize,
+    scale: f64,
+) {
+    match kw {
+        2 => pool_rows::<2>(out, rows, sums, kh, kw, scale),
+        4 => pool_rows::<4>(out, rows, sums, kh, kw, scale),
+        _ => pool_rows::<0>(out, rows, sums, kh, kw, scale),
+    }
+}
+
 wide_copy! {
-    /// [`pool_rows`], in its AVX-512 copy when the CPU has it.
-    fn pool_rows_wide = pool_rows(
+    /// [`pool_rows_any`], in its AVX-512 copy when the CPU has it.
+    fn pool_rows_wide = pool_rows_any(
         out: &mut [MaybeUninit<f64>],
         rows: &[f64],
         sums: &mut [f64],
