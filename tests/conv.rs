@@ -486,6 +486,96 @@ fn few_cells_with_long_windows_match_the_reference() {
     }
 }
 
+/// `TensorOps::conv2d_add_relu_backward` on every backend against the reference's, for each
+/// combination of the gradients asked for, with `out` and `grad` packed (the fast backend's
+/// one-pass mask and sums, threaded at MNIST's size) and in the other layouts (its fallback),
+/// and an error naming the op and the shapes when `out` or `grad` is not the output's shape.
+#[test]
+fn conv_relu_backward_op_matches_the_reference() {
+    use minitorch::TensorData;
+    let cases: [([usize; 4], [usize; 4]); 3] = [
+        ([2, 3, 4, 9], [4, 3, 3, 2]),
+        ([16, 4, 28, 28], [8, 4, 3, 3]),
+        ([1, 1, 5, 8], [3, 1, 2, 2]),
+    ];
+    for (is, ws) in cases {
+        let os = [is[0], ws[0], is[2], is[3]];
+        let n: usize = os.iter().product();
+        let (xv, wv, gv) = (
+            values(is.iter().product(), 21),
+            values(ws.iter().product(), 22),
+            values(n, 23),
+        );
+        // A ReLU's output: zeros and positive values (NaN where the mask must read it as 0).
+        let ov: Vec<f64> = values(n, 24)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 97 == 5 { f64::NAN } else { v.max(0.0) })
+            .collect();
+        let run = |backend: Backend, kind, needs: [bool; 3]| {
+            let [x, w, o, g] = [(&xv, &is), (&wv, &ws), (&ov, &os), (&gv, &os)]
+                .map(|(v, shape)| make(v, shape, kind, backend));
+            backend
+                .ops()
+                .conv2d_add_relu_backward(x.data(), w.data(), o.data(), g.data(), needs)
+                .unwrap()
+                .map(|t| t.map(|t| Tensor::from_data(t, backend)))
+        };
+        for needs in [
+            [true, true, true],
+            [false, true, true],
+            [true, false, false],
+            [false, false, true],
+        ] {
+            let want = run(Backend::Simple, common::layouts::Kind::Contiguous, needs);
+            let bias = want[2].as_ref().map(|b| b.shape().to_vec());
+            assert!(needs[2] == (bias == Some(vec![1, ws[0], 1, 1])), "{bias:?}");
+            for backend in all_backends() {
+                if backend == Backend::CudaSim && is[0] > 2 {
+                    continue; // the simulator runs every CUDA thread on the CPU: small cases
+                }
+                for kind in KINDS {
+                    let got = run(backend, kind, needs);
+                    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                        let what = format!("{is:?} {needs:?} {backend} {kind:?} gradient {k}");
+                        match (g, w) {
+                            (Some(g), Some(w)) => assert_near(g, w, &what),
+                            (None, None) => {}
+                            _ => panic!("{what}: asked for {}", needs[k]),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let zeros =
+        |shape: &[usize]| TensorData::new(vec![0.0; shape.iter().product()], shape).unwrap();
+    let (x, w) = (zeros(&[2, 3, 4, 5]), zeros(&[4, 3, 3, 2]));
+    for backend in all_backends() {
+        let ops = backend.ops();
+        let (x, w) = (ops.adopt(&x).unwrap(), ops.adopt(&w).unwrap());
+        let (good, bad) = (
+            ops.adopt(&zeros(&[2, 4, 4, 5])).unwrap(),
+            ops.adopt(&zeros(&[2, 4, 5, 4])).unwrap(),
+        );
+        let err = ops
+            .conv2d_add_relu_backward(&x, &w, &good, &bad, [true; 3])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("conv2d_add_relu_backward:")
+                && err.contains("[2, 4, 5, 4]")
+                && err.contains("[2, 4, 4, 5]"),
+            "{backend}: {err}"
+        );
+        let err = ops
+            .conv2d_add_relu_backward(&x, &zeros(&[4, 2, 3, 2]), &good, &good, [true; 3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("channels"), "{backend}: {err}");
+    }
+}
+
 /// `conv1d_add` / `conv2d_add` (one op, the fast backend's bias folded into its kernel when
 /// the bias has one value per channel) against `conv` then `add` on the reference backend, and
 /// `conv1d_add_relu` / `conv2d_add_relu` against `conv`, `add`, `relu`: values and all three

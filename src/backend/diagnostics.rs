@@ -204,6 +204,22 @@ impl TensorOps for Profiled {
             k.conv2d_add_relu(input, weight, bias)
         })
     }
+    fn conv2d_add_relu_backward(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        // Timed as one op; its size is the gradient's.
+        let mut grads = [None, None, None];
+        self.time("conv2d_add_relu_backward", |k| {
+            grads = k.conv2d_add_relu_backward(input, weight, out, grad, needs)?;
+            Ok(grad.clone())
+        })?;
+        Ok(grads)
+    }
     fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
         self.time("avgpool2d", |k| k.avgpool2d(input, kernel))
     }

@@ -13,6 +13,7 @@
 //! | [`Backend::CudaSim`] | the CUDA kernels of `kernels/` run by a CPU simulator of CUDA blocks and barriers |
 //! | [`Backend::Cuda`] | the same kernels on an NVIDIA GPU, tensors in device memory |
 
+pub(crate) mod conv_backward;
 pub mod cuda;
 pub(crate) mod diagnostics;
 pub mod fast;
@@ -104,6 +105,25 @@ pub trait TensorOps {
     ) -> Result<TensorData> {
         let out = self.conv2d_add(input, weight, bias)?;
         self.map(MapOp::Relu, &out, out.shape())
+    }
+
+    /// The gradients of a convolution layer with its ReLU, `out = relu(conv2d_add(input,
+    /// weight, bias))` for a bias of one value per output channel, from `out` and its gradient
+    /// `grad`, each only when `needs` asks. With `g` = `grad` where `out` > 0 and 0 elsewhere
+    /// (`relu_back`): the input's gradient and the weight's, the two convolutions of `g` that
+    /// `Conv`'s backward runs, and the bias's, `g` summed over the batch, height and width, as
+    /// (1, Cout, 1, 1). Errors unless `out` and `grad` have the convolution's output shape.
+    /// This default masks with a zip and sums with two reductions (`backend/conv_backward.rs`);
+    /// the fast backend masks and sums in one pass.
+    fn conv2d_add_relu_backward(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        conv_backward::conv2d_add_relu_backward_by_parts(self, input, weight, out, grad, needs)
     }
 
     /// Average pooling (MiniTorch's `avgpool2d`): the mean of each (kh, kw) block of a

@@ -25,12 +25,13 @@
 //! | Embedding(ids) | rows `ids` of a (V, D) table, (N, D) | g's rows added into the rows they came from, (V, D) |
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
 //! | ConvAdd | Conv plus a bias in one op (one kernel on the fast backend), saves input, weight | (Conv's two, g) |
-//! | ConvAddRelu | relu(ConvAdd) in one op (the fast kernel clamps each tile before storing it), saves input, weight and the output | ConvAdd's, of g where the output > 0 (the same positions as the pre-activation's) |
+//! | ConvAddRelu | relu(ConvAdd) in one op (the fast kernel clamps each tile before storing it), saves input, weight and the output | ConvAdd's, of g where the output > 0 (the same positions as the pre-activation's); with a bias per channel one backend op, `conv2d_add_relu_backward` (the fast backend masks and sums the bias's gradient in one pass) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.
 
 use crate::autodiff::Context;
+use crate::backend::conv_backward::conv2d_grads;
 use crate::backend::{MapOp, ReduceOp, TensorOps, ZipOp};
 use crate::error::{Error, Result};
 use crate::layout::{Dims, broadcast_target};
@@ -203,6 +204,17 @@ impl Function {
         needs: [bool; 3],
         g: &TensorData,
     ) -> Result<Grads> {
+        // A convolution layer with its ReLU and a bias per channel: one backend op masks the
+        // gradient, convolves it and sums the bias's gradient (in one pass on the fast
+        // backend).
+        if let Function::ConvAddRelu = self
+            && per_channel(input_shapes[2], saved[2].shape())
+        {
+            let (lifted, [i4, w4, o4, g4]) = lift_conv([&saved[0], &saved[1], &saved[2], g])?;
+            let drop = |t: Option<TensorData>| t.map(|t| if lifted { t.squeeze(2) } else { t });
+            let [gi, gw, gb] = ops.conv2d_add_relu_backward(&i4, &w4, &o4, &g4, needs)?;
+            return Ok(smallvec![drop(gi), drop(gw), drop(gb)]);
+        }
         // A layer fused with its ReLU: `g` masked by the saved output first (relu(z) > 0
         // exactly where z > 0, so it masks as z would), then the layer's own backward.
         let masked;
@@ -271,20 +283,10 @@ impl Function {
                 one(ops.zip(ZipOp::Mul, &mask, g))
             }
             Function::Conv | Function::ConvAdd | Function::ConvAddRelu => {
-                let (input, weight) = (&saved[0], &saved[1]);
-                let (lifted, [i4, w4, g4]) = lift_conv([input, weight, g])?;
-                let swap = [1, 0, 2, 3];
-                let [h, w] = [i4.shape()[2], i4.shape()[3]];
-                let [kh, kw] = [w4.shape()[2], w4.shape()[3]];
+                let (lifted, [i4, w4, g4]) = lift_conv([&saved[0], &saved[1], g])?;
                 let drop = |t: TensorData| if lifted { t.squeeze(2) } else { t };
-                let mut grads = two(
-                    &|| Ok(drop(ops.conv2d(&g4, &w4.permute(&swap)?, [h, w], true)?)),
-                    &|| {
-                        let gw =
-                            ops.conv2d(&i4.permute(&swap)?, &g4.permute(&swap)?, [kh, kw], false)?;
-                        Ok(drop(gw.permute(&swap)?))
-                    },
-                )?;
+                let [gi, gw] = conv2d_grads(ops, &i4, &w4, &g4, [needs[0], needs[1]])?;
+                let mut grads: Grads = smallvec![gi.map(drop), gw.map(drop)];
                 if let Function::ConvAdd | Function::ConvAddRelu = self {
                     grads.push(needs[2].then(|| g.clone()));
                 }
@@ -307,6 +309,18 @@ fn lift_conv<const N: usize>(t: [&TensorData; N]) -> Result<(bool, [TensorData; 
         }
     }
     Ok((lifted, out))
+}
+
+/// Whether a bias of shape `bias` adds one value per channel (dim 1) of an output of shape
+/// `out`: every other dimension of it, right-aligned with the output's, is 1.
+fn per_channel(bias: &[usize], out: &[usize]) -> bool {
+    bias.len() <= out.len()
+        && bias
+            .iter()
+            .rev()
+            .zip(out.iter().rev())
+            .enumerate()
+            .all(|(k, (&b, _))| b == 1 || k + 2 == out.len())
 }
 
 /// The forward cross-correlation: output width (and height) kept.

@@ -22,16 +22,16 @@
 /// must be a named function: a closure handed to a `#[target_feature]` function was not
 /// inlined into it.
 macro_rules! wide_copy {
-    ($(#[$doc:meta])* $vis:vis fn $wide:ident = $plain:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+    ($(#[$doc:meta])* $vis:vis fn $wide:ident = $plain:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?) => {
         $(#[$doc])*
         #[inline(always)]
-        $vis fn $wide($($arg: $ty),*) {
+        $vis fn $wide($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 /// # Safety
                 /// The CPU must have AVX-512F.
                 #[target_feature(enable = "avx512f")]
-                unsafe fn avx512($($arg: $ty),*) {
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $plain($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
@@ -45,6 +45,7 @@ macro_rules! wide_copy {
 }
 
 mod conv;
+mod conv_backward;
 mod direct_conv;
 mod elementwise;
 mod matmul;
@@ -133,6 +134,17 @@ impl TensorOps for FastOps {
                 elementwise::map(MapOp::Relu, &out, out.shape())
             }
         }
+    }
+
+    fn conv2d_add_relu_backward(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        conv_backward::conv2d_add_relu_backward(input, weight, out, grad, needs)
     }
 
     fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
