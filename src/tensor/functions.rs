@@ -318,9 +318,8 @@ fn per_channel(bias: &[usize], out: &[usize]) -> bool {
         && bias
             .iter()
             .rev()
-            .zip(out.iter().rev())
             .enumerate()
-            .all(|(k, (&b, _))| b == 1 || k + 2 == out.len())
+            .all(|(k, &b)| b == 1 || k + 2 == out.len())
 }
 
 /// The forward cross-correlation: output width (and height) kept.

@@ -318,22 +318,15 @@ fn collect_chunks(
 
 /// Fills `out` by calling `fill(chunk, first_ordinal)` on pieces whose lengths are multiples of
 /// `align` (whole rows): on one thread when `work` (input elements touched) is below its kind's
-/// threshold, split across threads above it. Returns whether it ran in parallel.
+/// threshold, split across threads above it, 4 pieces per thread for whichever is free.
+/// Returns whether it ran in parallel.
 fn fill_chunks<T: Send>(
     out: &mut [T],
     align: usize,
-    (kind, work): (Work, usize),
+    work: (Work, usize),
     fill: impl Fn(&mut [T], usize) + Sync,
 ) -> bool {
-    let size = out.len();
-    let threads = rayon::current_num_threads();
-    if !parallel_for(kind, work) || size <= align {
-        fill(out, 0);
-        return false;
-    }
-    let chunk = size.div_ceil(threads * 4).div_ceil(align).max(1) * align;
-    team::for_each_chunk_mut(out, chunk, |i, piece| fill(piece, i * chunk));
-    true
+    fill_pieces(out, align, work, 4, fill)
 }
 
 /// [`fill_chunks`] with one run of whole rows per thread, in order (the calling thread's is
@@ -344,15 +337,27 @@ fn fill_chunks<T: Send>(
 fn fill_runs<T: Send>(
     out: &mut [T],
     align: usize,
+    work: (Work, usize),
+    fill: impl Fn(&mut [T], usize) + Sync,
+) -> bool {
+    fill_pieces(out, align, work, 1, fill)
+}
+
+/// [`fill_chunks`] and [`fill_runs`]: `per_thread` pieces of whole rows per thread.
+fn fill_pieces<T: Send>(
+    out: &mut [T],
+    align: usize,
     (kind, work): (Work, usize),
+    per_thread: usize,
     fill: impl Fn(&mut [T], usize) + Sync,
 ) -> bool {
     let size = out.len();
+    let threads = rayon::current_num_threads();
     if !parallel_for(kind, work) || size <= align {
         fill(out, 0);
         return false;
     }
-    let chunk = size.div_ceil(align).div_ceil(rayon::current_num_threads()) * align;
+    let chunk = size.div_ceil(threads * per_thread).div_ceil(align).max(1) * align;
     team::for_each_chunk_mut(out, chunk, |i, piece| fill(piece, i * chunk));
     true
 }
