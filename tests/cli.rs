@@ -221,10 +221,13 @@ fn bad_flags_give_one_clear_error() {
 
 #[test]
 fn train_plot_save_eval_and_datasets() {
+    // A directory of its own, so that other tests' in-flight temporary files are not counted.
+    let dir = temp_path("train-plot-save");
+    std::fs::create_dir_all(&dir).unwrap();
     let (plot, model, datasets) = (
-        temp_path("train.png"),
-        temp_path("model.safetensors"),
-        temp_path("datasets.png"),
+        dir.join("train.png"),
+        dir.join("model.safetensors"),
+        dir.join("datasets.png"),
     );
     let (ok, out, err) = minitorch(&[
         "train",
@@ -248,7 +251,7 @@ fn train_plot_save_eval_and_datasets() {
         "{out}"
     );
     assert_eq!(png_size(&plot), (1400, 600));
-    assert!(temp_files(model.parent().unwrap()).is_empty());
+    assert!(temp_files(&dir).is_empty(), "{:?}", temp_files(&dir));
     let (ok, out, err) = minitorch(&[
         "eval",
         "--load",
@@ -499,7 +502,11 @@ fn every_error_exits_1_and_help_and_version_exit_0() {
 
 #[test]
 fn output_paths_are_checked_before_training_and_a_failed_run_keeps_the_checkpoint() {
-    let model = temp_path("kept.safetensors");
+    // A directory of its own: the other tests save into the shared one concurrently, and their
+    // in-flight temporary files must not count as this test's leftovers.
+    let dir = temp_path("checked-before-training");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("kept.safetensors");
     let (ok, _, err) = minitorch(&[
         "train",
         "--epochs",
@@ -529,7 +536,7 @@ fn output_paths_are_checked_before_training_and_a_failed_run_keeps_the_checkpoin
         ],
         &["--plot /nonexistent-dir/p.png: directory /nonexistent-dir does not exist"],
     );
-    let plot = temp_path("chart.gif");
+    let plot = dir.join("chart.gif");
     refused(
         &[
             "train",
@@ -561,7 +568,7 @@ fn output_paths_are_checked_before_training_and_a_failed_run_keeps_the_checkpoin
         ],
         &["/nonexistent-dir/m: cannot read"],
     );
-    let both = temp_path("both.png");
+    let both = dir.join("both.png");
     let both = both.to_str().unwrap();
     refused(
         &["train", "--epochs", "5", "--save", both, "--plot", both],
@@ -578,7 +585,7 @@ fn output_paths_are_checked_before_training_and_a_failed_run_keeps_the_checkpoin
         &["--save /nonexistent-dir/x: directory /nonexistent-dir does not exist"],
     );
     assert!(!err.contains(".tmp-"), "{err}");
-    assert!(temp_files(model.parent().unwrap()).is_empty());
+    assert!(temp_files(&dir).is_empty(), "{:?}", temp_files(&dir));
 }
 
 #[test]
