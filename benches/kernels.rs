@@ -62,8 +62,8 @@ fn elementwise(c: &mut Criterion) {
 }
 
 /// Every convolution call of an MNIST training step at batch 16 (fast backend): the layers'
-/// forward passes with their bias, the weight gradients and conv 4→8's input gradient; and
-/// the average pooling's backward expand along the last dimension.
+/// forward passes with their bias, the weight gradients, conv 4→8's input gradient, and each
+/// layer's whole backward with its ReLU; and the average pooling, forward and backward.
 fn conv(c: &mut Criterion) {
     let mut group = c.benchmark_group("conv");
     let ops = Backend::Fast.kernels();
@@ -96,12 +96,32 @@ fn conv(c: &mut Criterion) {
                 b.iter(|| ops.conv2d(g.data(), &ws, [28, 28], true).unwrap())
             });
         }
+        // The layer's whole backward with its ReLU (the mask, the weight's gradient, the
+        // input's for conv 4→8, the bias's sums), as the training step calls it.
+        let out = ops
+            .conv2d_add_relu(x.data(), w.data(), bias.data())
+            .unwrap();
+        group.bench_function(format!("{layer}/relu backward (all gradients)"), |b| {
+            b.iter(|| {
+                ops.conv2d_add_relu_backward(
+                    x.data(),
+                    w.data(),
+                    &out,
+                    g.data(),
+                    [cin > 1, true, true],
+                )
+                .unwrap()
+            })
+        });
     }
     // The network's 4 × 4 average pooling of conv 4→8's output, forward and backward.
     let x = rand(&[16, 8, 28, 28], Backend::Fast);
     let g = rand(&[16, 8, 7, 7], Backend::Fast);
     group.bench_function("avgpool2d 4x4 (16,8,28,28)/forward", |b| {
         b.iter(|| avgpool2d(&x, (4, 4)).unwrap())
+    });
+    group.bench_function("avgpool2d 4x4 (16,8,28,28)/backward kernel", |b| {
+        b.iter(|| ops.avgpool2d_backward(g.data(), [4, 4]).unwrap())
     });
     let x = x.requires_grad_(true);
     group.bench_function("avgpool2d 4x4 (16,8,28,28)/forward + backward", |b| {
