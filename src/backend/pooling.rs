@@ -37,9 +37,12 @@ pub(crate) fn pool2d_shape(
     Ok([b, c, h / kh, w / kw])
 }
 
-/// Checks the gradient (B, C, H/kh, W/kw) of a pooled output and returns the input's shape
-/// (B, C, H, W).
-pub(crate) fn unpool2d_shape(grad: &[usize], [kh, kw]: [usize; 2]) -> Result<[usize; 4]> {
+/// Checks the gradient (B, C, H/kh, W/kw) of a pooled output; returns its four sizes and the
+/// input's shape (B, C, H, W).
+pub(crate) fn unpool2d_shape(
+    grad: &[usize],
+    [kh, kw]: [usize; 2],
+) -> Result<([usize; 4], [usize; 4])> {
     let op = "avgpool2d_backward";
     if grad.len() != 4 || kh == 0 || kw == 0 {
         return Err(Error::Invalid {
@@ -58,7 +61,7 @@ pub(crate) fn unpool2d_shape(grad: &[usize], [kh, kw]: [usize; 2]) -> Result<[us
     };
     let shape = [grad[0], grad[1], spread(grad[2], kh)?, spread(grad[3], kw)?];
     crate::layout::check_shape(op, &shape)?;
-    Ok(shape)
+    Ok(([grad[0], grad[1], grad[2], grad[3]], shape))
 }
 
 /// The factor 1/(kh·kw) as a one-element tensor in `ops`'s memory.
@@ -93,13 +96,7 @@ pub(crate) fn avgpool2d_backward_by_spreading(
     grad: &TensorData,
     kernel: [usize; 2],
 ) -> Result<TensorData> {
-    let shape = unpool2d_shape(grad.shape(), kernel)?;
-    let [b, c, nh, nw] = [
-        grad.shape()[0],
-        grad.shape()[1],
-        grad.shape()[2],
-        grad.shape()[3],
-    ];
+    let ([b, c, nh, nw], shape) = unpool2d_shape(grad.shape(), kernel)?;
     let [kh, kw] = kernel;
     let scaled = ops.zip(ZipOp::Mul, grad, &scale(ops, kernel)?)?;
     let spread = ops.map(

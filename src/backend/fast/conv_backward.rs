@@ -34,10 +34,10 @@ pub(super) fn conv2d_add_relu_backward(
     grad: &TensorData,
     needs: [bool; 3],
 ) -> Result<[Option<TensorData>; 3]> {
-    let [b, c, h, w] = relu_backward_shape(input, weight, out, grad)?;
     if !(needs[2] && out.is_contiguous() && grad.is_contiguous() && out.size() > 0) {
         return conv2d_add_relu_backward_by_parts(&FastOps, input, weight, out, grad, needs);
     }
+    let [b, c, h, w] = relu_backward_shape(input, weight, out, grad)?;
     let plane = h * w;
     let n = b * c * plane;
     let (guard_out, guard_grad) = (out.storage().read()?, grad.storage().read()?);

@@ -122,13 +122,7 @@ wide_copy! {
 /// Fast [`avgpool2d_backward`](crate::backend::TensorOps::avgpool2d_backward): `grad` in any
 /// layout (a broadcast one included), read through its strides.
 pub(super) fn avgpool2d_backward(grad: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
-    let out_shape = unpool2d_shape(grad.shape(), kernel)?;
-    let [_, c, nh, nw] = [
-        grad.shape()[0],
-        grad.shape()[1],
-        grad.shape()[2],
-        grad.shape()[3],
-    ];
+    let ([_, c, nh, nw], out_shape) = unpool2d_shape(grad.shape(), kernel)?;
     let [kh, kw] = kernel;
     let width = nw * kw;
     let n: usize = out_shape.iter().product();
