@@ -1,4 +1,5 @@
-//! A global allocator wrapper that starts every big block on a cache line.
+//! A global allocator wrapper that starts every big block on a cache line and leaves a gap
+//! after every very big one.
 //!
 //! A tensor's values live in a `Vec<f64>`, which asks the allocator for 8-byte alignment only;
 //! big blocks then often start 16 bytes into a cache line (glibc and mimalloc both do). Kernels
@@ -7,13 +8,23 @@
 //! program's allocator in [`CacheAligned`] makes every block of 4 KiB or more start on a 64-byte
 //! boundary; small blocks (handles, shapes) are passed through unchanged.
 //!
+//! Blocks of [`GAP_FROM`] bytes or more also get [`GAP`] unused bytes after them. mimalloc packs
+//! big blocks end to end, so a weight could start a few KiB after the end of its own gradient;
+//! the fast backend splits both between the two cores at the same row, so the end of the
+//! gradient is written by one core and the start of the weight updated by the other. With the
+//! blocks that close, the SGD update of the course network's (200, 200) weight took 8 µs in
+//! training instead of 5 (the calling thread's half only; the helper's was unaffected), and with
+//! the gap it takes 5 whatever the placement (`docs/performance.md`). Our reading: the store
+//! stream at the end of the gradient runs the core's prefetcher into the next block's first
+//! lines, which then belong to the other core.
+//!
 //! ```no_run
 //! #[global_allocator]
 //! static GLOBAL: minitorch::aligned_alloc::CacheAligned<std::alloc::System> =
 //!     minitorch::aligned_alloc::CacheAligned(std::alloc::System);
 //! ```
 //!
-//! The `minitorch` program and the benches use it around mimalloc; the measurement is in
+//! The `minitorch` program and the benches use it around mimalloc; the measurements are in
 //! `docs/performance.md`.
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -24,21 +35,34 @@ pub const BIG: usize = 4096;
 /// A cache line, in bytes.
 pub const LINE: usize = 64;
 
-/// Wraps an allocator `A`, aligning blocks of [`BIG`] bytes or more to [`LINE`] bytes.
+/// Blocks of at least this many bytes are followed by [`GAP`] unused bytes.
+pub const GAP_FROM: usize = 64 << 10;
+
+/// The unused bytes after a block of [`GAP_FROM`] bytes or more.
+pub const GAP: usize = 16 << 10;
+
+/// Wraps an allocator `A`, aligning blocks of [`BIG`] bytes or more to [`LINE`] bytes and
+/// leaving [`GAP`] bytes after blocks of [`GAP_FROM`] bytes or more.
 pub struct CacheAligned<A>(pub A);
 
 /// The layout actually asked of the inner allocator for `layout`: the same function in every
 /// method, so a block is always freed with the layout it was allocated with.
 fn widen(layout: Layout) -> Layout {
-    if layout.size() >= BIG && layout.align() < LINE {
+    let aligned = if layout.size() >= BIG && layout.align() < LINE {
         layout.align_to(LINE).unwrap_or(layout)
     } else {
         layout
+    };
+    if layout.size() < GAP_FROM {
+        return aligned;
     }
+    // A size too close to `isize::MAX` for the gap keeps its own (the allocation then fails
+    // or succeeds as it would have).
+    Layout::from_size_align(aligned.size().saturating_add(GAP), aligned.align()).unwrap_or(aligned)
 }
 
-// SAFETY: every method forwards to `A` with `widen(layout)`, a valid layout of the same size
-// and an alignment at least the caller's, so the blocks `A` returns satisfy the caller's
+// SAFETY: every method forwards to `A` with `widen(layout)`, a valid layout of at least the
+// same size and an alignment at least the caller's, so the blocks `A` returns satisfy the caller's
 // layout; a block is returned to `A` with the `widen` of the layout it was allocated with
 // (the caller hands back the layout it allocated with, and `widen` is a pure function of it).
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CacheAligned<A> {
@@ -66,8 +90,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CacheAligned<A> {
         let new = widen(new);
         if old.align() == new.align() {
             // SAFETY: `ptr` came from `A` with `old`; `A` keeps `old`'s alignment, so the
-            // block it returns has the layout `new` that `dealloc` will pass back.
-            return unsafe { self.0.realloc(ptr, old, new_size) };
+            // block it returns (of `new`'s size, gap included) has the layout `new` that
+            // `dealloc` will pass back.
+            return unsafe { self.0.realloc(ptr, old, new.size()) };
         }
         // The block crosses `BIG`: a new block with the other alignment, then the values.
         // SAFETY: `new` has a non-zero size; the copy stays inside both blocks (the smaller
@@ -89,7 +114,7 @@ mod tests {
     use std::alloc::System;
 
     /// Big blocks start on a line, small ones keep their own alignment, and values survive
-    /// growing and shrinking across `BIG`.
+    /// growing and shrinking across `BIG` and `GAP_FROM`.
     #[test]
     fn big_blocks_are_line_aligned_and_realloc_keeps_values() {
         let a = CacheAligned(System);
@@ -105,10 +130,18 @@ mod tests {
             assert_eq!(q as usize % LINE, 0, "grown past BIG");
             assert!((0..small.size()).all(|i| *q.add(i) == i as u8));
             let big = Layout::from_size_align(3 * BIG, 8).unwrap();
+            // Across GAP_FROM (the inner block gains the gap) and back.
+            let q = a.realloc(q, big, 2 * GAP_FROM);
+            assert_eq!(q as usize % LINE, 0, "grown past GAP_FROM");
+            assert!((0..small.size()).all(|i| *q.add(i) == i as u8));
+            *q.add(2 * GAP_FROM - 1) = 7;
+            let huge = Layout::from_size_align(2 * GAP_FROM, 8).unwrap();
+            let q = a.realloc(q, huge, 3 * BIG);
+            assert!((0..small.size()).all(|i| *q.add(i) == i as u8));
             let r = a.realloc(q, big, 100);
             assert!((0..100).all(|i| *r.add(i) == i as u8));
             a.dealloc(r, Layout::from_size_align(100, 8).unwrap());
-            for size in [BIG, 10 * BIG + 8, 1 << 20] {
+            for size in [BIG, 10 * BIG + 8, GAP_FROM - 8, GAP_FROM, 1 << 20] {
                 let layout = Layout::from_size_align(size, 8).unwrap();
                 let p = a.alloc_zeroed(layout);
                 assert_eq!(p as usize % LINE, 0, "{size} bytes");
