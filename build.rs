@@ -10,6 +10,8 @@ fn main() {
         .std("c++17")
         .opt_level(2)
         .warnings(false)
+        // Rounded like the Rust reference: no multiply-add contraction in the kernels.
+        .flag_if_supported("-ffp-contract=off")
         .file("sim/runtime.cpp")
         .file("sim/kernels.cpp")
         .file("sim/planted.cpp")

@@ -142,6 +142,8 @@ static_assert(sizeof(RowsArgs) == 192, "RowsArgs size");
 #define OP_LOG_BACK 6
 #define OP_INV_BACK 7
 #define OP_SIGMOID_BACK 8
+#define OP_BINARY_NLL 9
+#define OP_BINARY_NLL_BACK 10
 
 // Reduce op codes (ReduceOp).
 #define OP_SUM 0
@@ -205,6 +207,10 @@ __device__ inline double apply_zip(long long op, double a, double b) {
         case OP_LOG_BACK: return b / (a + LOG_EPS);
         case OP_INV_BACK: return -b / (a * a);
         case OP_SIGMOID_BACK: return b * a * (1.0 - a);
+        // __dmul_rn/__dadd_rn: no fused multiply-add, so the probability is rounded as on the CPU.
+        case OP_BINARY_NLL: return -log(__dadd_rn(__dmul_rn(a, b), __dmul_rn(a - 1.0, b - 1.0)) + LOG_EPS);
+        case OP_BINARY_NLL_BACK:
+            return -(b + (b - 1.0)) / (__dadd_rn(__dmul_rn(a, b), __dmul_rn(a - 1.0, b - 1.0)) + LOG_EPS);
         default: return nan("");
     }
 }

@@ -36,6 +36,11 @@ void syncthreads(int line);
 #define __device__
 #define __shared__ static thread_local
 
+// CUDA's arithmetic that is never fused into a multiply-add: plain operations on the host,
+// where nothing is fused either (ISO C++ mode, and build.rs passes -ffp-contract=off).
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+
 namespace sim {
 // Runs `invoke(args)` once per thread of every block of `grid`. Returns 0, or an error code:
 // 1 = a barrier not reached by all threads of a block, 2 = threads waiting at different barriers.

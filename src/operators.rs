@@ -109,6 +109,28 @@ pub fn sigmoid_back(s: f64, d: f64) -> f64 {
     d * s * (1.0 - s)
 }
 
+/// The course's training loss for a predicted probability `p` of a binary label `y`:
+/// `−log(p·y + (p − 1)·(y − 1))`, minus the [`log`] of the probability the prediction gives
+/// the label (so `−log(p)` for `y = 1`, `−log(1 − p)` for `y = 0`). The same operations in
+/// the same order as the course's tensor expression, so the values are those of the
+/// unfused loss, bit for bit.
+///
+/// ```
+/// use minitorch::operators::{binary_nll, log};
+/// assert_eq!(binary_nll(0.8, 1.0), -log(0.8));
+/// assert_eq!(binary_nll(0.8, 0.0), -log(1.0 - 0.8));
+/// ```
+pub fn binary_nll(p: f64, y: f64) -> f64 {
+    -log(p * y + (p - 1.0) * (y - 1.0))
+}
+
+/// Derivative of [`binary_nll`] in its first argument: `−(y + (y − 1)) / (q + LOG_EPS)` with
+/// `q = p·y + (p − 1)·(y − 1)`. The expression is symmetric in `p` and `y`, so
+/// `binary_nll_back(y, p)` is the derivative in `y`.
+pub fn binary_nll_back(p: f64, y: f64) -> f64 {
+    -(y + (y - 1.0)) / (p * y + (p - 1.0) * (y - 1.0) + LOG_EPS)
+}
+
 /// One step of a logical "all": 1.0 when both the accumulator and `x` are non-zero.
 pub fn all_step(acc: f64, x: f64) -> f64 {
     if acc != 0.0 && x != 0.0 { 1.0 } else { 0.0 }

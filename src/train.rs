@@ -2,7 +2,9 @@
 //! shuffled mini-batches, on the tensor engine (any backend) or the scalar engine.
 //!
 //! Per batch: `out = model(X).view(B)`, `prob = out·y + (out − 1)·(y − 1)`,
-//! `loss = −log(prob)`, backward on `(loss / B).sum()` (the gradient of the batch mean), SGD step.
+//! `loss = −log(prob)` (as one op, [`Tensor::binary_nll`](crate::Tensor::binary_nll): the same
+//! values as the course's eight), backward on `(loss / B).sum()` (the gradient of the batch
+//! mean), SGD step.
 
 use crate::backend::Backend;
 use crate::checkpoint::{self, NamedTensor};
@@ -170,9 +172,8 @@ impl Model {
             Model::Tensor(net) => {
                 let (x, y) = as_tensors(data, rows, net.layer1.backend())?;
                 let out = net.forward(&x)?.view(&[b])?;
-                let one = out.scalar_like(1.0);
-                let prob = out.mul(&y)?.add(&out.sub(&one)?.mul(&y.sub(&one)?)?)?;
-                let total = prob.log()?.neg()?.sum_all()?;
+                // −log(out·y + (out − 1)·(y − 1)), the course's loss, as one op.
+                let total = out.binary_nll(&y)?.sum_all()?;
                 total.mul(&out.scalar_like(1.0 / b as f64))?.backward()?;
                 total.item()?
             }

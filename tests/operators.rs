@@ -9,8 +9,9 @@ mod common;
 use common::math;
 use minitorch::autodiff::central_difference;
 use minitorch::operators::{
-    LOG_EPS, add, add_lists, eq, exp, id, inv, inv_back, is_close, log, log_back, lt, map, max,
-    mul, neg, neg_list, prod, reduce, relu, relu_back, sigmoid, sum, zip_with,
+    LOG_EPS, add, add_lists, binary_nll, binary_nll_back, eq, exp, id, inv, inv_back, is_close,
+    log, log_back, lt, map, max, mul, neg, neg_list, prod, reduce, relu, relu_back, sigmoid, sum,
+    zip_with,
 };
 use proptest::prelude::*;
 
@@ -370,6 +371,37 @@ proptest! {
         let x = a.abs() + 4.0;
         assert_close(log_back(x, b), b * cd(log, x));
     }
+}
+
+proptest! {
+    /// The training loss as one function: bit for bit the course's expression
+    /// `−log(p·y + (p − 1)·(y − 1))` built from the scalar operators (subtraction as the
+    /// tensors do it, `p + (−1)`), and its derivatives in both arguments (it is symmetric)
+    /// against central differences, for probabilities away from 0 and 1 and any label in
+    /// [0, 1].
+    #[test]
+    fn binary_nll_is_the_course_loss_and_its_back_is_its_derivative(
+        p in 0.05f64..0.95,
+        y in prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0],
+    ) {
+        let course = neg(log(add(mul(p, y), mul(add(p, -1.0), add(y, -1.0)))));
+        prop_assert_eq!(binary_nll(p, y).to_bits(), course.to_bits());
+        let cd_p = central_difference(|v| binary_nll(v[0], y), &[p], 0, 1e-6);
+        let cd_y = central_difference(|v| binary_nll(p, v[0]), &[y], 0, 1e-6);
+        prop_assert!((binary_nll_back(p, y) - cd_p).abs() <= 1e-6 * (1.0 + cd_p.abs()), "d/dp {p} {y}");
+        prop_assert!((binary_nll_back(y, p) - cd_y).abs() <= 1e-6 * (1.0 + cd_y.abs()), "d/dy {p} {y}");
+    }
+}
+
+#[test]
+fn binary_nll_goldens() {
+    // −ln(0.25 + 1e-6) and −ln(0.75 + 1e-6); d/dp at (0.25, 1) is −1/(0.25 + 1e-6), at
+    // (0.25, 0) +1/(0.75 + 1e-6): the loss falls as p nears the label.
+    assert_eq!(binary_nll(0.25, 1.0), -(0.25f64 + LOG_EPS).ln());
+    assert_eq!(binary_nll(0.25, 0.0), -(0.75f64 + LOG_EPS).ln());
+    assert_eq!(binary_nll_back(0.25, 1.0), -1.0 / (0.25 + LOG_EPS));
+    assert_eq!(binary_nll_back(0.25, 0.0), 1.0 / (0.75 + LOG_EPS));
+    assert!(binary_nll(0.0, 1.0).is_finite() && binary_nll(1.0, 0.0).is_finite());
 }
 
 /// Goldens for the MathTests at fixed points, so the table above cannot silently agree with a

@@ -518,6 +518,84 @@ fn broadcast_gradients_sum_every_broadcast_dimension() {
     grad_check(|v| v[0].add(&v[1])?.mul(&v[0]), &[x, b]).unwrap();
 }
 
+/// The training loss as one op: on every backend the values equal the course's expression
+/// `−(p·y + (p − 1)·(y − 1)).log()` (bit for bit on the CPU backends), the gradients agree
+/// with the expression's to rounding and with central differences, for labels of 0/1 and
+/// fractional ones, broadcast labels, and a label tensor that needs no gradient.
+#[test]
+fn binary_nll_is_the_course_loss_with_its_gradients() {
+    common::use_reference_backend();
+    let pv = vec![0.9, 0.2, 0.55, 0.07, 0.7, 0.35];
+    let yv = vec![1.0, 0.0, 1.0, 0.0, 0.3, 0.8];
+    let mut backends = vec![Backend::Simple];
+    backends.extend(common::BACKENDS.iter().copied());
+    for backend in backends {
+        let p = Tensor::from_vec(pv.clone(), &[2, 3]).unwrap().to(backend);
+        let y = Tensor::from_vec(yv.clone(), &[2, 3]).unwrap().to(backend);
+        let one = p.scalar_like(1.0);
+        let course = || -> minitorch::Result<Tensor> {
+            p.mul(&y)?
+                .add(&p.sub(&one)?.mul(&y.sub(&one)?)?)?
+                .log()?
+                .neg()
+        };
+        let (fused, unfused) = (p.binary_nll(&y).unwrap(), course().unwrap());
+        let (f, u) = (fused.to_vec(), unfused.to_vec());
+        for (a, b) in f.iter().zip(&u) {
+            let ok = if backend == Backend::Cuda {
+                (a - b).abs() <= 1e-14 * b.abs()
+            } else {
+                a.to_bits() == b.to_bits()
+            };
+            assert!(ok, "{backend}: {f:?} against {u:?}");
+        }
+        // Gradients of the sum, through both, for both inputs.
+        let grads = |loss: Tensor| {
+            p.zero_grad();
+            y.zero_grad();
+            loss.sum_all().unwrap().backward().unwrap();
+            (p.grad().unwrap().to_vec(), y.grad().unwrap().to_vec())
+        };
+        p.requires_grad_(true);
+        y.requires_grad_(true);
+        let (gp, gy) = grads(p.binary_nll(&y).unwrap());
+        let (up, uy) = grads(course().unwrap());
+        for (g, w) in gp.iter().chain(&gy).zip(up.iter().chain(&uy)) {
+            assert!(
+                (g - w).abs() <= 1e-12 * w.abs(),
+                "{backend}: {gp:?} {gy:?} vs {up:?} {uy:?}"
+            );
+        }
+        // Labels that need no gradient get none.
+        let labels = Tensor::from_vec(yv.clone(), &[2, 3]).unwrap().to(backend);
+        p.zero_grad();
+        p.binary_nll(&labels)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(labels.grad().is_none() && p.grad().is_some(), "{backend}");
+    }
+    // Central differences, with a broadcast row of labels and swapped roles.
+    let p = Tensor::from_vec(pv.clone(), &[2, 3]).unwrap();
+    let row = Tensor::from_vec(vec![1.0, 0.0, 0.4], &[3]).unwrap();
+    grad_check(|v| v[0].binary_nll(&v[1]), &[p.clone(), row.clone()]).unwrap();
+    grad_check(|v| v[1].binary_nll(&v[0]), &[p, row]).unwrap();
+}
+
+#[test]
+fn binary_nll_errors_name_the_op_and_shapes() {
+    common::use_reference_backend();
+    let p = Tensor::from_vec(vec![0.5; 6], &[2, 3]).unwrap();
+    let y = Tensor::from_vec(vec![1.0; 4], &[4]).unwrap();
+    let e = p.binary_nll(&y).unwrap_err().to_string();
+    assert!(
+        e.contains("binary_nll") && e.contains("[2, 3]") && e.contains("[4]"),
+        "{e}"
+    );
+}
+
 #[test]
 fn constants_get_no_gradient_and_leaves_accumulate() {
     common::use_reference_backend();

@@ -141,6 +141,11 @@ op_table! {
         InvBack = 7, "inv_back" => crate::operators::inv_back;
         /// `b · a · (1 − a)` (sigmoid's backward, from the saved output `a`).
         SigmoidBack = 8, "sigmoid_back" => crate::operators::sigmoid_back;
+        /// `−log(a·b + (a − 1)·(b − 1))`: the course's loss of probability `a` for label `b`
+        /// in one op.
+        BinaryNll = 9, "binary_nll" => crate::operators::binary_nll;
+        /// The derivative of `binary_nll` in `a` (its backward, times the gradient by a `mul`).
+        BinaryNllBack = 10, "binary_nll_back" => crate::operators::binary_nll_back;
     }
 }
 

@@ -22,6 +22,7 @@
 //! | MatMulAddRelu | relu(a @ b + c) in one op (the fast kernels clamp each tile at its store), saves a, b and the output | MatMulAdd's, of g where the output > 0 |
 //! | Max(dim) | max along dim (kept, size 1), saves a and the max | g where a equals the max (every tied position gets all of g, as in MiniTorch) |
 //! | AvgPool2d(kh, kw) | mean of each kh × kw block of a (B, C, H, W) input, (B, C, H/kh, W/kw) (one pass on the fast backend) | g/(kh·kw) spread over each block |
+//! | BinaryNll | −log(a·b + (a−1)·(b−1)) in one op (the course's loss of probability a for label b), saves a, b | (g·∂/∂a, g·∂/∂b), each one zip for the derivative (`binary_nll_back`) and one `mul` |
 //! | Embedding(ids) | rows `ids` of a (V, D) table, (N, D) | g's rows added into the rows they came from, (V, D) |
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
 //! | ConvAdd | Conv plus a bias in one op (one kernel on the fast backend), saves input, weight | (Conv's two, g) |
@@ -69,6 +70,8 @@ pub(crate) enum Function {
     AvgPool2d([usize; 2]),
     /// The rows of a (V, D) table at these ids.
     Embedding(Arc<[u32]>),
+    /// The course's loss of probabilities for binary labels, element-wise.
+    BinaryNll,
 }
 
 /// Gradients for each input, in input order (`None` where not needed).
@@ -103,6 +106,7 @@ impl Function {
             Function::ConvAddRelu => "ConvAddRelu",
             Function::AvgPool2d(_) => "AvgPool2d",
             Function::Embedding(_) => "Embedding",
+            Function::BinaryNll => "BinaryNll",
         }
     }
 
@@ -190,6 +194,10 @@ impl Function {
             }
             Function::AvgPool2d(kernel) => ops.avgpool2d(a, *kernel)?,
             Function::Embedding(ids) => ops.gather_rows(a, ids)?,
+            Function::BinaryNll => {
+                ctx.save_for_backward([a.clone(), x[1].clone()]);
+                ops.zip(ZipOp::BinaryNll, a, x[1])?
+            }
         })
     }
 
@@ -294,6 +302,13 @@ impl Function {
             }
             Function::AvgPool2d(kernel) => one(ops.avgpool2d_backward(g, *kernel)),
             Function::Embedding(ids) => one(ops.scatter_add_rows(g, ids, input_shapes[0][0])),
+            Function::BinaryNll => {
+                let (a, b) = (&saved[0], &saved[1]);
+                two(
+                    &|| ops.zip(ZipOp::Mul, g, &ops.zip(ZipOp::BinaryNllBack, a, b)?),
+                    &|| ops.zip(ZipOp::Mul, g, &ops.zip(ZipOp::BinaryNllBack, b, a)?),
+                )
+            }
         }
     }
 }
