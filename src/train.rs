@@ -4,7 +4,7 @@
 //! Per batch: `out = model(X).view(B)`, `prob = out·y + (out − 1)·(y − 1)`,
 //! `loss = −log(prob)` (as one op, [`Tensor::binary_nll`](crate::Tensor::binary_nll): the same
 //! values as the course's eight), backward on `(loss / B).sum()` (the gradient of the batch
-//! mean), SGD step.
+//! mean: backward from `loss.sum()` seeded with 1/B, the same gradients), SGD step.
 
 use crate::backend::Backend;
 use crate::checkpoint::{self, NamedTensor};
@@ -172,9 +172,10 @@ impl Model {
             Model::Tensor(net) => {
                 let (x, y) = as_tensors(data, rows, net.layer1.backend())?;
                 let out = net.forward(&x)?.view(&[b])?;
-                // −log(out·y + (out − 1)·(y − 1)), the course's loss, as one op.
+                // −log(out·y + (out − 1)·(y − 1)), the course's loss, as one op; the gradient
+                // of the batch mean (total / B) by starting backward from 1/B.
                 let total = out.binary_nll(&y)?.sum_all()?;
-                total.mul(&out.scalar_like(1.0 / b as f64))?.backward()?;
+                total.backward_with(&total.scalar_like(1.0 / b as f64))?;
                 total.item()?
             }
             Model::Scalar(net) => {
