@@ -287,17 +287,11 @@ impl Module for SentimentCnn {
 }
 
 /// The mean binary cross-entropy of probabilities `p` (B,) for labels `y` (B,) of 0 or 1:
-/// `−Σ log(p·y + (1 − p)(1 − y)) / B`, shape (1,). Finite for any `p` in [0, 1] (see the
-/// [module docs](self)).
+/// `−Σ log(p·y + (1 − p)(1 − y)) / B` ([`Tensor::binary_nll`], summed), shape (1,). Finite
+/// for any `p` in [0, 1] (see the [module docs](self)).
 pub fn bce_loss(p: &Tensor, y: &Tensor) -> Result<Tensor> {
     let batch = p.shape().first().copied().unwrap_or(1).max(1) as f64;
-    let one = p.scalar_like(1.0);
-    let q = p.sub(&one)?.mul(&y.sub(&one)?)?;
-    p.mul(y)?
-        .add(&q)?
-        .log()?
-        .sum_all()?
-        .mul(&p.scalar_like(-1.0 / batch))
+    p.binary_nll(y)?.sum_all()?.mul(&p.scalar_like(1.0 / batch))
 }
 
 /// Labels 0/1 as a (B,) tensor on `backend`.
