@@ -242,6 +242,133 @@ fn matmul_add_relu_gradients_match_the_composition() {
     }
 }
 
+/// `TensorOps::matmul_add_relu_backward` on every backend against the reference's, for each
+/// combination of the gradients asked for and every layout of the four operands: a small
+/// case, the course network's paired sizes (the fast backend's one-job products), MNIST's
+/// hidden layer, and one big enough for threads (its fallback to the threaded zip and
+/// reduction); `out` holds NaN where the mask must read it as 0.
+#[test]
+fn linear_relu_backward_op_matches_the_reference() {
+    use layouts::{KINDS, make, values};
+    let cases = [
+        (3, 4, 5),
+        (10, 100, 100),
+        (10, 200, 200),
+        (16, 392, 64),
+        (300, 20, 150),
+    ];
+    for (m, k, n) in cases {
+        let (av, bv, gv) = (values(m * k, 31), values(k * n, 32), values(m * n, 33));
+        let ov: Vec<f64> = values(m * n, 34)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 89 == 7 { f64::NAN } else { v.max(0.0) })
+            .collect();
+        let run = |backend: Backend, kind, needs: [bool; 3]| {
+            let [a, b, o, g] = [(&av, [m, k]), (&bv, [k, n]), (&ov, [m, n]), (&gv, [m, n])]
+                .map(|(v, shape)| make(v, &shape, kind, backend));
+            backend
+                .ops()
+                .matmul_add_relu_backward(a.data(), b.data(), o.data(), g.data(), needs)
+                .unwrap()
+                .map(|t| t.map(|t| Tensor::from_data(t, backend)))
+        };
+        for needs in [
+            [true, true, true],
+            [false, true, true],
+            [true, false, false],
+            [false, false, true],
+        ] {
+            let want = run(Backend::Simple, Kind::Contiguous, needs);
+            let shapes = [vec![m, k], vec![k, n], vec![1, n]];
+            for (w, shape) in want.iter().zip(&shapes) {
+                assert_eq!(
+                    w.as_ref().map(|w| w.shape().to_vec()).as_ref(),
+                    Some(shape).filter(|_| w.is_some())
+                );
+            }
+            for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+                if backend == Backend::CudaSim && m * k * n > 100_000 {
+                    continue; // the simulator runs every CUDA thread on the CPU: small cases
+                }
+                for kind in KINDS {
+                    let got = run(backend, kind, needs);
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        let what = format!(
+                            "({m}, {k}) @ ({k}, {n}) {needs:?} {backend} {kind:?} gradient {i}"
+                        );
+                        match (g, w) {
+                            (Some(g), Some(w)) => assert_near(g, w, &what),
+                            (None, None) => assert!(!needs[i], "{what}: missing"),
+                            _ => panic!("{what}: asked for {}", needs[i]),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let zeros =
+        |shape: &[usize]| TensorData::new(vec![0.0; shape.iter().product()], shape).unwrap();
+    for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+        let ops = backend.ops();
+        let on = |shape: &[usize]| ops.adopt(&zeros(shape)).unwrap();
+        let (a, b, good) = (on(&[2, 3]), on(&[3, 4]), on(&[2, 4]));
+        for (a, b, out, grad, names) in [
+            (&a, &b, &good, &on(&[4, 2]), ["[4, 2]", "[2, 4]"]),
+            (&a, &on(&[4, 4]), &good, &good, ["[2, 3]", "[4, 4]"]),
+            (&on(&[1, 2, 3]), &b, &good, &good, ["[1, 2, 3]", "[3, 4]"]),
+        ] {
+            let err = ops
+                .matmul_add_relu_backward(a, b, out, grad, [true; 3])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("matmul_add_relu_backward:")
+                    && names.iter().all(|name| err.contains(name)),
+                "{backend}: {err}"
+            );
+        }
+    }
+}
+
+/// A linear layer with its ReLU through autodiff, for each bias shape the one-op backward
+/// takes ((n,), (1, n) and a single value, (1,)) and one it does not (a bias per cell,
+/// (m, n)): every gradient against the reference's `relu(matmul_add)` composition.
+#[test]
+fn linear_relu_gradients_for_every_bias_shape() {
+    let (m, k, n) = (10, 100, 100);
+    for bias_shape in [&[n][..], &[1, n], &[1], &[m, n]] {
+        let mut rng = Rng::seed(23);
+        let a = signed(&Tensor::rand(&[m, k], &mut rng).unwrap());
+        let b = signed(&Tensor::rand(&[k, n], &mut rng).unwrap());
+        let bias = signed(&Tensor::rand(bias_shape, &mut rng).unwrap());
+        let g = signed(&Tensor::rand(&[m, n], &mut rng).unwrap());
+        let run = |backend: Backend, fused: bool| {
+            let [x, w, c] = [&a, &b, &bias].map(|t| t.to(backend).requires_grad_(true));
+            let out = if fused {
+                x.matmul_add_relu(&w, &c).unwrap()
+            } else {
+                x.matmul_add(&w, &c).unwrap().relu().unwrap()
+            };
+            out.backward_with(&g.to(backend)).unwrap();
+            [x.grad().unwrap(), w.grad().unwrap(), c.grad().unwrap()]
+        };
+        let want = run(Backend::Simple, false);
+        for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+            for (name, (g, w)) in ["a", "b", "bias"]
+                .iter()
+                .zip(run(backend, true).iter().zip(&want))
+            {
+                assert_near(
+                    g,
+                    w,
+                    &format!("bias {bias_shape:?} on {backend}: grad {name}"),
+                );
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
 

@@ -220,6 +220,22 @@ impl TensorOps for Profiled {
         })?;
         Ok(grads)
     }
+    fn matmul_add_relu_backward(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        // Timed as one op; its size is the gradient's.
+        let mut grads = [None, None, None];
+        self.time("matmul_add_relu_backward", |k| {
+            grads = k.matmul_add_relu_backward(a, b, out, grad, needs)?;
+            Ok(grad.clone())
+        })?;
+        Ok(grads)
+    }
     fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
         self.time("avgpool2d", |k| k.avgpool2d(input, kernel))
     }

@@ -17,6 +17,7 @@ pub(crate) mod conv_backward;
 pub mod cuda;
 pub(crate) mod diagnostics;
 pub mod fast;
+pub(crate) mod linear_backward;
 pub mod ops;
 pub(crate) mod pooling;
 pub mod simple;
@@ -64,6 +65,26 @@ pub trait TensorOps {
     ) -> Result<TensorData> {
         let out = self.matmul_add(a, b, bias)?;
         self.map(MapOp::Relu, &out, out.shape())
+    }
+
+    /// The gradients of a linear layer with its ReLU, `out = relu(a @ b + bias)` for 2-D `a`
+    /// (m, k) and `b` (k, n) and a bias of one value per column, from `out` and its gradient
+    /// `grad`, each only when `needs` asks. With `g` = `grad` where `out` > 0 and 0 elsewhere
+    /// (`relu_back`): `a`'s gradient `g @ bᵀ` (m, k), `b`'s `aᵀ @ g` (k, n) — `MatMul`'s
+    /// backward — and the bias's, `g` summed over the rows, (1, n). Errors unless the operands
+    /// are 2-D with matching inner dimensions and `out` and `grad` are (m, n). This default
+    /// masks with a zip, multiplies twice and sums with a reduction
+    /// (`backend/linear_backward.rs`); the fast backend masks and sums in one pass and runs
+    /// the two products as one job.
+    fn matmul_add_relu_backward(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        linear_backward::matmul_add_relu_backward_by_parts(self, a, b, out, grad, needs)
     }
 
     /// 2-D cross-correlation (MiniTorch's `tensor_conv2d`, which also serves 1-D through a

@@ -19,7 +19,7 @@
 //! | Copy | packed copy | g |
 //! | MatMul | a @ b, saves a, b | (g @ bᵀ, aᵀ @ g), ᵀ over the last two dims |
 //! | MatMulAdd | a @ b + c in one op (one kernel on the fast backend), saves a, b | (g @ bᵀ, aᵀ @ g, g) |
-//! | MatMulAddRelu | relu(a @ b + c) in one op (the fast kernels clamp each tile at its store), saves a, b and the output | MatMulAdd's, of g where the output > 0 |
+//! | MatMulAddRelu | relu(a @ b + c) in one op (the fast kernels clamp each tile at its store), saves a, b and the output | MatMulAdd's, of g where the output > 0; for 2-D operands and a bias per column one backend op, `matmul_add_relu_backward` (the fast backend masks and sums the bias's gradient in one pass and runs both products as one job) |
 //! | Max(dim) | max along dim (kept, size 1), saves a and the max | g where a equals the max (every tied position gets all of g, as in MiniTorch) |
 //! | AvgPool2d(kh, kw) | mean of each kh × kw block of a (B, C, H, W) input, (B, C, H/kh, W/kw) (one pass on the fast backend) | g/(kh·kw) spread over each block |
 //! | BinaryNll | −log(a·b + (a−1)·(b−1)) in one op (the course's loss of probability a for label b), saves a, b | (g·∂/∂a, g·∂/∂b), each one zip for the derivative (`binary_nll_back`) and one `mul` |
@@ -223,6 +223,17 @@ impl Function {
             let [gi, gw, gb] = ops.conv2d_add_relu_backward(&i4, &w4, &o4, &g4, needs)?;
             return Ok(smallvec![drop(gi), drop(gw), drop(gb)]);
         }
+        // A linear layer with its ReLU and a bias per column: one backend op masks the
+        // gradient, runs both products and sums the bias's gradient.
+        if let Function::MatMulAddRelu = self
+            && input_shapes[0].len() == 2
+            && input_shapes[1].len() == 2
+            && per_channel(input_shapes[2], saved[2].shape())
+        {
+            let [ga, gb, gbias] =
+                ops.matmul_add_relu_backward(&saved[0], &saved[1], &saved[2], g, needs)?;
+            return Ok(smallvec![ga, gb, gbias]);
+        }
         // A layer fused with its ReLU: `g` masked by the saved output first (relu(z) > 0
         // exactly where z > 0, so it masks as z would), then the layer's own backward.
         let masked;
@@ -326,8 +337,9 @@ fn lift_conv<const N: usize>(t: [&TensorData; N]) -> Result<(bool, [TensorData; 
     Ok((lifted, out))
 }
 
-/// Whether a bias of shape `bias` adds one value per channel (dim 1) of an output of shape
-/// `out`: every other dimension of it, right-aligned with the output's, is 1.
+/// Whether a bias of shape `bias` adds one value per channel (dim 1: a column of a 2-D
+/// output) of an output of shape `out`: every other dimension of it, right-aligned with the
+/// output's, is 1.
 fn per_channel(bias: &[usize], out: &[usize]) -> bool {
     bias.len() <= out.len()
         && bias

@@ -48,6 +48,7 @@ mod conv;
 mod conv_backward;
 mod direct_conv;
 mod elementwise;
+mod linear_backward;
 mod matmul;
 mod pool;
 mod reduce;
@@ -97,6 +98,17 @@ impl TensorOps for FastOps {
         bias: &TensorData,
     ) -> Result<TensorData> {
         matmul::matmul(a, b, Some(bias), true)
+    }
+
+    fn matmul_add_relu_backward(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        linear_backward::matmul_add_relu_backward(a, b, out, grad, needs)
     }
 
     fn conv2d(
