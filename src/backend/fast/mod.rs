@@ -200,7 +200,7 @@ impl TensorOps for FastOps {
 }
 
 /// Elements from which an SGD update (`add_scaled_`) is split in two like the products of
-/// the weight it updates (`matmul::run_paired`).
+/// the weight it updates (`matmul::Paired`).
 const PAIRED_ELEMENTS: usize = 1 << 13;
 
 /// Where a dimension of `len` is split between the calling thread and the helper when a
