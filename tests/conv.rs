@@ -333,6 +333,46 @@ fn direct_tiles_of_every_row_width_match_the_reference() {
     }
 }
 
+/// The fast backend's same-size convolutions with 3-wide kernels and at least 4 input
+/// channels use Winograd's F(2, 3) along each row (`direct_conv/winograd.rs`): tiles of 8 pairs
+/// of output columns, 4 output channels at a time, any kernel height. Rows of every width
+/// around the tile bounds (odd ones too), output channel counts around 4, kernel heights 1, 3
+/// and 5: forward with bias and ReLU (through the reverse kernel for the input's gradient as
+/// well) against the reference, on values of mixed magnitudes whose sums cancel.
+#[test]
+fn winograd_rows_match_the_reference() {
+    for width in [8, 9, 15, 16, 17, 23, 24, 28, 31, 32, 33, 40, 47, 48, 49] {
+        for (cin, cout, kh, h) in [(4, 8, 3, 5), (6, 5, 1, 2), (4, 1, 5, 7), (5, 4, 3, 1)] {
+            let (is, ws) = ([2, cin, h, width], [cout, cin, kh, 3]);
+            let xv = values(is.iter().product(), 51);
+            let wv = values(ws.iter().product(), 52);
+            let bv = values(cout, 53);
+            let gv = values(2 * cout * h * width, 54);
+            let run = |backend: Backend| {
+                let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
+                let w = Tensor::from_vec(wv.clone(), &ws).unwrap().to(backend);
+                let b = Tensor::from_vec(bv.clone(), &[cout, 1, 1])
+                    .unwrap()
+                    .to(backend);
+                let (x, w) = (x.requires_grad_(true), w.requires_grad_(true));
+                let out = x.conv2d_add_relu(&w, &b).unwrap();
+                let g = Tensor::from_vec(gv.clone(), out.shape())
+                    .unwrap()
+                    .to(backend);
+                out.backward_with(&g).unwrap();
+                (out, x.grad().unwrap(), w.grad().unwrap())
+            };
+            let (o, gx, gw) = run(Backend::Simple);
+            let (o2, gx2, gw2) = run(Backend::Fast);
+            let what = format!("{is:?} * {ws:?}");
+            assert!(o.to_vec().iter().any(|&v| v > 0.0), "{what}: all clamped");
+            assert_near(&o2, &o, &format!("{what} forward"));
+            assert_near(&gx2, &gx, &format!("{what} grad input"));
+            assert_near(&gw2, &gw, &format!("{what} grad weight"));
+        }
+    }
+}
+
 /// The fast backend's weight gradient holds the output channels in vectors: one 4-lane vector
 /// for at most 4 channels, else 8-lane ones with the last padded. Every channel count around
 /// those edges, kernels from 1 × 1 to 5 × 5 (the gradient's output), at a batch small enough

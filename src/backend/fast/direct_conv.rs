@@ -10,6 +10,9 @@
 //!   columns of one row: 16 AVX-512 accumulators, each tap adds one broadcast weight times 32
 //!   shifted input values per channel. A row's last tile of at most 28 columns computes its last
 //!   vector 256 bits wide (half the FMA work on AMD's cores, which split 512-bit ones).
+//!   With a 3-wide kernel and at least 4 input channels, [`winograd`] computes each pair of
+//!   output columns from four products per kernel row instead of six (`MINITORCH_CONV=direct`
+//!   keeps the direct tiles, to compare the two).
 //! - **Small output** (the weight's gradient, whose "kernel" is a whole image and whose output
 //!   is the kernel's KH × KW): [`small_output`] copies that "kernel" channel-last, so that a
 //!   vector holds 8 output channels at one position (4, in a 256-bit vector, when there are
@@ -26,6 +29,7 @@
 //! to rounding (tests compare to 1e-9 relative). Measurements: `docs/performance.md`.
 
 mod operands;
+mod winograd;
 
 use super::conv::Sizes;
 use crate::error::Result;
@@ -126,6 +130,19 @@ pub(super) fn same_size(
     let plane = h * width;
     let n = batch * cout * plane;
     let sizes = (n, &[batch, cout, h, width][..], cout * plane, s.macs());
+    // Winograd's rows for 3-wide kernels from 4 input channels on: with fewer, its per-entry
+    // transform and per-tile outputs cost more than the third of the multiply-adds it saves
+    // (conv 1 → 4 forward: 19.3 µs against 18.7 direct; `docs/performance.md`).
+    if kw == 3 && cin >= 4 && winograd::enabled() {
+        let u = winograd::transform_weights(&wt, cin * kh, coutp);
+        let work = |image: &[f64], _, out_b: &mut [MaybeUninit<f64>]| {
+            // SAFETY: `available()` was checked by the caller (as below); `cols` is the
+            // width rounded up to 32, plus 2.
+            unsafe { winograd::image(image, (&u, &start, relu), out_b, s, (rows, cols)) }
+        };
+        // SAFETY: `winograd::image` writes every cell of `out_b` (see its comment).
+        return unsafe { for_each_entry(x, (rows, cols), corner, sizes, work) };
+    }
     let work = |image: &[f64], _, out_b: &mut [MaybeUninit<f64>]| {
         macro_rules! dispatch {
             ($($kw:literal)*) => {
