@@ -373,6 +373,52 @@ fn winograd_rows_match_the_reference() {
     }
 }
 
+/// Winograd's transforms subtract neighbouring inputs, so an infinite input can make
+/// ∞ − ∞ = NaN where the direct sum is ±∞; the fast backend then convolves that entry
+/// directly. Inputs with +∞, −∞ and NaN in some entries (and one entry all finite): every
+/// output of the same class as the reference's (NaN, the same infinity, or near), with and
+/// without the ReLU.
+#[test]
+fn winograd_rows_keep_the_reference_values_for_non_finite_inputs() {
+    let (is, ws) = ([4, 4, 3, 20], [5, 4, 3, 3]);
+    let mut xv = values(is.iter().product(), 61);
+    let plane = is[2] * is[3];
+    let entry = is[1] * plane;
+    xv[5] = f64::INFINITY; // entry 0, channel 0
+    xv[entry + plane + 21] = f64::NEG_INFINITY; // entry 1, channel 1
+    xv[2 * entry + 3 * plane + 40] = f64::NAN; // entry 2, channel 3
+    let wv = values(ws.iter().product(), 62);
+    let bv = values(ws[0], 63);
+    for relu in [false, true] {
+        let run = |backend: Backend| {
+            let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
+            let w = Tensor::from_vec(wv.clone(), &ws).unwrap().to(backend);
+            let b = Tensor::from_vec(bv.clone(), &[ws[0], 1, 1])
+                .unwrap()
+                .to(backend);
+            if relu {
+                x.conv2d_add_relu(&w, &b).unwrap().to_vec()
+            } else {
+                x.conv2d_add(&w, &b).unwrap().to_vec()
+            }
+        };
+        let (want, got) = (run(Backend::Simple), run(Backend::Fast));
+        // (The ReLU maps NaN and −∞ to 0: `operators::relu`.)
+        assert!(want.iter().any(|v| v.is_infinite()));
+        assert!(relu || want.iter().any(|v| v.is_nan()));
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            let same = if w.is_nan() {
+                g.is_nan()
+            } else if w.is_infinite() {
+                g == w
+            } else {
+                (g - w).abs() <= 1e-9 * (1.0 + w.abs())
+            };
+            assert!(same, "relu {relu}: element {i}: {g} vs {w}");
+        }
+    }
+}
+
 /// The fast backend's weight gradient holds the output channels in vectors: one 4-lane vector
 /// for at most 4 channels, else 8-lane ones with the last padded. Every channel count around
 /// those edges, kernels from 1 × 1 to 5 × 5 (the gradient's output), at a batch small enough

@@ -137,8 +137,13 @@ pub(super) fn same_size(
         let u = winograd::transform_weights(&wt, cin * kh, coutp);
         let work = |image: &[f64], _, out_b: &mut [MaybeUninit<f64>]| {
             // SAFETY: `available()` was checked by the caller (as below); `cols` is the
-            // width rounded up to 32, plus 2.
-            unsafe { winograd::image(image, (&u, &start, relu), out_b, s, (rows, cols)) }
+            // width rounded up to 32, plus 2, as `same_size_image` needs too.
+            unsafe {
+                if !winograd::image(image, (&u, &start, relu), out_b, s, (rows, cols)) {
+                    // A NaN (from an infinite input, or a NaN one): the direct kernel's values.
+                    same_size_image::<3>(image, (&wt, &start, relu), out_b, s, (rows, cols));
+                }
+            }
         };
         // SAFETY: `winograd::image` writes every cell of `out_b` (see its comment).
         return unsafe { for_each_entry(x, (rows, cols), corner, sizes, work) };

@@ -12,6 +12,9 @@
 //! A tile of 4 output channels × 8 tiles (16 columns) keeps its 16 accumulators in registers.
 //! Multiply-adds per output: 4 per two columns instead of 6 (two thirds); the sums are
 //! rounded in another order than the direct kernel's, so results agree with it to rounding.
+//! The transforms subtract neighbouring inputs, so an infinite input can give ∞ − ∞ = NaN
+//! where the direct sum is ±∞: an entry with a NaN output is convolved again by the direct
+//! kernel (the caller's), which keeps non-finite inputs' values those of the reference.
 //! Measurements: `docs/performance.md`.
 
 use super::Sizes;
@@ -62,7 +65,10 @@ thread_local! {
 /// (Cin, rows, cols) planes (as for the direct kernel, at least `width` rounded up to 16,
 /// plus 2, wide), `u` the transformed weights ([`transform_weights`], output channels padded
 /// to 4), `start` each padded output channel's bias (or 0), `out` (Cout, H, W), every cell of
-/// which it writes.
+/// which it writes. Returns false when an output came out NaN: the transforms subtract
+/// neighbouring inputs, so an infinite input can give ∞ − ∞ = NaN where the direct sum gives
+/// ±∞ (the caller then convolves the entry directly, so non-finite inputs give the direct
+/// kernel's values).
 ///
 /// # Safety
 /// The CPU must support AVX-512F and FMA (`super::available`).
@@ -74,7 +80,7 @@ pub(super) unsafe fn image(
     out: &mut [MaybeUninit<f64>],
     s: Sizes,
     (rows, cols): (usize, usize),
-) {
+) -> bool {
     use std::arch::x86_64::*;
     let Sizes {
         cin,
@@ -125,6 +131,8 @@ pub(super) unsafe fn image(
     let low = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
     let high = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
     let k_step = vectors * TILES;
+    // Lanes of the outputs (before the ReLU, in padding columns too) found NaN.
+    let mut nan: __mmask8 = 0;
     for ob in (0..cout).step_by(CHANNELS) {
         for y in 0..h {
             for v in 0..vectors {
@@ -159,6 +167,7 @@ pub(super) unsafe fn image(
                     let bias = _mm512_set1_pd(start[ob + o]);
                     let y0 = _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(mo[0], mo[1]), mo[2]), bias);
                     let y1 = _mm512_add_pd(_mm512_sub_pd(_mm512_sub_pd(mo[1], mo[2]), mo[3]), bias);
+                    nan |= _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(y0, y1);
                     let halves = [
                         _mm512_permutex2var_pd(y0, low, y1),
                         _mm512_permutex2var_pd(y0, high, y1),
@@ -192,6 +201,7 @@ pub(super) unsafe fn image(
         }
     }
     ROWS.set(d);
+    nan == 0
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -201,6 +211,6 @@ pub(super) unsafe fn image(
     _: &mut [MaybeUninit<f64>],
     _: Sizes,
     _: (usize, usize),
-) {
+) -> bool {
     unreachable!("available() is false off x86_64")
 }
