@@ -5,13 +5,13 @@
 //! bias's gradient with a reduction (a second read of the masked gradient) and runs the two
 //! products one after the other. Here the calling thread masks the gradient row by row and
 //! adds each row into the column sums as it writes it (the reduction's order: bit for bit its
-//! sums), and when both products are paired (`matmul::Paired`, a training step's sizes) each
+//! sums), and when both products are paired (`paired::Paired`, a training step's sizes) each
 //! core computes its half of both in one team job — the same half of the weight on the same
 //! core as in the forward product and the update, one synchronisation instead of two.
 //! Gradients big enough for threads (`Work::Contiguous`) take the default, whose zip and
 //! reduction are threaded. Measurements: `docs/performance.md`.
 
-use super::{FastOps, Work, matmul, parallel_for};
+use super::{FastOps, Work, matmul, paired, parallel_for};
 use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::linear_backward::{
     lift, linear_backward_shape, matmul_add_relu_backward_by_parts, transposed,
@@ -58,7 +58,7 @@ pub(super) fn matmul_add_relu_backward(
     let (bt, at) = (lift(&transposed(b)?), lift(&transposed(a)?));
     let (grad_a, grad_b) = match needs {
         [true, true, _] => {
-            let [ga, gb] = matmul::matmul_two([[&g, &bt], [&at, &g]])?;
+            let [ga, gb] = paired::matmul_two([[&g, &bt], [&at, &g]])?;
             (Some(ga), Some(gb))
         }
         [first, second, _] => (

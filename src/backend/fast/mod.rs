@@ -50,6 +50,7 @@ mod direct_conv;
 mod elementwise;
 mod linear_backward;
 mod matmul;
+mod paired;
 mod pool;
 mod reduce;
 #[cfg(target_arch = "x86_64")]
@@ -200,7 +201,7 @@ impl TensorOps for FastOps {
 }
 
 /// Elements from which an SGD update (`add_scaled_`) is split in two like the products of
-/// the weight it updates (`matmul::Paired`).
+/// the weight it updates (`paired::Paired`).
 const PAIRED_ELEMENTS: usize = 1 << 13;
 
 /// Where a dimension of `len` is split between the calling thread and the helper when a

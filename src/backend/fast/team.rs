@@ -13,7 +13,7 @@
 //! One job runs at a time. A call made while the team is busy (from another thread, or from
 //! inside a task) runs its tasks on the calling thread, in order: the same tasks, so the same
 //! results. The team runs map, zip, reduce, the convolutions, and the training-sized products
-//! and SGD updates that `matmul::Paired` splits so that each half of a weight stays on one
+//! and SGD updates that `paired::Paired` splits so that each half of a weight stays on one
 //! core (the caller always runs task 0). Big products keep rayon (`gemm`'s own splits), and
 //! [`rest`] sends the helpers to sleep before them so that no spinning helper takes a core
 //! from rayon's threads.
@@ -260,7 +260,7 @@ pub(super) fn for_each_chunk_mut<T: Send>(
 /// A pointer to hand to the tasks (which run on other threads).
 pub(super) struct SendPtr<T>(pub(super) *mut T);
 // SAFETY: used by `for_each_chunk_mut`, whose tasks write disjoint pieces of a slice of
-// `T: Send`, and by `matmul::Paired`, whose second task alone writes through it while the
+// `T: Send`, and by `paired::Paired`, whose second task alone writes through it while the
 // buffer it points into is alive and not otherwise touched.
 unsafe impl<T: Send> Send for SendPtr<T> {}
 // SAFETY: as above.
