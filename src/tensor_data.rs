@@ -370,6 +370,12 @@ impl TensorData {
         }
     }
 
+    /// A 2-D matrix as a batch of one, (1, m, n): the same storage and strides, no copy (how
+    /// matmul lifts 2-D operands for [`TensorOps::matmul`](crate::backend::TensorOps::matmul)).
+    pub(crate) fn lifted(&self) -> TensorData {
+        self.relayout(self.layout().lift_to_batch())
+    }
+
     /// The same storage through another layout, which the caller derived from this one and
     /// which reaches no further (permute, view, broadcast, narrow, matmul's lift).
     pub(crate) fn relayout(&self, layout: Layout) -> TensorData {

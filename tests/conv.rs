@@ -297,6 +297,37 @@ fn threaded_direct_convolutions_match_the_reference() {
     }
 }
 
+/// A convolution layer with its bias and ReLU, input `is` and weight `ws` (values from seeds
+/// `seed`..`seed + 4`), forward and both gradients on the fast backend against the reference;
+/// returns the reference's output values.
+fn relu_layer_matches_the_reference(is: [usize; 4], ws: [usize; 4], seed: u64) -> Vec<f64> {
+    let xv = values(is.iter().product(), seed);
+    let wv = values(ws.iter().product(), seed + 1);
+    let bv = values(ws[0], seed + 2);
+    let gv = values(is[0] * ws[0] * is[2] * is[3], seed + 3);
+    let run = |backend: Backend| {
+        let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
+        let w = Tensor::from_vec(wv.clone(), &ws).unwrap().to(backend);
+        let b = Tensor::from_vec(bv.clone(), &[ws[0], 1, 1])
+            .unwrap()
+            .to(backend);
+        let (x, w) = (x.requires_grad_(true), w.requires_grad_(true));
+        let out = x.conv2d_add_relu(&w, &b).unwrap();
+        let g = Tensor::from_vec(gv.clone(), out.shape())
+            .unwrap()
+            .to(backend);
+        out.backward_with(&g).unwrap();
+        (out, x.grad().unwrap(), w.grad().unwrap())
+    };
+    let (o, gx, gw) = run(Backend::Simple);
+    let (o2, gx2, gw2) = run(Backend::Fast);
+    let what = format!("{is:?} * {ws:?}");
+    assert_near(&o2, &o, &format!("{what} forward"));
+    assert_near(&gx2, &gx, &format!("{what} grad input"));
+    assert_near(&gw2, &gw, &format!("{what} grad weight"));
+    o.to_vec()
+}
+
 /// The fast direct kernel covers each output row with tiles of 32 columns, the last computed
 /// 256 bits wide when it holds at most 28 (`direct_conv.rs`): rows of every width around those
 /// bounds, forward with bias and ReLU and both gradients, against the reference.
@@ -305,31 +336,11 @@ fn direct_tiles_of_every_row_width_match_the_reference() {
     for width in [
         1, 4, 5, 8, 9, 24, 25, 28, 29, 31, 32, 33, 56, 60, 61, 64, 65,
     ] {
-        let (is, ws) = ([2, 3, 3, width], [5, 3, 2, 3]);
-        let xv = values(is.iter().product(), 41);
-        let wv = values(ws.iter().product(), 42);
-        let bv = values(ws[0], 43);
-        let gv = values(is[0] * ws[0] * is[2] * is[3], 44);
-        let run = |backend: Backend| {
-            let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
-            let w = Tensor::from_vec(wv.clone(), &ws).unwrap().to(backend);
-            let b = Tensor::from_vec(bv.clone(), &[ws[0], 1, 1])
-                .unwrap()
-                .to(backend);
-            let (x, w) = (x.requires_grad_(true), w.requires_grad_(true));
-            let out = x.conv2d_add_relu(&w, &b).unwrap();
-            let g = Tensor::from_vec(gv.clone(), out.shape())
-                .unwrap()
-                .to(backend);
-            out.backward_with(&g).unwrap();
-            (out, x.grad().unwrap(), w.grad().unwrap())
-        };
-        let (o, gx, gw) = run(Backend::Simple);
-        let (o2, gx2, gw2) = run(Backend::Fast);
-        assert!(o.to_vec().iter().any(|&v| v > 0.0) && o.to_vec().contains(&0.0));
-        assert_near(&o2, &o, &format!("width {width} forward"));
-        assert_near(&gx2, &gx, &format!("width {width} grad input"));
-        assert_near(&gw2, &gw, &format!("width {width} grad weight"));
+        let o = relu_layer_matches_the_reference([2, 3, 3, width], [5, 3, 2, 3], 41);
+        assert!(
+            o.iter().any(|&v| v > 0.0) && o.contains(&0.0),
+            "width {width}"
+        );
     }
 }
 
@@ -344,31 +355,8 @@ fn winograd_rows_match_the_reference() {
     for width in [8, 9, 15, 16, 17, 23, 24, 28, 31, 32, 33, 40, 47, 48, 49] {
         for (cin, cout, kh, h) in [(4, 8, 3, 5), (6, 5, 1, 2), (4, 1, 5, 7), (5, 4, 3, 1)] {
             let (is, ws) = ([2, cin, h, width], [cout, cin, kh, 3]);
-            let xv = values(is.iter().product(), 51);
-            let wv = values(ws.iter().product(), 52);
-            let bv = values(cout, 53);
-            let gv = values(2 * cout * h * width, 54);
-            let run = |backend: Backend| {
-                let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
-                let w = Tensor::from_vec(wv.clone(), &ws).unwrap().to(backend);
-                let b = Tensor::from_vec(bv.clone(), &[cout, 1, 1])
-                    .unwrap()
-                    .to(backend);
-                let (x, w) = (x.requires_grad_(true), w.requires_grad_(true));
-                let out = x.conv2d_add_relu(&w, &b).unwrap();
-                let g = Tensor::from_vec(gv.clone(), out.shape())
-                    .unwrap()
-                    .to(backend);
-                out.backward_with(&g).unwrap();
-                (out, x.grad().unwrap(), w.grad().unwrap())
-            };
-            let (o, gx, gw) = run(Backend::Simple);
-            let (o2, gx2, gw2) = run(Backend::Fast);
-            let what = format!("{is:?} * {ws:?}");
-            assert!(o.to_vec().iter().any(|&v| v > 0.0), "{what}: all clamped");
-            assert_near(&o2, &o, &format!("{what} forward"));
-            assert_near(&gx2, &gx, &format!("{what} grad input"));
-            assert_near(&gw2, &gw, &format!("{what} grad weight"));
+            let o = relu_layer_matches_the_reference(is, ws, 51);
+            assert!(o.iter().any(|&v| v > 0.0), "{is:?} * {ws:?}: all clamped");
         }
     }
 }

@@ -41,16 +41,6 @@ pub(crate) fn linear_backward_shape(
     Ok([sa[0], sa[1], sb[1]])
 }
 
-/// A 2-D tensor as a batch of one (a layout, no copy), for [`TensorOps::matmul`].
-pub(crate) fn lift(t: &TensorData) -> TensorData {
-    t.relayout(t.layout().lift_to_batch())
-}
-
-/// A 2-D tensor's transpose (a layout, no copy).
-pub(crate) fn transposed(t: &TensorData) -> Result<TensorData> {
-    t.permute(&[1, 0])
-}
-
 /// The default [`TensorOps::matmul_add_relu_backward`]: `grad` masked by `out` (a zip), the
 /// two products `g @ bᵀ` and `aᵀ @ g` (each a batch of one), and the masked gradient summed
 /// over its rows (a reduction), (1, n).
@@ -65,10 +55,16 @@ pub(crate) fn matmul_add_relu_backward_by_parts(
     let [m, k, n] = linear_backward_shape(a, b, out, grad)?;
     let g = ops.zip(ZipOp::ReluBack, out, grad)?;
     let grad_a = needs[0]
-        .then(|| ops.matmul(&lift(&g), &lift(&transposed(b)?))?.view(&[m, k]))
+        .then(|| {
+            ops.matmul(&g.lifted(), &b.permute(&[1, 0])?.lifted())?
+                .view(&[m, k])
+        })
         .transpose()?;
     let grad_b = needs[1]
-        .then(|| ops.matmul(&lift(&transposed(a)?), &lift(&g))?.view(&[k, n]))
+        .then(|| {
+            ops.matmul(&a.permute(&[1, 0])?.lifted(), &g.lifted())?
+                .view(&[k, n])
+        })
         .transpose()?;
     let grad_bias = needs[2]
         .then(|| ops.reduce(ReduceOp::Sum, &g, 0))

@@ -434,13 +434,8 @@ pub(crate) fn matmul(
     if a.shape()[ra - 1] != b.shape()[rb - 2] {
         return Err(err("inner dimensions differ"));
     }
-    let lift = |t: &TensorData| -> Result<TensorData> {
-        if t.dims() == 3 {
-            return Ok(t.clone());
-        }
-        Ok(t.relayout(t.layout().lift_to_batch()))
-    };
-    let (a3, b3) = (lift(a)?, lift(b)?);
+    let lift = |t: &TensorData| if t.dims() == 3 { t.clone() } else { t.lifted() };
+    let (a3, b3) = (lift(a), lift(b));
     let (na, nb) = (a3.shape()[0], b3.shape()[0]);
     if na != nb && na != 1 && nb != 1 {
         return Err(err("batch sizes differ and neither is 1"));

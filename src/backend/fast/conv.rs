@@ -192,13 +192,31 @@ enum Direct {
     SmallOutput,
 }
 
+/// Which kernels `MINITORCH_CONV` asks for, to compare them (read once).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Forced {
+    /// Unset (or another value): the backend chooses.
+    Nothing,
+    /// `im2col`: im2col + matmul for every convolution.
+    Im2col,
+    /// `direct`: the direct tiles, without Winograd's rows (`direct_conv/winograd.rs`).
+    Direct,
+}
+
+/// What `MINITORCH_CONV` forces.
+pub(super) fn forced() -> Forced {
+    static FORCED: OnceLock<Forced> = OnceLock::new();
+    *FORCED.get_or_init(|| match std::env::var("MINITORCH_CONV").as_deref() {
+        Ok("im2col") => Forced::Im2col,
+        Ok("direct") => Forced::Direct,
+        _ => Forced::Nothing,
+    })
+}
+
 /// The direct kernel for these sizes, if one fits and the CPU runs it (and
 /// `MINITORCH_CONV=im2col` does not ask for im2col, to compare the two).
 fn direct_kernel(s: Sizes, reverse: bool) -> Option<Direct> {
-    static IM2COL: OnceLock<bool> = OnceLock::new();
-    let im2col =
-        *IM2COL.get_or_init(|| std::env::var("MINITORCH_CONV").is_ok_and(|v| v == "im2col"));
-    if im2col || !direct_conv::available() {
+    if forced() == Forced::Im2col || !direct_conv::available() {
         return None;
     }
     // Same size: rows narrower than a vector would be mostly padding.

@@ -133,8 +133,9 @@ pub(super) fn same_size(
     // Winograd's rows for 3-wide kernels from 4 input channels on: with fewer, its per-entry
     // transform and per-tile outputs cost more than the third of the multiply-adds it saves
     // (conv 1 → 4 forward: 19.3 µs against 18.7 direct; `docs/performance.md`).
-    if kw == 3 && cin >= 4 && winograd::enabled() {
-        let u = winograd::transform_weights(&wt, cin * kh, coutp);
+    // (`MINITORCH_CONV=direct` keeps the direct tiles, to compare the two.)
+    if kw == 3 && cin >= 4 && super::conv::forced() != super::conv::Forced::Direct {
+        let u = winograd::transform_weights(&wt, cin * kh, coutp)?;
         let work = |image: &[f64], _, out_b: &mut [MaybeUninit<f64>]| {
             // SAFETY: `available()` was checked by the caller (as below); `cols` is the
             // width rounded up to 32, plus 2, as `same_size_image` needs too.

@@ -13,9 +13,7 @@
 
 use super::{FastOps, Work, matmul, paired, parallel_for};
 use crate::backend::diagnostics::{self as profile, Path};
-use crate::backend::linear_backward::{
-    lift, linear_backward_shape, matmul_add_relu_backward_by_parts, transposed,
-};
+use crate::backend::linear_backward::{linear_backward_shape, matmul_add_relu_backward_by_parts};
 use crate::error::Result;
 use crate::layout::Dims;
 use crate::operators::relu_back;
@@ -54,8 +52,8 @@ pub(super) fn matmul_add_relu_backward(
     // SAFETY: `mask_rows` wrote every cell of its m rows of n.
     unsafe { values.set_len(cells) };
     profile::note(Path::Contiguous, false);
-    let g = lift(&TensorData::packed(values, Dims::new(&[m, n])?));
-    let (bt, at) = (lift(&transposed(b)?), lift(&transposed(a)?));
+    let g = TensorData::packed(values, Dims::new(&[m, n])?).lifted();
+    let (bt, at) = (b.permute(&[1, 0])?.lifted(), a.permute(&[1, 0])?.lifted());
     let (grad_a, grad_b) = match needs {
         [true, true, _] => {
             let [ga, gb] = paired::matmul_two([[&g, &bt], [&at, &g]])?;

@@ -18,28 +18,22 @@
 //! Measurements: `docs/performance.md`.
 
 use super::Sizes;
+use crate::error::Result;
+use crate::tensor_data::zeroed;
 use std::cell::Cell;
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
 
 /// Output channels per tile.
 const CHANNELS: usize = 4;
 /// Tiles (of two output columns) per vector.
 const TILES: usize = 8;
 
-/// Whether the same-size convolution uses this for 3-wide kernels: yes unless
-/// `MINITORCH_CONV=direct` asks for the direct kernel (to compare the two).
-pub(super) fn enabled() -> bool {
-    static DIRECT: OnceLock<bool> = OnceLock::new();
-    !*DIRECT.get_or_init(|| std::env::var("MINITORCH_CONV").is_ok_and(|v| v == "direct"))
-}
-
 /// The transformed weights from the direct kernel's table `wt` ([c][i][j][o]: `rows` = Cin·KH
 /// kernel rows of 3 taps, `coutp` channels each): [c][i][k][o], k = 0..4 as in the module's
 /// formulas.
-pub(super) fn transform_weights(wt: &[f64], rows: usize, coutp: usize) -> Vec<f64> {
+pub(super) fn transform_weights(wt: &[f64], rows: usize, coutp: usize) -> Result<Vec<f64>> {
     assert_eq!(wt.len(), rows * 3 * coutp);
-    let mut u = vec![0.0; rows * 4 * coutp];
+    let mut u = zeroed("conv2d", rows * 4 * coutp, &[rows, 4, coutp])?;
     for (taps, out) in wt
         .chunks_exact(3 * coutp)
         .zip(u.chunks_exact_mut(4 * coutp))
@@ -53,7 +47,7 @@ pub(super) fn transform_weights(wt: &[f64], rows: usize, coutp: usize) -> Vec<f6
             out[3 * coutp + o] = g2[o];
         }
     }
-    u
+    Ok(u)
 }
 
 thread_local! {
