@@ -149,6 +149,22 @@ impl Profiled {
         );
         out
     }
+
+    /// [`time`](Profiled::time) for a layer's backward, which returns up to three gradients:
+    /// timed as one op whose size is that of `grad`, the output's gradient.
+    fn time_grads(
+        &self,
+        op: &'static str,
+        grad: &TensorData,
+        run: impl FnOnce(&dyn TensorOps) -> Result<[Option<TensorData>; 3]>,
+    ) -> Result<[Option<TensorData>; 3]> {
+        let mut grads = [None, None, None];
+        self.time(op, |k| {
+            grads = run(k)?;
+            Ok(grad.clone())
+        })?;
+        Ok(grads)
+    }
 }
 
 impl TensorOps for Profiled {
@@ -212,13 +228,9 @@ impl TensorOps for Profiled {
         grad: &TensorData,
         needs: [bool; 3],
     ) -> Result<[Option<TensorData>; 3]> {
-        // Timed as one op; its size is the gradient's.
-        let mut grads = [None, None, None];
-        self.time("conv2d_add_relu_backward", |k| {
-            grads = k.conv2d_add_relu_backward(input, weight, out, grad, needs)?;
-            Ok(grad.clone())
-        })?;
-        Ok(grads)
+        self.time_grads("conv2d_add_relu_backward", grad, |k| {
+            k.conv2d_add_relu_backward(input, weight, out, grad, needs)
+        })
     }
     fn matmul_add_relu_backward(
         &self,
@@ -228,13 +240,9 @@ impl TensorOps for Profiled {
         grad: &TensorData,
         needs: [bool; 3],
     ) -> Result<[Option<TensorData>; 3]> {
-        // Timed as one op; its size is the gradient's.
-        let mut grads = [None, None, None];
-        self.time("matmul_add_relu_backward", |k| {
-            grads = k.matmul_add_relu_backward(a, b, out, grad, needs)?;
-            Ok(grad.clone())
-        })?;
-        Ok(grads)
+        self.time_grads("matmul_add_relu_backward", grad, |k| {
+            k.matmul_add_relu_backward(a, b, out, grad, needs)
+        })
     }
     fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
         self.time("avgpool2d", |k| k.avgpool2d(input, kernel))
