@@ -394,44 +394,117 @@ fn winograd_rows_keep_the_reference_values_for_non_finite_inputs() {
         // (The ReLU maps NaN and −∞ to 0: `operators::relu`.)
         assert!(want.iter().any(|v| v.is_infinite()));
         assert!(relu || want.iter().any(|v| v.is_nan()));
-        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
-            let same = if w.is_nan() {
-                g.is_nan()
-            } else if w.is_infinite() {
-                g == w
-            } else {
-                (g - w).abs() <= 1e-9 * (1.0 + w.abs())
-            };
-            assert!(same, "relu {relu}: element {i}: {g} vs {w}");
-        }
+        same_classes(&got, &want, &format!("relu {relu}"));
+    }
+}
+
+/// Each value of `got` of the same class as `want`'s: NaN, the same infinity, or near.
+fn same_classes(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let same = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= 1e-9 * (1.0 + w.abs())
+        };
+        assert!(same, "{what}: element {i}: {g} vs {w}");
+    }
+}
+
+/// The weight gradient's Winograd sums (3-wide kernels, more than 4 output channels) subtract
+/// neighbouring inputs and neighbouring gradient values alike; an input channel whose sums come
+/// out NaN is summed again directly. Infinite and NaN values in the input, then in the
+/// output's gradient: every value of the weight's gradient of the reference's class. (The
+/// gradient's are placed where all their reads are inside the input: at the edges the fast
+/// kernels multiply by the zero padding, 0 · ∞ = NaN, where the reference skips the read.)
+#[test]
+fn winograd_weight_gradients_keep_the_reference_values_for_non_finite_inputs() {
+    let (is, ws) = ([3, 3, 4, 18], [6, 3, 3, 3]);
+    let plane = is[2] * is[3];
+    let (n, ng) = (is.iter().product(), is[0] * ws[0] * plane);
+    for in_gradient in [false, true] {
+        let (mut xv, mut gv) = (values(n, 71), values(ng, 72));
+        let v = if in_gradient { &mut gv } else { &mut xv };
+        v[7] = f64::INFINITY; // entry 0, channel 0
+        v[4 * plane + 30] = f64::NEG_INFINITY; // entry 1, channel 1 (entry 0, channel 4 of g)
+        v[2 * plane + 20] = f64::NAN; // entry 0, channel 2
+        let run = |backend: Backend| {
+            let x = Tensor::from_vec(xv.clone(), &is).unwrap().to(backend);
+            let w = Tensor::from_vec(values(ws.iter().product(), 73), &ws)
+                .unwrap()
+                .to(backend)
+                .requires_grad_(true);
+            let g = Tensor::from_vec(gv.clone(), &[is[0], ws[0], is[2], is[3]])
+                .unwrap()
+                .to(backend);
+            x.conv2d(&w).unwrap().backward_with(&g).unwrap();
+            w.grad().unwrap().to_vec()
+        };
+        let (want, got) = (run(Backend::Simple), run(Backend::Fast));
+        assert!(want.iter().any(|v| v.is_infinite()) && want.iter().any(|v| v.is_nan()));
+        assert!(want.iter().any(|v| v.is_finite()));
+        same_classes(
+            &got,
+            &want,
+            &format!("non-finite in the gradient: {in_gradient}"),
+        );
     }
 }
 
 /// The fast backend's weight gradient holds the output channels in vectors: one 4-lane vector
-/// for at most 4 channels, else 8-lane ones with the last padded. Every channel count around
-/// those edges, kernels from 1 × 1 to 5 × 5 (the gradient's output), at a batch small enough
-/// for one thread and one big enough to split: weight gradients against the reference.
+/// for at most 4 channels, else 8-lane ones with the last padded; with 3-wide kernels and more
+/// than 4 channels it sums by Winograd's F(3, 2) (`direct_conv/winograd.rs`). Every channel
+/// count around those edges, kernels from 1 × 1 to 5 × 5 (the gradient's output), widths odd
+/// and even, at a batch small enough for one thread and one big enough to split: weight
+/// gradients against the reference. Each value is a sum of a few thousand products of the
+/// mixed-magnitude values (up to 10⁶ each) that mostly cancel, and Winograd's sums hold
+/// products of sums of neighbours (each of a kernel row's outputs holds terms of the others), so
+/// the rounding allowed grows with the magnitudes of the row's terms (the reference's gradient
+/// of |x| and |g|, summed over the row): 10⁻¹⁴ of it (45 ulps; 9 seen), on top of the suite's
+/// 10⁻⁹ relative.
 #[test]
 fn weight_gradients_of_every_channel_count_match_the_reference() {
     for cout in [1, 2, 3, 4, 5, 7, 8, 9, 12, 17] {
-        for (batch, kh, kw) in [(1, 3, 3), (2, 1, 5), (2, 5, 2), (12, 3, 3), (12, 4, 1)] {
-            let (is, ws) = ([batch, 2, 20, 19], [cout, 2, kh, kw]);
+        for (batch, kh, kw, w) in [
+            (1, 3, 3, 19),
+            (2, 1, 5, 19),
+            (2, 5, 2, 19),
+            (12, 3, 3, 19),
+            (12, 3, 3, 20),
+            (12, 4, 1, 19),
+        ] {
+            let (is, ws) = ([batch, 2, 20, w], [cout, 2, kh, kw]);
             let xv = values(is.iter().product(), 7 + cout as u64);
             let wv = values(ws.iter().product(), 8);
-            let gv = values(batch * cout * 20 * 19, 9);
-            let run = |backend: Backend| {
-                let x = make(&xv, &is, common::layouts::Kind::Permuted, backend);
+            let gv = values(batch * cout * 20 * w, 9);
+            let run = |backend: Backend, xv: &[f64], gv: &[f64]| {
+                let x = make(xv, &is, common::layouts::Kind::Permuted, backend);
                 let w =
                     make(&wv, &ws, common::layouts::Kind::Contiguous, backend).requires_grad_(true);
                 let out = x.conv2d(&w).unwrap();
-                let g = make(&gv, out.shape(), common::layouts::Kind::Sliced, backend);
+                let g = make(gv, out.shape(), common::layouts::Kind::Sliced, backend);
                 out.backward_with(&g).unwrap();
-                w.grad().unwrap()
+                w.grad().unwrap().to_vec()
             };
-            let want = run(Backend::Simple);
+            let want = run(Backend::Simple, &xv, &gv);
+            let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+            // Each kernel row's terms together: Winograd's sums mix the row's outputs.
+            let terms: Vec<f64> = run(Backend::Simple, &abs(&xv), &abs(&gv))
+                .chunks(kw)
+                .flat_map(|row| [row.iter().sum::<f64>(); 5].into_iter().take(kw))
+                .collect();
             for backend in BACKENDS.iter().copied() {
-                let what = format!("{backend} {is:?} * {ws:?} grad weight");
-                assert_near(&run(backend), &want, &what);
+                let got = run(backend, &xv, &gv);
+                for (i, ((g, w), t)) in got.iter().zip(&want).zip(&terms).enumerate() {
+                    let err = (g - w).abs();
+                    assert!(
+                        err <= 1e-9 * (1.0 + w.abs()) + 1e-14 * t,
+                        "{backend} {is:?} * {ws:?} grad weight: element {i}: {g} vs {w} \
+                         (terms' magnitudes {t})"
+                    );
+                }
             }
         }
     }

@@ -18,7 +18,8 @@
 //!   vector holds 8 output channels at one position (4, in a 256-bit vector, when there are
 //!   at most 4), and keeps one vector accumulator per output cell (at most
 //!   5 × 5): each input value, broadcast, is multiplied into the channels of every cell that
-//!   reads it.
+//!   reads it. Outputs 3 wide (a 3-wide kernel's gradient) of more than 4 channels take
+//!   [`winograd`]'s F(3, 2): four products per pair of the "kernel"'s columns instead of six.
 //!
 //! Each thread pads the batch entries it convolves itself, into a scratch buffer of its own,
 //! and writes their output cells once ([`operands`]). The forward kernel can start each
@@ -322,7 +323,18 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
     // The input padded so that every read (y + i < GH + OH − 1, x + j < GW + OW − 1) is in
     // bounds; the kernel channel-last, (C, GH, GW, O) with O padded to whole vectors.
     let rows = (gh + oh - 1).max(h);
-    let cols = (gw + ow - 1).max(width);
+    // Winograd's F(3, 2) for outputs 3 wide (a 3-wide kernel's gradient): its transforms read
+    // the input rows in tiles of 16 columns, plus 2.
+    // (With at most 4 output channels, in 256-bit vectors, the transforms cost more than the
+    // third of the multiply-adds they save: conv 1 → 4's, 28 µs against 22.5 direct.)
+    let rows3 =
+        ow == 3 && gw >= 2 && outs > NARROW && super::conv::forced() != super::conv::Forced::Direct;
+    let cols = if rows3 {
+        gw.next_multiple_of(2 * winograd::TILES) + 2
+    } else {
+        gw + ow - 1
+    }
+    .max(width);
     let lanes = group_lanes(outs);
     let guard = g.storage().read()?;
     // The layout's span lies inside the storage (checked when the tensor was made).
@@ -339,8 +351,15 @@ pub(super) fn small_output(x: &TensorData, g: &TensorData, s: Sizes) -> Result<V
     let per = outs * cells;
     // Every entry's output (Cout × OH × OW cells), from its padded planes and the kernel.
     let tiles = |image: &[f64], kernel: &[f64], out: &mut [MaybeUninit<f64>], cin: usize| {
-        let out = zero(out);
         let dims = SmallDims { cin, ..dims };
+        // SAFETY: `available()` was checked by the caller (see `same_size`); `cols` is `gw`
+        // rounded up to 16, plus 2, when `rows3`.
+        if rows3 && unsafe { winograd::grad_entry(image, kernel, out, (dims, outs, oh)) } {
+            return;
+        }
+        // (Else, or when Winograd's sums came out NaN: the direct tiles, which write every
+        // cell again.)
+        let out = zero(out);
         for ob in (0..outs).step_by(LANES) {
             let cell = &mut out[ob * cells..(ob + LANES).min(outs) * cells];
             macro_rules! dispatch {
@@ -440,6 +459,26 @@ trait Lanes: Copy {
     /// # Safety
     /// As [`Lanes::load`], and FMA.
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    /// `c − a · b`, lane by lane.
+    ///
+    /// # Safety
+    /// As [`Lanes::fmadd`].
+    unsafe fn fnmadd(a: Self, b: Self, c: Self) -> Self;
+    /// `a + b`, lane by lane.
+    ///
+    /// # Safety
+    /// As [`Lanes::load`].
+    unsafe fn add(a: Self, b: Self) -> Self;
+    /// `a − b`, lane by lane.
+    ///
+    /// # Safety
+    /// As [`Lanes::load`].
+    unsafe fn sub(a: Self, b: Self) -> Self;
+    /// `a · b`, lane by lane.
+    ///
+    /// # Safety
+    /// As [`Lanes::load`].
+    unsafe fn mul(a: Self, b: Self) -> Self;
     /// # Safety
     /// As [`Lanes::load`], `p` writable for `N` values.
     unsafe fn store(self, p: *mut f64);
@@ -462,6 +501,26 @@ impl Lanes for std::arch::x86_64::__m512d {
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: the caller's contract.
         unsafe { std::arch::x86_64::_mm512_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn fnmadd(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_fnmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_add_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: Self, b: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_sub_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_mul_pd(a, b) }
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f64) {
@@ -487,6 +546,26 @@ impl Lanes for std::arch::x86_64::__m256d {
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: the caller's contract.
         unsafe { std::arch::x86_64::_mm256_fmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn fnmadd(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_fnmadd_pd(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_add_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: Self, b: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_sub_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_mul_pd(a, b) }
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f64) {
