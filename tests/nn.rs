@@ -267,13 +267,19 @@ type MakeInputs = Box<dyn Fn(Backend) -> (Tensor, Tensor)>;
 #[test]
 fn avgpool_kernels_match_the_reference_on_every_layout() {
     use common::layouts::{KINDS, broadcast, make};
-    let cases: [(&[usize], [usize; 2]); 6] = [
+    let cases: [(&[usize], [usize; 2]); 10] = [
         (&[2, 3, 4, 8], [2, 2]),
         (&[2, 3, 4, 8], [4, 1]),
         (&[1, 2, 6, 6], [1, 3]),
         (&[3, 1, 6, 4], [3, 2]),
         (&[2, 2, 3, 5], [1, 1]),
         (&[16, 8, 28, 28], [4, 4]),
+        // Rows of 8 output cells and more, and their remainders (the fast backend's AVX-512
+        // loops take 8 cells at a time for kernels 1, 2 and 4 wide).
+        (&[2, 2, 4, 36], [2, 4]),
+        (&[1, 3, 2, 40], [1, 4]),
+        (&[2, 1, 3, 34], [3, 2]),
+        (&[1, 2, 2, 17], [2, 1]),
     ];
     for (shape, kernel) in cases {
         let pooled = [
