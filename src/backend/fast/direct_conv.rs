@@ -10,9 +10,9 @@
 //!   columns of one row: 16 AVX-512 accumulators, each tap adds one broadcast weight times 32
 //!   shifted input values per channel. A row's last tile of at most 28 columns computes its last
 //!   vector 256 bits wide (half the FMA work on AMD's cores, which split 512-bit ones).
-//!   With a 3-wide kernel and at least 4 input channels, [`winograd`] computes each pair of
-//!   output columns from four products per kernel row instead of six (`MINITORCH_CONV=direct`
-//!   keeps the direct tiles, to compare the two).
+//!   With a 3-wide kernel and at least 4 input channels, [`winograd`] computes each four
+//!   neighbouring output columns from six products per kernel row instead of twelve, by
+//!   F(4, 3) (`MINITORCH_CONV=direct` keeps the direct tiles, to compare the two).
 //! - **Small output** (the weight's gradient, whose "kernel" is a whole image and whose output
 //!   is the kernel's KH × KW): [`small_output`] copies that "kernel" channel-last, so that a
 //!   vector holds 8 output channels at one position (4, in a 256-bit vector, when there are
@@ -132,8 +132,8 @@ pub(super) fn same_size(
     let n = batch * cout * plane;
     let sizes = (n, &[batch, cout, h, width][..], cout * plane, s.macs());
     // Winograd's rows for 3-wide kernels from 4 input channels on: with fewer, its per-entry
-    // transform and per-tile outputs cost more than the third of the multiply-adds it saves
-    // (conv 1 → 4 forward: 19.3 µs against 18.7 direct; `docs/performance.md`).
+    // transform and per-tile outputs cost as much as the multiply-adds it saves (conv 1 → 4
+    // forward by F(4, 3): 18.6 and 17.8 µs against 18.3 and 18.3 direct; `docs/performance.md`).
     // (`MINITORCH_CONV=direct` keeps the direct tiles, to compare the two.)
     if kw == 3 && cin >= 4 && super::conv::forced() != super::conv::Forced::Direct {
         let u = winograd::transform_weights(&wt, cin * kh, coutp)?;
