@@ -171,53 +171,90 @@ pub(super) fn part(len: usize, parts: usize, k: usize) -> Range<usize> {
     start..start + each + usize::from(k < extra)
 }
 
-/// The channel-last groups of the first columns of one (c, y) row, 8 columns at a time: the
-/// `sources` (one packed row of w values per channel, at most [`LANES`]) as 8 vectors of 8
-/// columns, zero vectors for the missing channels, transposed into 8 vectors of channels,
-/// each stored as one group of `lanes` cells (the low [`NARROW`] lanes when `lanes` is
-/// `NARROW`: at most 4 channels, the other lanes being zero). Returns how many columns it
-/// wrote: w rounded down to 8.
+/// One (c, y) row channel-last, 8 columns at a time: `O` source rows of `w` values (at
+/// `src[start + k·so ..]`, k < `O`) as vectors of 8 columns (the last one loaded masked), each
+/// column's `O` values stored as one group of `lanes` cells, the lanes past `O` zero. For at
+/// most [`NARROW`] channels (`lanes` = 4) two `vpermt2pd` rounds pair each column's four
+/// values and store two columns' groups per 512-bit vector; for more, an 8 × 8 transpose
+/// stores one column's group per vector. Every cell of the row's `w` groups is written once.
 ///
 /// # Safety
-/// The CPU must have AVX-512F. (`sources` holding at most `LANES` slices of equal length w,
-/// `lanes` being `NARROW` or `LANES` and `row` holding w groups of `lanes` are checked.)
+/// The CPU must have AVX-512F. (The sources lying inside `src`, `O` ≤ `lanes`, `lanes` being
+/// `NARROW` or `LANES`, and `row` holding w groups of `lanes` are checked.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn transposed_columns(
-    sources: &[&[f64]],
+unsafe fn channels_last_row<const O: usize>(
+    src: &[f64],
+    (start, so, w): (usize, usize, usize),
     row: &mut [MaybeUninit<f64>],
     lanes: usize,
-) -> usize {
+) {
     use super::super::transpose::{SIDE, transpose_avx512};
     use std::arch::x86_64::*;
-    let w = sources.first().map_or(0, |s| s.len());
-    assert!(sources.len() <= lanes && sources.iter().all(|s| s.len() == w));
-    assert!((lanes == NARROW || lanes == LANES) && row.len() >= w * lanes);
-    let blocks = w / SIDE;
-    for block in 0..blocks {
-        let x = block * SIDE;
+    assert!(O >= 1 && O <= lanes && (lanes == NARROW || lanes == LANES) && w > 0);
+    assert!(start + (O - 1) * so + w <= src.len() && row.len() == w * lanes);
+    let (src, out) = (
+        src.as_ptr().wrapping_add(start),
+        row.as_mut_ptr().cast::<f64>(),
+    );
+    // Pairs of rows interleaved column by column (low and high four columns), then the pairs'
+    // pairs: [r0c, r1c, r2c, r3c, r0c', r1c', r2c', r3c'] for columns c, c + 1.
+    let pair = [
+        _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0),
+        _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4),
+    ];
+    let quad = [
+        _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0),
+        _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4),
+    ];
+    for x in (0..w).step_by(SIDE) {
+        let n = (w - x).min(SIDE);
+        let mask = ((1u16 << n) - 1) as __mmask8;
         let mut lines = [_mm512_setzero_pd(); SIDE];
-        for (line, source) in lines.iter_mut().zip(sources) {
-            // SAFETY: x + SIDE ≤ w = source.len().
-            *line = unsafe { _mm512_loadu_pd(source.as_ptr().add(x)) };
+        for (k, line) in lines.iter_mut().enumerate().take(O) {
+            // SAFETY: source k's columns x + l < x + n ≤ w lie inside `src` (asserted); the
+            // masked-off lanes are not read.
+            *line = unsafe { _mm512_maskz_loadu_pd(mask, src.add(k * so + x)) };
         }
-        // SAFETY: AVX-512F (this function's contract).
-        let columns = unsafe { transpose_avx512(lines) };
-        let out = row[x * lanes..(x + SIDE) * lanes]
-            .as_mut_ptr()
-            .cast::<f64>();
-        for (k, column) in columns.into_iter().enumerate() {
-            // SAFETY: group x + k's `lanes` cells lie in `row[x·lanes .. (x + SIDE)·lanes]`.
-            unsafe {
-                if lanes == NARROW {
-                    _mm256_storeu_pd(out.add(k * NARROW), _mm512_castpd512_pd256(column));
-                } else {
-                    _mm512_storeu_pd(out.add(k * LANES), column);
+        if lanes == NARROW {
+            // (Written out: a closure is not compiled with this function's target features.)
+            let low = [
+                _mm512_permutex2var_pd(lines[0], pair[0], lines[1]),
+                _mm512_permutex2var_pd(lines[2], pair[0], lines[3]),
+            ];
+            let high = [
+                _mm512_permutex2var_pd(lines[0], pair[1], lines[1]),
+                _mm512_permutex2var_pd(lines[2], pair[1], lines[3]),
+            ];
+            let columns = [
+                _mm512_permutex2var_pd(low[0], quad[0], low[1]),
+                _mm512_permutex2var_pd(low[0], quad[1], low[1]),
+                _mm512_permutex2var_pd(high[0], quad[0], high[1]),
+                _mm512_permutex2var_pd(high[0], quad[1], high[1]),
+            ];
+            for (v, column) in columns.into_iter().enumerate() {
+                // Columns x + 2v and x + 2v + 1: the second one's lanes only when it exists.
+                let cells = (n.saturating_sub(2 * v)).min(2) * NARROW;
+                if cells > 0 {
+                    // SAFETY: groups x + 2v .. x + 2v + cells / 4 < x + n ≤ w of `row`.
+                    unsafe {
+                        _mm512_mask_storeu_pd(
+                            out.add((x + 2 * v) * NARROW),
+                            ((1u16 << cells) - 1) as __mmask8,
+                            column,
+                        )
+                    };
                 }
+            }
+        } else {
+            // SAFETY: AVX-512F (this function's contract).
+            let columns = unsafe { transpose_avx512(lines) };
+            for (k, column) in columns.into_iter().enumerate().take(n) {
+                // SAFETY: group x + k < w of `row`.
+                unsafe { _mm512_storeu_pd(out.add((x + k) * LANES), column) };
             }
         }
     }
-    blocks * SIDE
 }
 
 /// How [`ChannelsLast::fill`] copies a 4-D tensor `g` (O, C, H, W), read through its strides,
@@ -264,24 +301,30 @@ impl<'a> ChannelsLast<'a> {
         for (r, row) in dst.chunks_exact_mut(self.row_len()).enumerate() {
             let (ci, y) = ((first + r) / h, (first + r) % h);
             let start = ci * sc + y * sh;
+            // Packed source rows of at most one vector of channels: 8 columns at a time,
+            // transposed in registers.
+            #[cfg(target_arch = "x86_64")]
+            if sw == 1 && o <= LANES && self.avx512 {
+                macro_rules! dispatch {
+                    ($($o:literal)*) => {
+                        match o {
+                            // SAFETY: `avx512` says the CPU has AVX-512F (detected in `new`);
+                            // the other conditions are checked by the function.
+                            $($o => unsafe {
+                                channels_last_row::<$o>(self.src, (start, so, w), row, self.lanes)
+                            },)*
+                            _ => unreachable!("at most LANES channels"),
+                        }
+                    };
+                }
+                dispatch!(1 2 3 4 5 6 7 8);
+                continue;
+            }
             // The O source rows of this (c, y), each checked once.
             let sources: SmallVec<[&[f64]; LANES]> = (0..o)
                 .map(|oi| &self.src[start + oi * so..][..(w - 1) * sw + 1])
                 .collect();
-            // Packed source rows of at most one vector of channels: 8 columns at a time,
-            // transposed in registers; the columns past the last multiple of 8 below.
-            let mut done = 0;
-            #[cfg(target_arch = "x86_64")]
-            if sw == 1 && o <= LANES && self.avx512 {
-                // SAFETY: `avx512` says the CPU has AVX-512F (detected in `new`); the other
-                // conditions are checked by the function.
-                done = unsafe { transposed_columns(&sources, row, self.lanes) };
-            }
-            for (i, group) in row[done * self.lanes..]
-                .chunks_exact_mut(self.lanes)
-                .enumerate()
-            {
-                let x = done + i;
+            for (x, group) in row.chunks_exact_mut(self.lanes).enumerate() {
                 // Each lane written in place, zeros past O (filling the zero lanes as a slice
                 // was a `memset` call per group).
                 for (k, d) in group.iter_mut().enumerate() {
