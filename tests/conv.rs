@@ -345,8 +345,8 @@ fn direct_tiles_of_every_row_width_match_the_reference() {
 }
 
 /// The fast backend's same-size convolutions with 3-wide kernels and at least 4 input
-/// channels use Winograd's F(2, 3) along each row (`direct_conv/winograd.rs`): tiles of 8 pairs
-/// of output columns, 4 output channels at a time, any kernel height. Rows of every width
+/// channels use Winograd's F(4, 3) along each row (`direct_conv/winograd.rs`): tiles of 8
+/// groups of four output columns, 4 output channels at a time, any kernel height. Rows of every width
 /// around the tile bounds (odd ones too), output channel counts around 4, kernel heights 1, 3
 /// and 5: forward with bias and ReLU (through the reverse kernel for the input's gradient as
 /// well) against the reference, on values of mixed magnitudes whose sums cancel.
@@ -721,6 +721,190 @@ fn conv_relu_backward_op_matches_the_reference() {
             .to_string();
         assert!(err.contains("channels"), "{backend}: {err}");
     }
+}
+
+/// `TensorOps::conv2d_add_relu_avgpool_backward` (a layer with its ReLU and the average
+/// pooling after it) on every backend against the reference's `avgpool2d_backward` then
+/// `conv2d_add_relu_backward`, for each combination of the gradients asked for, kernels
+/// (2, 2), (4, 4) (MNIST's size: the fast backend's threaded pass), (1, 3) and (3, 1), with
+/// the operands packed (the fast backend's mask reading the pooled gradient) and in the other
+/// layouts (its fallback); errors naming the shapes when the pooled gradient does not fit.
+#[test]
+fn conv_relu_avgpool_backward_op_matches_the_reference() {
+    use minitorch::TensorData;
+    let cases: [([usize; 4], [usize; 4], [usize; 2]); 4] = [
+        ([2, 3, 4, 6], [4, 3, 3, 2], [2, 2]),
+        ([16, 4, 28, 28], [8, 4, 3, 3], [4, 4]),
+        ([1, 2, 3, 9], [3, 2, 2, 3], [1, 3]),
+        ([2, 1, 6, 5], [2, 1, 3, 3], [3, 1]),
+    ];
+    for (is, ws, [kh, kw]) in cases {
+        let os = [is[0], ws[0], is[2], is[3]];
+        let ps = [os[0], os[1], os[2] / kh, os[3] / kw];
+        let n: usize = os.iter().product();
+        let (xv, wv, gv) = (
+            values(is.iter().product(), 31),
+            values(ws.iter().product(), 32),
+            values(ps.iter().product(), 33),
+        );
+        // A ReLU's output: zeros and positive values (NaN where the mask must read it as 0).
+        let ov: Vec<f64> = values(n, 34)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 89 == 7 { f64::NAN } else { v.max(0.0) })
+            .collect();
+        let run = |backend: Backend, kind, needs: [bool; 3], fused: bool| {
+            let [x, w, o] = [(&xv, &is), (&wv, &ws), (&ov, &os)]
+                .map(|(v, shape)| make(v, shape, kind, backend));
+            let g = make(&gv, &ps, kind, backend);
+            let ops = backend.ops();
+            let (x, w, o, g) = (x.data(), w.data(), o.data(), g.data());
+            let grads = if fused {
+                ops.conv2d_add_relu_avgpool_backward(x, w, o, g, ([kh, kw], needs))
+            } else {
+                let spread = ops.avgpool2d_backward(g, [kh, kw]).unwrap();
+                ops.conv2d_add_relu_backward(x, w, o, &spread, needs)
+            };
+            grads
+                .unwrap()
+                .map(|t| t.map(|t| Tensor::from_data(t, backend)))
+        };
+        for needs in [
+            [true, true, true],
+            [false, true, true],
+            [true, false, false],
+            [false, false, true],
+        ] {
+            let want = run(
+                Backend::Simple,
+                common::layouts::Kind::Contiguous,
+                needs,
+                false,
+            );
+            for backend in all_backends() {
+                if backend == Backend::CudaSim && is[0] > 2 {
+                    continue; // the simulator runs every CUDA thread on the CPU: small cases
+                }
+                for kind in KINDS {
+                    let got = run(backend, kind, needs, true);
+                    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                        let what =
+                            format!("{is:?} {kh}x{kw} {needs:?} {backend} {kind:?} gradient {k}");
+                        match (g, w) {
+                            (Some(g), Some(w)) => assert_near(g, w, &what),
+                            (None, None) => {}
+                            _ => panic!("{what}: asked for {}", needs[k]),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let zeros =
+        |shape: &[usize]| TensorData::new(vec![0.0; shape.iter().product()], shape).unwrap();
+    let (x, w) = (zeros(&[2, 3, 4, 6]), zeros(&[4, 3, 3, 2]));
+    for backend in all_backends() {
+        let ops = backend.ops();
+        let (x, w, out) = (
+            ops.adopt(&x).unwrap(),
+            ops.adopt(&w).unwrap(),
+            ops.adopt(&zeros(&[2, 4, 4, 6])).unwrap(),
+        );
+        // Pooled (2, 2): (2, 4, 2, 3) fits; (2, 4, 3, 3) spreads to (2, 4, 6, 6).
+        let bad = ops.adopt(&zeros(&[2, 4, 3, 3])).unwrap();
+        let err = ops
+            .conv2d_add_relu_avgpool_backward(&x, &w, &out, &bad, ([2, 2], [true; 3]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[2, 4, 6, 6]") && err.contains("[2, 4, 4, 6]"),
+            "{backend}: {err}"
+        );
+        let flat = ops.adopt(&zeros(&[8, 6])).unwrap();
+        let err = ops
+            .conv2d_add_relu_avgpool_backward(&x, &w, &out, &flat, ([2, 2], [true; 3]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[8, 6]"), "{backend}: {err}");
+    }
+}
+
+/// `conv2d_add_relu_avgpool` (the layer, its ReLU and the pooling as one autodiff op) against
+/// `conv2d_add_relu` then `avgpool2d`: values and all three gradients on every backend and
+/// input layout, for a bias per channel (the backends' one-op backward), one that varies along
+/// the width and a single value (the composed backward); the gradients also against central
+/// differences; and the shapes' errors.
+#[test]
+fn conv_relu_avgpool_matches_the_layer_then_the_pooling() {
+    use minitorch::nn::functional::avgpool2d;
+    let (is, ws, kernel) = ([2, 3, 4, 6], [4, 3, 3, 2], (2, 3));
+    for bs in [vec![4, 1, 1], vec![4, 1, 6], vec![1]] {
+        let (xv, wv, bv) = (
+            values(is.iter().product(), 41),
+            values(ws.iter().product(), 42),
+            values(bs.iter().product(), 43),
+        );
+        let gv = values(2 * 4 * 2 * 2, 44);
+        let run = |backend: Backend, kind, fused: bool| {
+            let x = make(&xv, &is, kind, backend).requires_grad_(true);
+            let w = make(&wv, &ws, kind, backend).requires_grad_(true);
+            let b = make(&bv, &bs, common::layouts::Kind::Contiguous, backend).requires_grad_(true);
+            let y = if fused {
+                x.conv2d_add_relu_avgpool(&w, &b, kernel).unwrap()
+            } else {
+                avgpool2d(&x.conv2d_add_relu(&w, &b).unwrap(), kernel).unwrap()
+            };
+            let g = Tensor::from_vec(gv.clone(), y.shape()).unwrap().to(backend);
+            y.backward_with(&g).unwrap();
+            [y, x.grad().unwrap(), w.grad().unwrap(), b.grad().unwrap()]
+        };
+        let want = run(Backend::Simple, common::layouts::Kind::Contiguous, false);
+        assert_eq!(want[0].shape(), &[2, 4, 2, 2]);
+        assert!(want[0].to_vec().iter().any(|&v| v > 0.0));
+        for backend in all_backends() {
+            for kind in KINDS {
+                let got = run(backend, kind, true);
+                for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_near(g, w, &format!("bias {bs:?} {backend} {kind:?} output {k}"));
+                }
+            }
+        }
+    }
+    // Central differences (no ReLU kink near: values below 0.1 around positive biases, and a
+    // second bias whose channels are clamped whole).
+    let small = |n, seed| values(n, seed).iter().map(|v| v * 1e-4).collect::<Vec<_>>();
+    for bias in [[0.5, 1.0, 1.5], [0.5, -1.0, 1.5]] {
+        let x = Tensor::from_vec(small(2 * 4 * 4, 45), &[1, 2, 4, 4]).unwrap();
+        let w = Tensor::from_vec(small(3 * 2 * 2 * 2, 46), &[3, 2, 2, 2]).unwrap();
+        let b = Tensor::from_vec(bias.to_vec(), &[3, 1, 1]).unwrap();
+        grad_check(
+            |t| t[0].conv2d_add_relu_avgpool(&t[1], &t[2], (2, 2)),
+            &[x, w, b],
+        )
+        .unwrap();
+    }
+    // Shapes.
+    let x = Tensor::zeros(&[1, 2, 4, 5]).unwrap();
+    let (w, b) = (
+        Tensor::zeros(&[3, 2, 2, 2]).unwrap(),
+        Tensor::zeros(&[3, 1, 1]).unwrap(),
+    );
+    let err = x
+        .conv2d_add_relu_avgpool(&w, &b, (2, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("(2, 2)") && err.contains("[1, 3, 4, 5]"),
+        "{err}"
+    );
+    let err = x
+        .conv2d_add_relu_avgpool(&Tensor::zeros(&[3, 1, 2, 2]).unwrap(), &b, (2, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("conv2d:") && err.contains("[3, 1, 2, 2]"),
+        "{err}"
+    );
 }
 
 /// `conv1d_add` / `conv2d_add` (one op, the fast backend's bias folded into its kernel when

@@ -232,6 +232,18 @@ impl TensorOps for Profiled {
             k.conv2d_add_relu_backward(input, weight, out, grad, needs)
         })
     }
+    fn conv2d_add_relu_avgpool_backward(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        (kernel, needs): ([usize; 2], [bool; 3]),
+    ) -> Result<[Option<TensorData>; 3]> {
+        self.time_grads("conv2d_add_relu_avgpool_backward", out, |k| {
+            k.conv2d_add_relu_avgpool_backward(input, weight, out, grad, (kernel, needs))
+        })
+    }
     fn matmul_add_relu_backward(
         &self,
         a: &TensorData,

@@ -147,6 +147,27 @@ pub trait TensorOps {
         conv_backward::conv2d_add_relu_backward_by_parts(self, input, weight, out, grad, needs)
     }
 
+    /// The gradients of a convolution layer with its ReLU followed by average pooling,
+    /// `avgpool2d(relu(conv2d_add(input, weight, bias)), kernel)` for a bias of one value per
+    /// output channel, from `out` (the layer's output before pooling) and the pooled output's
+    /// gradient `grad` (B, Cout, H/kh, W/kw): [`conv2d_add_relu_backward`] of
+    /// [`avgpool2d_backward`]`(grad, kernel)`, which is this default. The fast backend reads
+    /// each pooled value where the mask needs it, and the spread gradient is never written.
+    ///
+    /// [`conv2d_add_relu_backward`]: TensorOps::conv2d_add_relu_backward
+    /// [`avgpool2d_backward`]: TensorOps::avgpool2d_backward
+    fn conv2d_add_relu_avgpool_backward(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        (kernel, needs): ([usize; 2], [bool; 3]),
+    ) -> Result<[Option<TensorData>; 3]> {
+        let spread = self.avgpool2d_backward(grad, kernel)?;
+        self.conv2d_add_relu_backward(input, weight, out, &spread, needs)
+    }
+
     /// Average pooling (MiniTorch's `avgpool2d`): the mean of each (kh, kw) block of a
     /// (B, C, H, W) input, (B, C, H/kh, W/kw). Each block is summed along kh first, then kw,
     /// and the sum multiplied by 1/(kh·kw). Errors unless the input is 4-D and kh, kw divide

@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::checkpoint::{self, NamedTensor};
 use crate::error::{Error, Result};
 use crate::module::{Mode, Module};
-use crate::nn::functional::{Dropout, avgpool2d, dropout, logsoftmax, maxpool2d};
+use crate::nn::functional::{Dropout, dropout, logsoftmax, maxpool2d};
 use crate::nn::{Conv2d, Linear};
 use crate::random::Rng;
 use crate::tensor::Tensor;
@@ -74,10 +74,10 @@ impl MnistNet {
         }
         let batch = x.shape()[0];
         let h = self.conv1.forward_relu(x)?;
-        let h = self.conv2.forward_relu(&h)?;
+        // Average pooling as part of the layer's op (its backward reads the pooled gradient).
         let h = match self.pool {
-            Pool::Avg => avgpool2d(&h, (4, 4))?,
-            Pool::Max => maxpool2d(&h, (4, 4))?,
+            Pool::Avg => self.conv2.forward_relu_avgpool(&h, (4, 4))?,
+            Pool::Max => maxpool2d(&self.conv2.forward_relu(&h)?, (4, 4))?,
         };
         let h = h.view(&[batch, 392])?;
         let h = self.linear1.forward_relu(&h)?;

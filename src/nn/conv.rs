@@ -108,6 +108,13 @@ impl Conv2d {
     pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
         x.conv2d_add_relu(&self.weights.get(), &self.bias.get())
     }
+
+    /// `avgpool2d(relu(conv2d(x, W) + b), kernel)`, as one
+    /// [`conv2d_add_relu_avgpool`](Tensor::conv2d_add_relu_avgpool): the layer with its
+    /// activation and the average pooling after it.
+    pub fn forward_relu_avgpool(&self, x: &Tensor, kernel: (usize, usize)) -> Result<Tensor> {
+        x.conv2d_add_relu_avgpool(&self.weights.get(), &self.bias.get(), kernel)
+    }
 }
 
 impl Module for Conv2d {

@@ -343,6 +343,33 @@ impl Tensor {
         Tensor::apply(Function::ConvAddRelu, &[self, weight, bias])
     }
 
+    /// `avgpool2d(conv2d_add_relu(weight, bias), kernel)` as one operation: a 2-D convolution
+    /// layer, its activation and the average pooling after it (the MNIST network's second
+    /// layer). The same values as the three apart; the backward reads the pooled gradient
+    /// directly (one backend op,
+    /// [`conv2d_add_relu_avgpool_backward`](crate::backend::TensorOps::conv2d_add_relu_avgpool_backward)).
+    /// Errors as [`conv2d_add_relu`](Tensor::conv2d_add_relu) and
+    /// [`avgpool2d`](crate::nn::functional::avgpool2d) do.
+    ///
+    /// ```
+    /// use minitorch::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 1, 2, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0], &[1, 1, 1, 1]).unwrap();
+    /// let b = Tensor::from_vec(vec![-2.5], &[1, 1, 1]).unwrap();
+    /// // relu: [0, 0, 0.5, 1.5]; the mean of the 2 × 2 block: 0.5.
+    /// let y = x.conv2d_add_relu_avgpool(&w, &b, (2, 2)).unwrap();
+    /// assert_eq!((y.shape(), y.to_vec()), (&[1, 1, 1, 1][..], vec![0.5]));
+    /// ```
+    pub fn conv2d_add_relu_avgpool(
+        &self,
+        weight: &Tensor,
+        bias: &Tensor,
+        (kh, kw): (usize, usize),
+    ) -> Result<Tensor> {
+        self.check_conv("conv2d", weight, 4)?;
+        Tensor::apply(Function::ConvAddReluPool([kh, kw]), &[self, weight, bias])
+    }
+
     fn check_conv(&self, op: &'static str, weight: &Tensor, rank: usize) -> Result<()> {
         let err = |reason: String| Error::Invalid {
             what: op,

@@ -27,6 +27,7 @@
 //! | Conv | cross-correlation, 1-D (B,C,W) or 2-D (B,C,H,W), width kept, window anchored at the start; saves input, weight | (conv of g with the weight's channels swapped, reversed; conv of the input with g, batch and channel swapped) |
 //! | ConvAdd | Conv plus a bias in one op (one kernel on the fast backend), saves input, weight | (Conv's two, g) |
 //! | ConvAddRelu | relu(ConvAdd) in one op (the fast kernel clamps each tile before storing it), saves input, weight and the output | ConvAdd's, of g where the output > 0 (the same positions as the pre-activation's); with a bias per channel one backend op, `conv2d_add_relu_backward` (the fast backend masks and sums the bias's gradient in one pass) |
+//! | ConvAddReluPool(kh, kw) | AvgPool2d of ConvAddRelu's output (2-D), saves input, weight and the output before pooling | ConvAddRelu's, of g spread by AvgPool2d's backward; with a bias per channel one backend op, `conv2d_add_relu_avgpool_backward` (the fast backend's mask reads the pooled g, and the spread one is never written) |
 //!
 //! Gradients of broadcast inputs come back in the broadcast shape; the caller
 //! ([`autograd`](super::autograd)) sums them down to each input's shape.
@@ -66,6 +67,8 @@ pub(crate) enum Function {
     Conv,
     ConvAdd,
     ConvAddRelu,
+    /// ConvAddRelu (2-D) then average pooling with a (kh, kw) kernel.
+    ConvAddReluPool([usize; 2]),
     /// Average pooling with a (kh, kw) kernel.
     AvgPool2d([usize; 2]),
     /// The rows of a (V, D) table at these ids.
@@ -104,6 +107,7 @@ impl Function {
             Function::Conv => "Conv",
             Function::ConvAdd => "ConvAdd",
             Function::ConvAddRelu => "ConvAddRelu",
+            Function::ConvAddReluPool(_) => "ConvAddReluPool",
             Function::AvgPool2d(_) => "AvgPool2d",
             Function::Embedding(_) => "Embedding",
             Function::BinaryNll => "BinaryNll",
@@ -192,6 +196,12 @@ impl Function {
                 ctx.save_for_backward([a.clone(), x[1].clone(), out.clone()]);
                 out
             }
+            Function::ConvAddReluPool(kernel) => {
+                let out = conv_add(ops, a, x[1], x[2], true)?;
+                let pooled = ops.avgpool2d(&out, *kernel)?;
+                ctx.save_for_backward([a.clone(), x[1].clone(), out]);
+                pooled
+            }
             Function::AvgPool2d(kernel) => ops.avgpool2d(a, *kernel)?,
             Function::Embedding(ids) => ops.gather_rows(a, ids)?,
             Function::BinaryNll => {
@@ -222,6 +232,23 @@ impl Function {
             let drop = |t: Option<TensorData>| t.map(|t| if lifted { t.squeeze(2) } else { t });
             let [gi, gw, gb] = ops.conv2d_add_relu_backward(&i4, &w4, &o4, &g4, needs)?;
             return Ok(smallvec![drop(gi), drop(gw), drop(gb)]);
+        }
+        // The same layer followed by average pooling: one backend op reads the pooled
+        // gradient where the mask needs it; with another bias, the pooling's gradient and then
+        // the layer's.
+        if let Function::ConvAddReluPool(kernel) = self {
+            if per_channel(input_shapes[2], saved[2].shape()) {
+                let [gi, gw, gb] = ops.conv2d_add_relu_avgpool_backward(
+                    &saved[0],
+                    &saved[1],
+                    &saved[2],
+                    g,
+                    (*kernel, needs),
+                )?;
+                return Ok(smallvec![gi, gw, gb]);
+            }
+            let spread = ops.avgpool2d_backward(g, *kernel)?;
+            return Function::ConvAddRelu.backward(ops, saved, input_shapes, needs, &spread);
         }
         // A linear layer with its ReLU and a bias per column: one backend op masks the
         // gradient, runs both products and sums the bias's gradient.
@@ -312,6 +339,7 @@ impl Function {
                 Ok(grads)
             }
             Function::AvgPool2d(kernel) => one(ops.avgpool2d_backward(g, *kernel)),
+            Function::ConvAddReluPool(_) => unreachable!("handled above"),
             Function::Embedding(ids) => one(ops.scatter_add_rows(g, ids, input_shapes[0][0])),
             Function::BinaryNll => {
                 let (a, b) = (&saved[0], &saved[1]);

@@ -8,13 +8,17 @@
 //! writes; the planes' sums are then added over the batch in order. The convolutions run
 //! unchanged on the masked gradient. Each plane is summed in 32 interleaved lanes (then
 //! those, in order), not value by value as the reduction does, so the bias's gradient can
-//! differ from the default's in the last bits. Measurements: `docs/performance.md`.
+//! differ from the default's in the last bits. When the layer is followed by average pooling
+//! ([`conv2d_add_relu_avgpool_backward`]) the pass reads the pooled gradient itself, each row
+//! of it spread once over its kh rows of the mask, and the spread gradient (as large as the
+//! layer's output) is never written. Measurements: `docs/performance.md`.
 
 use super::{FastOps, Work, parallel_for, team};
 use crate::backend::conv_backward::{
     conv2d_add_relu_backward_by_parts, conv2d_grads, relu_backward_shape,
 };
 use crate::backend::diagnostics::{self as profile, Path};
+use crate::backend::pooling::unpool2d_shape;
 use crate::error::Result;
 use crate::layout::Dims;
 use crate::operators::relu_back;
@@ -37,14 +41,54 @@ pub(super) fn conv2d_add_relu_backward(
     if !(needs[2] && out.is_contiguous() && grad.is_contiguous() && out.size() > 0) {
         return conv2d_add_relu_backward_by_parts(&FastOps, input, weight, out, grad, needs);
     }
-    let [b, c, h, w] = relu_backward_shape(input, weight, out, grad)?;
+    relu_backward_shape(input, weight, out, grad)?;
+    masked_backward(input, weight, out, grad, None, needs)
+}
+
+/// Fast [`conv2d_add_relu_avgpool_backward`](crate::backend::TensorOps::conv2d_add_relu_avgpool_backward):
+/// the one-pass mask reading the pooled gradient when `out` and `grad` are packed, `grad` is
+/// `out`'s shape pooled by `kernel` and the bias's gradient is asked for; else the pooling's
+/// gradient, then [`conv2d_add_relu_backward`].
+pub(super) fn conv2d_add_relu_avgpool_backward(
+    input: &TensorData,
+    weight: &TensorData,
+    out: &TensorData,
+    grad: &TensorData,
+    (kernel, needs): ([usize; 2], [bool; 3]),
+) -> Result<[Option<TensorData>; 3]> {
+    let (_, spread) = unpool2d_shape(grad.shape(), kernel)?;
+    if !(needs[2] && out.is_contiguous() && grad.is_contiguous() && out.size() > 0)
+        || out.shape() != spread
+    {
+        let spread = super::pool::avgpool2d_backward(grad, kernel)?;
+        return conv2d_add_relu_backward(input, weight, out, &spread, needs);
+    }
+    masked_backward(input, weight, out, grad, Some(kernel), needs)
+}
+
+/// The one-pass mask and sums, then the two convolutions: `out` and `grad` packed, `grad` of
+/// `out`'s shape or, with `pooled`, of `out`'s shape pooled by that kernel (checked by the
+/// callers; `input`, `weight` and `out` agreeing is checked here).
+fn masked_backward(
+    input: &TensorData,
+    weight: &TensorData,
+    out: &TensorData,
+    grad: &TensorData,
+    pooled: Option<[usize; 2]>,
+    needs: [bool; 3],
+) -> Result<[Option<TensorData>; 3]> {
+    let [b, c, h, w] = relu_backward_shape(input, weight, out, out)?;
     let plane = h * w;
     let n = b * c * plane;
+    // The gradient's values per plane: `plane`, or the pooled plane's.
+    let [kh, kw] = pooled.unwrap_or([1, 1]);
+    let grad_plane = plane / (kh * kw);
     let (guard_out, guard_grad) = (out.storage().read()?, grad.storage().read()?);
-    // Packed, so their values are the n from their offsets (spans checked at construction).
+    // Packed, so their values are the n (and b·c·grad_plane) from their offsets (spans
+    // checked at construction).
     let (so, sg) = (
         &guard_out[out.offset()..][..n],
-        &guard_grad[grad.offset()..][..n],
+        &guard_grad[grad.offset()..][..b * c * grad_plane],
     );
     let mut values = reserved("conv2d_add_relu_backward", n, out.shape())?;
     let mut plane_sums = vec![0.0; b * c];
@@ -62,18 +106,31 @@ pub(super) fn conv2d_add_relu_backward(
         .chunks_mut(run_cells)
         .zip(plane_sums.chunks_mut(per * c))
         .collect();
+    let scale = 1.0 / (kh * kw) as f64;
     team::for_each_chunk_mut(&mut jobs, 1, |k, job| {
+        // One pooled row spread over the width (reused for every row of the run).
+        let mut row = if pooled.is_some() {
+            vec![0.0; w]
+        } else {
+            Vec::new()
+        };
         for (cells, sums) in job.iter_mut() {
-            let first = k * run_cells;
             for (p, (dst, sum)) in cells.chunks_mut(plane).zip(sums.iter_mut()).enumerate() {
-                let at = first + p * plane;
-                *sum = mask_plane_wide(dst, &so[at..at + plane], &sg[at..at + plane]);
+                let first = k * per * c + p;
+                let at = first * plane;
+                let o = &so[at..at + plane];
+                let g = &sg[first * grad_plane..(first + 1) * grad_plane];
+                *sum = if pooled.is_some() {
+                    mask_pooled_plane_wide(dst, o, g, &mut row, [kh, kw], scale)
+                } else {
+                    mask_plane_wide(dst, o, g)
+                };
             }
         }
     });
     drop(jobs);
-    // SAFETY: the runs' cells cover all n (chunks of `cells`), and `mask_plane` wrote every
-    // cell of each plane of each run.
+    // SAFETY: the runs' cells cover all n (chunks of `cells`), and the mask functions wrote
+    // every cell of each plane of each run.
     unsafe { values.set_len(n) };
     profile::note(Path::Contiguous, parallel);
     let masked = TensorData::packed(values, Dims::new(out.shape())?);
@@ -122,4 +179,61 @@ fn mask_plane(dst: &mut [MaybeUninit<f64>], out: &[f64], grad: &[f64]) -> f64 {
 wide_copy! {
     /// [`mask_plane`], in its AVX-512 copy when the CPU has it.
     fn mask_plane_wide = mask_plane(dst: &mut [MaybeUninit<f64>], out: &[f64], grad: &[f64]) -> f64
+}
+
+/// [`mask_plane`] with the plane's gradient read from its pooled plane `pooled` (H/kh × W/kw
+/// values, `row.len()` = W): each pooled row spread into `row` (each value times `scale`,
+/// over its kw columns), then masked into its kh rows; returns the sum of the values
+/// written, in `LANES` interleaved partial sums (by column, for each group of 32 columns of
+/// each row) added in order.
+#[inline(always)]
+fn mask_pooled_plane(
+    dst: &mut [MaybeUninit<f64>],
+    out: &[f64],
+    pooled: &[f64],
+    row: &mut [f64],
+    [kh, kw]: [usize; 2],
+    scale: f64,
+) -> f64 {
+    let w = row.len();
+    let mut lanes = [0.0; LANES];
+    for ((dst, out), pooled) in dst
+        .chunks_exact_mut(kh * w)
+        .zip(out.chunks_exact(kh * w))
+        .zip(pooled.chunks_exact(w / kw))
+    {
+        for (cells, &v) in row.chunks_exact_mut(kw).zip(pooled) {
+            cells.fill(v * scale);
+        }
+        for (d, o) in dst.chunks_exact_mut(w).zip(out.chunks_exact(w)) {
+            for ((d, o), g) in d
+                .chunks_mut(LANES)
+                .zip(o.chunks(LANES))
+                .zip(row.chunks(LANES))
+            {
+                for (l, ((d, &o), &g)) in d.iter_mut().zip(o).zip(g).enumerate() {
+                    let v = relu_back(o, g);
+                    d.write(v);
+                    lanes[l] += v;
+                }
+            }
+        }
+    }
+    let mut sum = 0.0;
+    for acc in lanes {
+        sum += acc;
+    }
+    sum
+}
+
+wide_copy! {
+    /// [`mask_pooled_plane`], in its AVX-512 copy when the CPU has it.
+    fn mask_pooled_plane_wide = mask_pooled_plane(
+        dst: &mut [MaybeUninit<f64>],
+        out: &[f64],
+        pooled: &[f64],
+        row: &mut [f64],
+        kernel: [usize; 2],
+        scale: f64,
+    ) -> f64
 }

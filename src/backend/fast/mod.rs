@@ -160,6 +160,17 @@ impl TensorOps for FastOps {
         conv_backward::conv2d_add_relu_backward(input, weight, out, grad, needs)
     }
 
+    fn conv2d_add_relu_avgpool_backward(
+        &self,
+        input: &TensorData,
+        weight: &TensorData,
+        out: &TensorData,
+        grad: &TensorData,
+        (kernel, needs): ([usize; 2], [bool; 3]),
+    ) -> Result<[Option<TensorData>; 3]> {
+        conv_backward::conv2d_add_relu_avgpool_backward(input, weight, out, grad, (kernel, needs))
+    }
+
     fn avgpool2d(&self, input: &TensorData, kernel: [usize; 2]) -> Result<TensorData> {
         pool::avgpool2d(input, kernel)
     }
