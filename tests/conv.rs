@@ -633,6 +633,32 @@ fn few_cells_with_long_windows_match_the_reference() {
     }
 }
 
+/// The combinations of gradients the layers' backward ops are asked for in these tests.
+const NEEDS: [[bool; 3]; 4] = [
+    [true, true, true],
+    [false, true, true],
+    [true, false, false],
+    [false, false, true],
+];
+
+/// The gradients a layer's backward op returned against the reference's: the ones asked for
+/// (`needs`) near, the others absent.
+fn same_gradients(
+    got: &[Option<Tensor>; 3],
+    want: &[Option<Tensor>; 3],
+    needs: [bool; 3],
+    what: &str,
+) {
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        let what = format!("{what} gradient {k}");
+        match (g, w) {
+            (Some(g), Some(w)) => assert_near(g, w, &what),
+            (None, None) => {}
+            _ => panic!("{what}: asked for {}", needs[k]),
+        }
+    }
+}
+
 /// `TensorOps::conv2d_add_relu_backward` on every backend against the reference's, for each
 /// combination of the gradients asked for, with `out` and `grad` packed (the fast backend's
 /// one-pass mask and sums, threaded at MNIST's size) and in the other layouts (its fallback),
@@ -668,12 +694,7 @@ fn conv_relu_backward_op_matches_the_reference() {
                 .unwrap()
                 .map(|t| t.map(|t| Tensor::from_data(t, backend)))
         };
-        for needs in [
-            [true, true, true],
-            [false, true, true],
-            [true, false, false],
-            [false, false, true],
-        ] {
+        for needs in NEEDS {
             let want = run(Backend::Simple, common::layouts::Kind::Contiguous, needs);
             let bias = want[2].as_ref().map(|b| b.shape().to_vec());
             assert!(needs[2] == (bias == Some(vec![1, ws[0], 1, 1])), "{bias:?}");
@@ -682,15 +703,8 @@ fn conv_relu_backward_op_matches_the_reference() {
                     continue; // the simulator runs every CUDA thread on the CPU: small cases
                 }
                 for kind in KINDS {
-                    let got = run(backend, kind, needs);
-                    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                        let what = format!("{is:?} {needs:?} {backend} {kind:?} gradient {k}");
-                        match (g, w) {
-                            (Some(g), Some(w)) => assert_near(g, w, &what),
-                            (None, None) => {}
-                            _ => panic!("{what}: asked for {}", needs[k]),
-                        }
-                    }
+                    let what = format!("{is:?} {needs:?} {backend} {kind:?}");
+                    same_gradients(&run(backend, kind, needs), &want, needs, &what);
                 }
             }
         }
@@ -769,12 +783,7 @@ fn conv_relu_avgpool_backward_op_matches_the_reference() {
                 .unwrap()
                 .map(|t| t.map(|t| Tensor::from_data(t, backend)))
         };
-        for needs in [
-            [true, true, true],
-            [false, true, true],
-            [true, false, false],
-            [false, false, true],
-        ] {
+        for needs in NEEDS {
             let want = run(
                 Backend::Simple,
                 common::layouts::Kind::Contiguous,
@@ -786,16 +795,8 @@ fn conv_relu_avgpool_backward_op_matches_the_reference() {
                     continue; // the simulator runs every CUDA thread on the CPU: small cases
                 }
                 for kind in KINDS {
-                    let got = run(backend, kind, needs, true);
-                    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                        let what =
-                            format!("{is:?} {kh}x{kw} {needs:?} {backend} {kind:?} gradient {k}");
-                        match (g, w) {
-                            (Some(g), Some(w)) => assert_near(g, w, &what),
-                            (None, None) => {}
-                            _ => panic!("{what}: asked for {}", needs[k]),
-                        }
-                    }
+                    let what = format!("{is:?} {kh}x{kw} {needs:?} {backend} {kind:?}");
+                    same_gradients(&run(backend, kind, needs, true), &want, needs, &what);
                 }
             }
         }

@@ -29,6 +29,66 @@
 //! uses im2col. They sum in a different order from the reference backend, so results agree
 //! to rounding (tests compare to 1e-9 relative). Measurements: `docs/performance.md`.
 
+/// Four vectors a, b, c, d of 8 lanes (an array) interleaved by lane into groups of four:
+/// the first vector holds [a₀, b₀, c₀, d₀, a₁, b₁, c₁, d₁], the next lanes 2 and 3, and so on
+/// (two rounds of `vpermt2pd`: pairs, then the pairs' pairs). Winograd's four outputs per tile
+/// become columns this way, and four channels' rows become channel-last groups. (A macro, not
+/// a function: called from functions with AVX-512 enabled, whose vectors it must not send
+/// through memory; as a function it measured 3 µs slower in the reverse convolution.)
+#[cfg(target_arch = "x86_64")]
+macro_rules! interleave4 {
+    ($v:expr) => {{
+        use std::arch::x86_64::*;
+        let [a, b, c, d] = $v;
+        let pair = [
+            _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0),
+            _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4),
+        ];
+        let quad = [
+            _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0),
+            _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4),
+        ];
+        let (ab, cd) = (
+            [
+                _mm512_permutex2var_pd(a, pair[0], b),
+                _mm512_permutex2var_pd(a, pair[1], b),
+            ],
+            [
+                _mm512_permutex2var_pd(c, pair[0], d),
+                _mm512_permutex2var_pd(c, pair[1], d),
+            ],
+        );
+        [
+            _mm512_permutex2var_pd(ab[0], quad[0], cd[0]),
+            _mm512_permutex2var_pd(ab[0], quad[1], cd[0]),
+            _mm512_permutex2var_pd(ab[1], quad[0], cd[1]),
+            _mm512_permutex2var_pd(ab[1], quad[1], cd[1]),
+        ]
+    }};
+}
+
+/// A small-output tile's accumulators (`acc`, `I × J` vectors of channels) stored into `out`,
+/// the tile's `out.len() / (I·J)` channels of `I × J` cells each (a macro for the reason
+/// [`interleave4`]'s is one).
+#[cfg(target_arch = "x86_64")]
+macro_rules! store_tile {
+    ($acc:expr, $out:expr, $i:expr, $j:expr) => {{
+        let out: &mut [f64] = $out;
+        let channels = out.len() / ($i * $j);
+        for (i, acc_i) in $acc.iter().enumerate() {
+            for (j, a) in acc_i.iter().enumerate() {
+                let mut lanes = [0.0; LANES];
+                // SAFETY: `lanes` holds LANES ≥ V::N values; the vector's instructions are
+                // the calling function's.
+                unsafe { a.store(lanes.as_mut_ptr()) };
+                for (o, &v) in lanes.iter().enumerate().take(channels) {
+                    out[(o * $i + i) * $j + j] = v;
+                }
+            }
+        }
+    }};
+}
+
 mod operands;
 mod winograd;
 
@@ -621,17 +681,7 @@ unsafe fn small_tile<V: Lanes, const I: usize, const J: usize>(
             }
         }
     }
-    let channels = out.len() / (I * J);
-    for (i, acc_i) in acc.iter().enumerate() {
-        for (j, a) in acc_i.iter().enumerate() {
-            let mut lanes = [0.0; LANES];
-            // SAFETY: `lanes` holds LANES ≥ V::N values.
-            unsafe { a.store(lanes.as_mut_ptr()) };
-            for (o, &v) in lanes.iter().enumerate().take(channels) {
-                out[(o * I + i) * J + j] = v;
-            }
-        }
-    }
+    store_tile!(acc, out, I, J);
 }
 
 #[cfg(not(target_arch = "x86_64"))]

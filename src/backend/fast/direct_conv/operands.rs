@@ -197,16 +197,6 @@ unsafe fn channels_last_row<const O: usize>(
         src.as_ptr().wrapping_add(start),
         row.as_mut_ptr().cast::<f64>(),
     );
-    // Pairs of rows interleaved column by column (low and high four columns), then the pairs'
-    // pairs: [r0c, r1c, r2c, r3c, r0c', r1c', r2c', r3c'] for columns c, c + 1.
-    let pair = [
-        _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0),
-        _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4),
-    ];
-    let quad = [
-        _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0),
-        _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4),
-    ];
     for x in (0..w).step_by(SIDE) {
         let n = (w - x).min(SIDE);
         let mask = ((1u16 << n) - 1) as __mmask8;
@@ -217,21 +207,8 @@ unsafe fn channels_last_row<const O: usize>(
             *line = unsafe { _mm512_maskz_loadu_pd(mask, src.add(k * so + x)) };
         }
         if lanes == NARROW {
-            // (Written out: a closure is not compiled with this function's target features.)
-            let low = [
-                _mm512_permutex2var_pd(lines[0], pair[0], lines[1]),
-                _mm512_permutex2var_pd(lines[2], pair[0], lines[3]),
-            ];
-            let high = [
-                _mm512_permutex2var_pd(lines[0], pair[1], lines[1]),
-                _mm512_permutex2var_pd(lines[2], pair[1], lines[3]),
-            ];
-            let columns = [
-                _mm512_permutex2var_pd(low[0], quad[0], low[1]),
-                _mm512_permutex2var_pd(low[0], quad[1], low[1]),
-                _mm512_permutex2var_pd(high[0], quad[0], high[1]),
-                _mm512_permutex2var_pd(high[0], quad[1], high[1]),
-            ];
+            // [r0c, r1c, r2c, r3c, r0c', r1c', r2c', r3c'] for columns c, c + 1.
+            let columns = interleave4!([lines[0], lines[1], lines[2], lines[3]]);
             for (v, column) in columns.into_iter().enumerate() {
                 // Columns x + 2v and x + 2v + 1: the second one's lanes only when it exists.
                 let cells = (n.saturating_sub(2 * v)).min(2) * NARROW;

@@ -194,16 +194,6 @@ pub(super) unsafe fn image(
     // SAFETY: AVX-512F and FMA (this function's contract); every row of `image` is `cols` ≥
     // 32·vectors + 2 long (asserted above).
     unsafe { transform_quads(image, cols, vectors, &mut d) };
-    // The four outputs of each tile, lane t of y₀..y₃, interleaved into columns 4t + r: pairs
-    // (y₀, y₁) and (y₂, y₃) first, then the pairs' pairs.
-    let pair = [
-        _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0),
-        _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4),
-    ];
-    let quad = [
-        _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0),
-        _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4),
-    ];
     let (two, four, eight) = (
         _mm512_set1_pd(2.0),
         _mm512_set1_pd(4.0),
@@ -251,18 +241,8 @@ pub(super) unsafe fn image(
                     ];
                     nan |= _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(z[0], z[1])
                         | _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(z[2], z[3]);
-                    let pairs = [
-                        _mm512_permutex2var_pd(z[0], pair[0], z[1]),
-                        _mm512_permutex2var_pd(z[0], pair[1], z[1]),
-                        _mm512_permutex2var_pd(z[2], pair[0], z[3]),
-                        _mm512_permutex2var_pd(z[2], pair[1], z[3]),
-                    ];
-                    let columns = [
-                        _mm512_permutex2var_pd(pairs[0], quad[0], pairs[2]),
-                        _mm512_permutex2var_pd(pairs[0], quad[1], pairs[2]),
-                        _mm512_permutex2var_pd(pairs[1], quad[0], pairs[3]),
-                        _mm512_permutex2var_pd(pairs[1], quad[1], pairs[3]),
-                    ];
+                    // Lane t of z₀..z₃ into columns 4t..4t + 4.
+                    let columns = interleave4!(z);
                     let dst = &mut out[((ob + o) * h + y) * width..][..width];
                     for (part, z) in columns.into_iter().enumerate() {
                         let first = 4 * TILES * v + TILES * part;
@@ -486,17 +466,7 @@ unsafe fn grad_tile<V: Lanes, const I: usize>(
             }
         }
     }
-    let channels = out.len() / (I * J);
-    for (i, acc_i) in acc.iter().enumerate() {
-        for (j, a) in acc_i.iter().enumerate() {
-            let mut lanes = [0.0; LANES];
-            // SAFETY: `lanes` holds LANES ≥ V::N values.
-            unsafe { a.store(lanes.as_mut_ptr()) };
-            for (o, &v) in lanes.iter().enumerate().take(channels) {
-                out[(o * I + i) * J + j] = v;
-            }
-        }
-    }
+    store_tile!(acc, out, I, J);
 }
 
 #[cfg(not(target_arch = "x86_64"))]
