@@ -41,8 +41,8 @@ pub(super) fn conv2d_add_relu_backward(
     if !(needs[2] && out.is_contiguous() && grad.is_contiguous() && out.size() > 0) {
         return conv2d_add_relu_backward_by_parts(&FastOps, input, weight, out, grad, needs);
     }
-    relu_backward_shape(input, weight, out, grad)?;
-    masked_backward(input, weight, out, grad, None, needs)
+    let shape = relu_backward_shape(input, weight, out, grad)?;
+    masked_backward(input, weight, (out, grad), (shape, None), needs)
 }
 
 /// Fast [`conv2d_add_relu_avgpool_backward`](crate::backend::TensorOps::conv2d_add_relu_avgpool_backward):
@@ -63,21 +63,21 @@ pub(super) fn conv2d_add_relu_avgpool_backward(
         let spread = super::pool::avgpool2d_backward(grad, kernel)?;
         return conv2d_add_relu_backward(input, weight, out, &spread, needs);
     }
-    masked_backward(input, weight, out, grad, Some(kernel), needs)
+    // (`out` against itself: `grad`'s shape, spread, is `out`'s.)
+    let shape = relu_backward_shape(input, weight, out, out)?;
+    masked_backward(input, weight, (out, grad), (shape, Some(kernel)), needs)
 }
 
-/// The one-pass mask and sums, then the two convolutions: `out` and `grad` packed, `grad` of
-/// `out`'s shape or, with `pooled`, of `out`'s shape pooled by that kernel (checked by the
-/// callers; `input`, `weight` and `out` agreeing is checked here).
+/// The one-pass mask and sums, then the two convolutions: `out` and `grad` packed, `out` of
+/// the convolution's shape (B, C, H, W) and `grad` of that shape or, with `pooled`, of that
+/// shape pooled by that kernel (all checked by the callers).
 fn masked_backward(
     input: &TensorData,
     weight: &TensorData,
-    out: &TensorData,
-    grad: &TensorData,
-    pooled: Option<[usize; 2]>,
+    (out, grad): (&TensorData, &TensorData),
+    ([b, c, h, w], pooled): ([usize; 4], Option<[usize; 2]>),
     needs: [bool; 3],
 ) -> Result<[Option<TensorData>; 3]> {
-    let [b, c, h, w] = relu_backward_shape(input, weight, out, out)?;
     let plane = h * w;
     let n = b * c * plane;
     // The gradient's values per plane: `plane`, or the pooled plane's.

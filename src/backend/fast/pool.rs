@@ -231,15 +231,17 @@ unsafe fn pool_rows_avx512<const KW: usize>(
     assert_eq!(rows.len(), out.len() / nw * kh * width);
     // Lane j of sum k is column KW·j + k of the cells' 8·KW columns: for KW = 4 the low four
     // lanes from the first two vectors and the high four from the last two (blended).
-    let index = |k: usize| -> __m512i {
-        let mut lanes = [0i64; 8];
+    // (A loop, not `array::from_fn`: closures are not compiled with this function's target
+    // features.)
+    let mut indices = [_mm512_setzero_si512(); KW];
+    for (k, index) in indices.iter_mut().enumerate() {
+        let mut lanes = [0i64; LANES];
         for (j, lane) in lanes.iter_mut().enumerate() {
             *lane = ((KW * j + k) % 16) as i64;
         }
         // SAFETY: `lanes` holds 8 values.
-        unsafe { _mm512_loadu_epi64(lanes.as_ptr()) }
-    };
-    let indices: [__m512i; KW] = std::array::from_fn(index);
+        *index = unsafe { _mm512_loadu_epi64(lanes.as_ptr()) };
+    }
     let scale = _mm512_set1_pd(scale);
     for (dst, block) in out.chunks_exact_mut(nw).zip(rows.chunks_exact(kh * width)) {
         for first in (0..nw).step_by(LANES) {

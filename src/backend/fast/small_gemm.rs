@@ -186,10 +186,10 @@ fn lanes(w: usize) -> __mmask8 {
     (((1u16) << w.min(8)) - 1) as __mmask8
 }
 
-/// [`gemm`] by [`axpy_tile`]s, 32 columns by up to 6 rows at a time.
+/// [`gemm`](fn@gemm) by [`axpy_tile`]s, 32 columns by up to 6 rows at a time.
 ///
 /// # Safety
-/// [`gemm`]'s contract, with `b` unit-stride along its columns (`b.cols == 1`).
+/// [`gemm`](fn@gemm)'s contract, with `b` unit-stride along its columns (`b.cols == 1`).
 #[target_feature(enable = "avx512f")]
 unsafe fn axpy(p: Product, c: *mut f64, ldc: usize) {
     for j in (0..p.n).step_by(8 * AXPY_VECTORS) {
@@ -292,10 +292,10 @@ fn clamp(x: __m512d) -> __m512d {
     _mm512_max_pd(x, _mm512_setzero_pd())
 }
 
-/// [`gemm`] by [`dot_tile`]s of up to 4 × 4 cells.
+/// [`gemm`](fn@gemm) by [`dot_tile`]s of up to 4 × 4 cells.
 ///
 /// # Safety
-/// [`gemm`]'s contract, with `a` unit-stride along its columns and `b` along its rows
+/// [`gemm`](fn@gemm)'s contract, with `a` unit-stride along its columns and `b` along its rows
 /// (`a.cols == 1 && b.rows == 1`).
 #[target_feature(enable = "avx512f")]
 unsafe fn dot(p: Product, c: *mut f64, ldc: usize) {

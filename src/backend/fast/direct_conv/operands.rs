@@ -236,7 +236,7 @@ unsafe fn channels_last_row<const O: usize>(
 
 /// How [`ChannelsLast::fill`] copies a 4-D tensor `g` (O, C, H, W), read through its strides,
 /// as packed (C, H, W, `lanes`) with the channels past O zero: the (C, H) rows of
-/// [`small_output`](super::small_output)'s kernel.
+/// [`small_output`](fn@super::small_output)'s kernel.
 pub(super) struct ChannelsLast<'a> {
     /// `g`'s values from its offset on.
     src: &'a [f64],

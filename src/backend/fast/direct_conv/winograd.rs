@@ -28,8 +28,10 @@
 //! Measurements: `docs/performance.md`.
 
 #[cfg(target_arch = "x86_64")]
-use super::{LANES, Lanes, NARROW, Narrow, Wide, operands::zero};
-use super::{Sizes, SmallDims};
+use super::small_output::{Lanes, Narrow, Wide};
+#[cfg(target_arch = "x86_64")]
+use super::{LANES, NARROW, operands::zero};
+use super::{Sizes, small_output::SmallDims};
 use crate::error::Result;
 use crate::tensor_data::zeroed;
 use std::cell::Cell;
@@ -45,8 +47,8 @@ thread_local! {
     static ROWS: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
 }
 
-/// F(4, 3)'s transformed weights from the direct kernel's table `wt` ([c][i][j][o]: `rows` =
-/// Cin·KH kernel rows of 3 taps, `coutp` channels each): [c][i][k][o], k = 0..6:
+/// F(4, 3)'s transformed weights from the direct kernel's table `wt` (`[c][i][j][o]`: `rows` =
+/// Cin·KH kernel rows of 3 taps, `coutp` channels each): `[c][i][k][o]`, k = 0..6:
 /// (g₀/4, −(g₀ + g₁ + g₂)/6, −(g₀ − g₁ + g₂)/6, g₀/24 + g₁/12 + g₂/6, g₀/24 − g₁/12 + g₂/6, g₂).
 pub(super) fn transform_weights(wt: &[f64], rows: usize, coutp: usize) -> Result<Vec<f64>> {
     assert_eq!(wt.len(), rows * 3 * coutp);
@@ -76,7 +78,7 @@ pub(super) fn transform_weights(wt: &[f64], rows: usize, coutp: usize) -> Result
 }
 
 /// Every `cols`-long row of `image` transformed for F(4, 3) into `d` (resized, each value
-/// written): D[r][v][k][l], k = 0..6, for tile t = 8v + l (t < 8·`vectors`) and its inputs
+/// written): `D[r][v][k][l]`, k = 0..6, for tile t = 8v + l (t < 8·`vectors`) and its inputs
 /// d = row[4t..4t + 6]: (4d₀ − 5d₂ + d₄, −4(d₁ + d₂) + d₃ + d₄, 4(d₁ − d₂) + d₄ − d₃,
 /// 2(d₃ − d₁) + d₄ − d₂, 2(d₁ − d₃) + d₄ − d₂, 4d₁ − 5d₃ + d₅), 8 tiles to a vector (every
 /// fourth column picked with `vpermt2pd`), a group's six vectors together.
@@ -287,7 +289,7 @@ pub(super) unsafe fn image(
 }
 
 /// Every `cols`-long row of `image` transformed for F(3, 2) into `d` (resized, each value
-/// written): D[r][v][k][l], k = 0..4, for tile t = 8v + l (t < 8·`vectors`) and its inputs
+/// written): `D[r][v][k][l]`, k = 0..4, for tile t = 8v + l (t < 8·`vectors`) and its inputs
 /// d = row[2t..2t + 4]: (d₀ − d₂, d₁ + d₂, d₂ − d₁, d₁ − d₃), 8 tiles to a vector (even and
 /// odd columns picked with `vpermt2pd`), a group of 8 tiles' four vectors together (so that
 /// the kernels find them at fixed distances). Each row's transform is `4·8·vectors` values
