@@ -31,7 +31,11 @@
 //! per course training step before this design, 37 with it (the autodiff nodes, each leaf's
 //! gradient handle and the heap), 23 since the training loss is one op
 //! ([`Tensor::binary_nll`](crate::Tensor::binary_nll)) and backward starts from the batch
-//! mean's 1/B, 0 for the optimizer step.
+//! mean's 1/B, 19 since a 1-D `sum_all` needs no view and a linear layer's bias check no
+//! shape vector, 0 for the optimizer step. Per op, what is left is layout bookkeeping: two
+//! 2-D operands go to the backend's product as they are (no lift to a batch of one and back),
+//! an element-wise output shares its packed input's layout, and a sum's gradient flows back as
+//! a broadcast view (`docs/performance.md`, "The per-op cost").
 
 use crate::error::Result;
 use smallvec::SmallVec;

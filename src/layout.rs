@@ -220,11 +220,17 @@ pub(crate) fn broadcast_target(
         from: shape.to_vec(),
         to: target.to_vec(),
     };
-    let out = shape_broadcast_for(op, shape, target).map_err(|_| bad())?;
-    if &*out != target {
+    // Right-aligned, every dimension of `shape` is the target's or 1.
+    let fits = shape.len() <= target.len()
+        && shape
+            .iter()
+            .rev()
+            .zip(target.iter().rev())
+            .all(|(&s, &t)| s == t || s == 1);
+    if !fits || checked_product(target).is_none() {
         return Err(bad());
     }
-    Ok(out)
+    Dims::new_for(op, target).map_err(|_| bad())
 }
 
 /// Contiguous row-major strides for `shape`: (4, 2, 2) → (4, 2, 1).
@@ -404,9 +410,20 @@ impl Layout {
     /// The original only checked that strides never increase; that accepts broadcast and sliced
     /// layouts that cannot be viewed, so this checks packing exactly.
     pub fn is_contiguous(&self) -> bool {
+        self.packed_from(false)
+    }
+
+    /// True when this is exactly [`Layout::packed`] of its shape: row-major strides on every
+    /// dimension (size-1 ones included) from offset 0.
+    pub(crate) fn is_packed(&self) -> bool {
+        self.offset == 0 && self.packed_from(true)
+    }
+
+    /// Strides equal the row-major ones, on every dimension or ignoring dims of size 1.
+    fn packed_from(&self, every_dim: bool) -> bool {
         let mut expected = 1;
         for d in (0..self.dims()).rev() {
-            if self.shape[d] != 1 && self.strides[d] != expected {
+            if (every_dim || self.shape[d] != 1) && self.strides[d] != expected {
                 return false;
             }
             expected *= self.shape[d];

@@ -357,6 +357,21 @@ impl TensorData {
     }
 
     /// Wraps a fresh packed buffer of an already-checked shape (backends use this).
+    /// [`packed`](TensorData::packed) for an output of `like`'s shape: when `like`'s layout is
+    /// exactly the packed one of that shape, the output shares it (an elementwise op's output
+    /// makes no layout of its own).
+    pub(crate) fn packed_like(values: Vec<f64>, like: &TensorData) -> TensorData {
+        if !like.layout.is_packed() {
+            return TensorData::packed(values, like.layout.shape_dims());
+        }
+        // The kernels' unsafe code relies on this: checked in release builds too (O(1)).
+        assert_eq!(values.len(), like.size(), "a packed buffer fills its shape");
+        TensorData {
+            storage: Storage::new(values),
+            layout: like.layout.clone(),
+        }
+    }
+
     pub(crate) fn packed(values: Vec<f64>, shape: Dims) -> TensorData {
         // The kernels' unsafe code relies on this: checked in release builds too (O(1)).
         assert_eq!(

@@ -101,6 +101,41 @@ fn signed(t: &Tensor) -> Tensor {
     Tensor::from_data(moved, t.backend())
 }
 
+/// The backend-level product takes two 2-D matrices (a 2-D product, equal to the 3-D product
+/// of the same matrices as batches of one) or two 3-D batches, and refuses a mix of the two
+/// with an error naming both shapes — on every backend.
+#[test]
+fn backend_matmul_takes_two_matrices_or_two_batches() {
+    let mut rng = Rng::seed(31);
+    for (ta, tb) in TRANSPOSES {
+        let (a, b) = (matrix(&[5, 7], ta, &mut rng), matrix(&[7, 3], tb, &mut rng));
+        for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+            let ops = backend.ops();
+            let (x, y) = (a.to(backend), b.to(backend));
+            let batch = |t: &Tensor, shape: &[usize]| t.contiguous().unwrap().view(shape).unwrap();
+            let (x3, y3) = (batch(&x, &[1, 5, 7]), batch(&y, &[1, 7, 3]));
+            let flat = ops.matmul(x.data(), y.data()).unwrap();
+            assert_eq!(flat.shape(), &[5, 3], "{backend}");
+            let batched = ops.matmul(x3.data(), y3.data()).unwrap();
+            assert_eq!(batched.shape(), &[1, 5, 3], "{backend}");
+            let (flat, batched) = (
+                Tensor::from_data(flat, backend),
+                Tensor::from_data(batched, backend).view(&[5, 3]).unwrap(),
+            );
+            assert_near(
+                &flat,
+                &batched,
+                &format!("{backend} (transposed: {ta}, {tb})"),
+            );
+            let err = ops.matmul(x.data(), y3.data()).unwrap_err().to_string();
+            assert!(
+                err.contains("[5, 7]") && err.contains("[1, 7, 3]") && err.contains("2-D"),
+                "{backend}: {err}"
+            );
+        }
+    }
+}
+
 /// `a @ b + bias` against the reference's product plus bias, for biases the fast backend
 /// starts its product from (per column: contiguous, offset, a single value) and ones it adds
 /// afterwards (strided, per row, per cell); and `matmul_add_relu` against the reference's

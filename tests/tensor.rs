@@ -447,6 +447,39 @@ fn backward_accumulates_broadcast_gradients() {
     assert_eq!(y.grad().unwrap().to_vec(), vec![3.0; 4]);
 }
 
+/// A sum's gradient goes back as a broadcast view (stride 0, no copy) into the next chain
+/// rule; a leaf summed directly still gets a packed gradient of its own values (safe for the
+/// optimizer to update in place), and gradients accumulate over it — on every backend.
+#[test]
+fn sum_gradients_reach_leaves_packed() {
+    for &backend in common::BACKENDS.iter() {
+        let values = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let x = Tensor::from_vec(values, &[2, 3])
+            .unwrap()
+            .to(backend)
+            .requires_grad_(true);
+        x.sum(1).unwrap().sum_all().unwrap().backward().unwrap();
+        let g = x.grad().unwrap();
+        assert!(
+            g.is_contiguous() && !g.data().strides().contains(&0),
+            "{backend}: {:?}",
+            g.data().strides()
+        );
+        assert_eq!(g.to_vec(), vec![1.0; 6], "{backend}");
+        // d/dx Σ x·x = 2x, through a sum over dim 0 and the product's chain rule, added.
+        let square = x.mul(&x).unwrap();
+        square
+            .sum(0)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let want = [3.0, 5.0, 7.0, 9.0, 11.0, 13.0];
+        assert_eq!(x.grad().unwrap().to_vec(), want, "{backend}");
+    }
+}
+
 /// Gradients of inputs broadcast along several dimensions, adjacent or not, some of them
 /// leading (the chain rule sums them; adjacent ones of a packed gradient in one pass): each
 /// against sums written out with plain loops, on every backend, and a weighted case against

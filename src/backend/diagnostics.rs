@@ -244,6 +244,17 @@ impl TensorOps for Profiled {
             k.conv2d_add_relu_avgpool_backward(input, weight, out, grad, (kernel, needs))
         })
     }
+    fn matmul_add_backward(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        self.time_grads("matmul_add_backward", grad, |k| {
+            k.matmul_add_backward(a, b, grad, needs)
+        })
+    }
     fn matmul_add_relu_backward(
         &self,
         a: &TensorData,

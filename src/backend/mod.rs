@@ -43,7 +43,9 @@ pub trait TensorOps {
     /// Folds `op` along `dim`; the output keeps `dim` with size 1.
     fn reduce(&self, op: ReduceOp, a: &TensorData, dim: usize) -> Result<TensorData>;
 
-    /// Batched matrix product of 3-D operands `(n, i, k) @ (n, k, j)`; a batch of 1 broadcasts.
+    /// Batched matrix product of 3-D operands `(n, i, k) @ (n, k, j)` (a batch of 1
+    /// broadcasts), or the product `(i, k) @ (k, j)` of two 2-D matrices, which is 2-D (no
+    /// batch dimension to add and take off again: a linear layer's products).
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData>;
 
     /// `a @ b + bias`: [`matmul`](TensorOps::matmul) plus a `bias` that broadcasts into the
@@ -65,6 +67,23 @@ pub trait TensorOps {
     ) -> Result<TensorData> {
         let out = self.matmul_add(a, b, bias)?;
         self.map(MapOp::Relu, &out, out.shape())
+    }
+
+    /// The gradients of a linear layer, `a @ b + bias` for 2-D `a` (m, k) and `b` (k, n) and a
+    /// bias of one value per column, from the output's gradient `grad` (m, n), each only when
+    /// `needs` asks: `a`'s `grad @ bᵀ` (m, k), `b`'s `aᵀ @ grad` (k, n) and the bias's, `grad`
+    /// summed over the rows, (1, n). Errors unless the operands are 2-D with matching inner
+    /// dimensions and `grad` is (m, n). This default multiplies twice and sums with a
+    /// reduction (`backend/linear_backward.rs`); the fast backend sums in one pass of its own
+    /// and runs the two products as one job.
+    fn matmul_add_backward(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        linear_backward::matmul_add_backward_by_parts(self, a, b, grad, needs)
     }
 
     /// The gradients of a linear layer with its ReLU, `out = relu(a @ b + bias)` for 2-D `a`
@@ -392,16 +411,20 @@ pub fn reduce_shape(shape: &[usize], dim: usize) -> Result<Dims> {
     Ok(out)
 }
 
-/// Checks the shapes of a 3-D batched matmul and returns the output shape `(n, i, j)`.
+/// Checks the shapes of a backend matmul — two 3-D operands, or two 2-D ones (a batch of
+/// one) — and returns the output shape as `(n, i, j)`.
 pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<[usize; 3]> {
     let err = |reason| Error::MatMul {
         lhs: a.to_vec(),
         rhs: b.to_vec(),
         reason,
     };
-    if a.len() != 3 || b.len() != 3 {
-        return Err(err("backend matmul takes 3-D operands"));
-    }
+    // As 3-D shapes (a batch of one for 2-D operands).
+    let (a, b) = match (a.len(), b.len()) {
+        (2, 2) => ([1, a[0], a[1]], [1, b[0], b[1]]),
+        (3, 3) => ([a[0], a[1], a[2]], [b[0], b[1], b[2]]),
+        _ => return Err(err("backend matmul takes two 3-D operands or two 2-D ones")),
+    };
     if a[2] != b[1] {
         return Err(err("inner dimensions differ"));
     }
@@ -415,4 +438,19 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<[usize; 3]> {
         return Err(err("the product has more than usize::MAX elements"));
     }
     Ok([batch, a[1], b[2]])
+}
+
+/// For backends whose kernels take 3-D operands: `kernel` on two 2-D operands lifted to a
+/// batch of one (layout only), the batch dimension taken off its result again; 3-D operands
+/// pass straight through.
+pub(crate) fn with_batch(
+    a: &TensorData,
+    b: &TensorData,
+    kernel: impl FnOnce(&TensorData, &TensorData) -> Result<TensorData>,
+) -> Result<TensorData> {
+    if a.dims() == 2 && b.dims() == 2 {
+        Ok(kernel(&a.lifted(), &b.lifted())?.squeeze(0))
+    } else {
+        kernel(a, b)
+    }
 }

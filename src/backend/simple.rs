@@ -6,6 +6,7 @@
 
 use super::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
+    with_batch,
 };
 use crate::error::{Error, Result};
 use crate::layout::{
@@ -57,30 +58,8 @@ impl TensorOps for SimpleOps {
     }
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
-        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-        let inner = a.shape()[2];
-        let (sa, sb) = (a.storage().read()?, b.storage().read()?);
-        let (la, lb) = (a.layout(), b.layout());
-        // A batch of size 1 broadcasts: its batch stride counts as 0.
-        let batch_stride = |l: &Layout| if l.shape()[0] == 1 { 0 } else { l.strides()[0] };
-        let (ba, bb) = (batch_stride(la), batch_stride(lb));
-        let (sta, stb) = (la.strides(), lb.strides());
-        let out_shape = Dims::new_for("matmul", &[n, rows, cols])?;
-        let mut out = zeroed("matmul", out_shape.product(), &out_shape)?;
-        for batch in 0..n {
-            for i in 0..rows {
-                for j in 0..cols {
-                    let mut acc = 0.0;
-                    for k in 0..inner {
-                        let x = sa[la.offset() + batch * ba + i * sta[1] + k * sta[2]];
-                        let y = sb[lb.offset() + batch * bb + k * stb[1] + j * stb[2]];
-                        acc += x * y;
-                    }
-                    out[(batch * rows + i) * cols + j] = acc;
-                }
-            }
-        }
-        Ok(TensorData::packed(out, out_shape))
+        matmul_shape(a.shape(), b.shape())?;
+        with_batch(a, b, matmul3)
     }
 
     fn conv2d(
@@ -243,4 +222,32 @@ fn check_ids(op: &'static str, ids: &[u32], rows: usize, dim: usize) -> Result<(
         }),
         None => Ok(()),
     }
+}
+
+/// The reference product of two 3-D operands (a batch of 1 broadcasts).
+fn matmul3(a: &TensorData, b: &TensorData) -> Result<TensorData> {
+    let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+    let inner = a.shape()[2];
+    let (sa, sb) = (a.storage().read()?, b.storage().read()?);
+    let (la, lb) = (a.layout(), b.layout());
+    // A batch of size 1 broadcasts: its batch stride counts as 0.
+    let batch_stride = |l: &Layout| if l.shape()[0] == 1 { 0 } else { l.strides()[0] };
+    let (ba, bb) = (batch_stride(la), batch_stride(lb));
+    let (sta, stb) = (la.strides(), lb.strides());
+    let out_shape = Dims::new_for("matmul", &[n, rows, cols])?;
+    let mut out = zeroed("matmul", out_shape.product(), &out_shape)?;
+    for batch in 0..n {
+        for i in 0..rows {
+            for j in 0..cols {
+                let mut acc = 0.0;
+                for k in 0..inner {
+                    let x = sa[la.offset() + batch * ba + i * sta[1] + k * sta[2]];
+                    let y = sb[lb.offset() + batch * bb + k * stb[1] + j * stb[2]];
+                    acc += x * y;
+                }
+                out[(batch * rows + i) * cols + j] = acc;
+            }
+        }
+    }
+    Ok(TensorData::packed(out, out_shape))
 }

@@ -120,6 +120,10 @@ impl Tensor {
 
     /// Sum of every element, as shape (1,).
     pub fn sum_all(&self) -> Result<Tensor> {
+        // A 1-D tensor (a batch's losses) is summed as it is, without a view.
+        if self.dims() == 1 {
+            return self.sum(0);
+        }
         self.flat()?.sum(0)
     }
 
@@ -158,8 +162,8 @@ impl Tensor {
     /// The same elements under another shape of the same size; `self` must be contiguous.
     /// Shares storage.
     pub fn view(&self, shape: &[usize]) -> Result<Tensor> {
+        // The function's forward checks that the layout can be viewed (an error, no node).
         let shape = check_shape("view", shape)?;
-        self.data().layout().view(&shape)?;
         Tensor::apply(Function::View(shape), &[self])
     }
 

@@ -90,6 +90,14 @@ pub(crate) fn unbroadcast(
     if g.shape() == shape {
         return Ok(g);
     }
+    // Only leading size-1 dimensions differ (a bias's (1, n) gradient for its (n,)): the same
+    // values, a view.
+    if let Some(pad) = g.shape().len().checked_sub(shape.len())
+        && g.shape()[..pad].iter().all(|&d| d == 1)
+        && g.shape()[pad..] == *shape
+    {
+        return contiguous(ops, &g)?.view(shape);
+    }
     let target = shape_broadcast_for("backward", shape, g.shape())?;
     let mut g = if g.shape() != &*target {
         ops.map(MapOp::Id, &g, &target)?
@@ -175,6 +183,18 @@ impl Variable for Tensor {
                 message: "only leaf tensors hold gradients".into(),
             });
         }
+        // A gradient spread by a view (a sum's backward, stride 0) is packed before a leaf
+        // keeps it: a parameter's gradient is its own values, safe to update in place.
+        let spread = d
+            .strides()
+            .iter()
+            .zip(d.shape())
+            .any(|(&s, &n)| s == 0 && n > 1);
+        let d = if spread {
+            self.backend().ops().map(MapOp::Id, &d, d.shape())?
+        } else {
+            d
+        };
         let mut grad = self.0.grad.borrow_mut();
         let sum = match grad.take() {
             None => d,

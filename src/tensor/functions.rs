@@ -11,7 +11,7 @@
 //! | ReLU | relu(a), saves a | g where a > 0 |
 //! | Log | ln(a + 1e-6), saves a | g/(a + 1e-6) |
 //! | Exp | eᵃ, saves eᵃ | g·eᵃ |
-//! | Sum(dim) | Σ along dim (kept, size 1) | g broadcast back |
+//! | Sum(dim) | Σ along dim (kept, size 1) | g broadcast back, as a view (stride 0) |
 //! | LT, EQ | 1.0/0.0 | zeros |
 //! | IsClose, All | 1.0/0.0 | not differentiable (output is a constant) |
 //! | Permute | reorder dims (same storage) | g permuted back |
@@ -250,8 +250,17 @@ impl Function {
             let spread = ops.avgpool2d_backward(g, *kernel)?;
             return Function::ConvAddRelu.backward(ops, saved, input_shapes, needs, &spread);
         }
-        // A linear layer with its ReLU and a bias per column: one backend op masks the
-        // gradient, runs both products and sums the bias's gradient.
+        // A linear layer and a bias per column: one backend op runs both products and sums
+        // the bias's gradient (`matmul_add_backward`); with its ReLU, it masks the gradient
+        // first, in the same op.
+        if let Function::MatMulAdd = self
+            && input_shapes[0].len() == 2
+            && input_shapes[1].len() == 2
+            && per_channel(input_shapes[2], &[input_shapes[0][0], input_shapes[1][1]])
+        {
+            let [ga, gb, gbias] = ops.matmul_add_backward(&saved[0], &saved[1], g, needs)?;
+            return Ok(smallvec![ga, gb, gbias]);
+        }
         if let Function::MatMulAddRelu = self
             && input_shapes[0].len() == 2
             && input_shapes[1].len() == 2
@@ -293,7 +302,10 @@ impl Function {
             Function::Relu => one(zip_saved(ZipOp::ReluBack)),
             Function::Log => one(zip_saved(ZipOp::LogBack)),
             Function::Exp => one(zip_saved(ZipOp::Mul)),
-            Function::Sum(_) => one(ops.map(MapOp::Id, g, input_shapes[0])),
+            // The gradient spread over the summed dimensions as a view (stride 0), not a copy:
+            // the next chain rule reads it through its strides (leaves get it packed,
+            // `accumulate_derivative`).
+            Function::Sum(_) => one(Ok(g.relayout(g.layout().broadcast_to(input_shapes[0])?))),
             Function::Lt | Function::Eq => {
                 two(&|| zeros(input_shapes[0]), &|| zeros(input_shapes[1]))
             }
@@ -441,9 +453,10 @@ fn transpose(t: &TensorData) -> Result<TensorData> {
     t.permute(&order[..n])
 }
 
-/// Matrix product with MiniTorch's rules, plus `bias` when given: 2-D operands are lifted to a
-/// batch of 1 (by layout, without copying), the batch broadcasts, and when both operands were
-/// 2-D the result is 2-D. The bias must broadcast into the product's shape.
+/// Matrix product with MiniTorch's rules, plus `bias` when given: two 2-D operands go to the
+/// backend as they are (a 2-D product); with a 3-D one, a 2-D operand is lifted to a batch of
+/// 1 (by layout, without copying) and the batch broadcasts. The bias must broadcast into the
+/// product's shape.
 pub(crate) fn matmul(
     ops: &dyn TensorOps,
     a: &TensorData,
@@ -462,32 +475,34 @@ pub(crate) fn matmul(
     if a.shape()[ra - 1] != b.shape()[rb - 2] {
         return Err(err("inner dimensions differ"));
     }
-    let lift = |t: &TensorData| if t.dims() == 3 { t.clone() } else { t.lifted() };
-    let (a3, b3) = (lift(a), lift(b));
-    let (na, nb) = (a3.shape()[0], b3.shape()[0]);
-    if na != nb && na != 1 && nb != 1 {
-        return Err(err("batch sizes differ and neither is 1"));
-    }
-    let (rows, cols) = (a3.shape()[1], b3.shape()[2]);
-    let out = match bias {
-        None => ops.matmul(&a3, &b3)?,
-        Some((bias, relu)) => {
-            let shape = if ra == 2 && rb == 2 {
-                vec![rows, cols]
-            } else {
-                vec![na.max(nb), rows, cols]
-            };
-            broadcast_target("matmul_add", bias.shape(), &shape)?;
-            if relu {
-                ops.matmul_add_relu(&a3, &b3, bias)?
-            } else {
-                ops.matmul_add(&a3, &b3, bias)?
-            }
+    let lift = |t: &TensorData| {
+        if t.dims() == 3 || ra == rb {
+            t.clone()
+        } else {
+            t.lifted()
         }
     };
-    if ra == 2 && rb == 2 {
-        out.view(&out.shape()[1..])
+    let (a, b) = (lift(a), lift(b));
+    let batches = (ra == 3 || rb == 3).then(|| (a.shape()[0], b.shape()[0]));
+    if let Some((na, nb)) = batches
+        && na != nb
+        && na != 1
+        && nb != 1
+    {
+        return Err(err("batch sizes differ and neither is 1"));
+    }
+    let Some((bias, relu)) = bias else {
+        return ops.matmul(&a, &b);
+    };
+    let (rows, cols) = (a.shape()[a.dims() - 2], b.shape()[b.dims() - 1]);
+    let shape = match batches {
+        None => [rows, cols, 0],
+        Some((na, nb)) => [na.max(nb), rows, cols],
+    };
+    broadcast_target("matmul_add", bias.shape(), &shape[..a.dims()])?;
+    if relu {
+        ops.matmul_add_relu(&a, &b, bias)
     } else {
-        Ok(out)
+        ops.matmul_add(&a, &b, bias)
     }
 }

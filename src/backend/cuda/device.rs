@@ -26,6 +26,7 @@ use super::{launch, nvrtc};
 use crate::backend::simple::{check_gather, check_scatter};
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
+    with_batch,
 };
 use crate::error::{Error, Result};
 use crate::layout::{Dims, Layout, broadcast_target, shape_broadcast_for};
@@ -312,19 +313,8 @@ impl TensorOps for CudaOps {
     }
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
-        check_kernel_sizes("matmul", &[a, b])?;
-        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-        let gpu = gpu()?;
-        let (da, db) = (Operand::of(gpu, a)?, Operand::of(gpu, b)?);
-        let out = gpu.alloc(n * rows * cols)?;
-        let pointers = [
-            address(gpu, &out),
-            address(gpu, da.slice()?),
-            address(gpu, db.slice()?),
-        ];
-        let args = MatmulArgs::new(a.layout(), b.layout(), pointers, [n, rows, cols]);
-        gpu.launch("matmul_kernel", &args, launch::matmul(n, rows, cols))?;
-        Ok(output(out, Dims::new(&[n, rows, cols])?))
+        matmul_shape(a.shape(), b.shape())?;
+        with_batch(a, b, matmul3)
     }
 
     fn conv2d(
@@ -486,4 +476,21 @@ pub fn mm_practice(a: &[f64], b: &[f64], size: usize) -> Result<Vec<f64>> {
     gpu.stream
         .clone_dtoh(&out)
         .map_err(|e| driver_error("copying to the host", e))
+}
+
+/// The kernel's product of two 3-D operands (a batch of 1 broadcasts).
+fn matmul3(a: &TensorData, b: &TensorData) -> Result<TensorData> {
+    check_kernel_sizes("matmul", &[a, b])?;
+    let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+    let gpu = gpu()?;
+    let (da, db) = (Operand::of(gpu, a)?, Operand::of(gpu, b)?);
+    let out = gpu.alloc(n * rows * cols)?;
+    let pointers = [
+        address(gpu, &out),
+        address(gpu, da.slice()?),
+        address(gpu, db.slice()?),
+    ];
+    let args = MatmulArgs::new(a.layout(), b.layout(), pointers, [n, rows, cols]);
+    gpu.launch("matmul_kernel", &args, launch::matmul(n, rows, cols))?;
+    Ok(output(out, Dims::new(&[n, rows, cols])?))
 }

@@ -16,6 +16,7 @@ use super::launch;
 use crate::backend::simple::{check_gather, check_scatter};
 use crate::backend::{
     MapOp, ReduceOp, TensorOps, ZipOp, check_same_shape, conv2d_shape, matmul_shape, reduce_shape,
+    with_batch,
 };
 use crate::error::{Error, Result};
 use crate::layout::{Dims, broadcast_target, shape_broadcast_for};
@@ -156,9 +157,12 @@ impl TensorOps for CudaSimOps {
 
     fn matmul(&self, a: &TensorData, b: &TensorData) -> Result<TensorData> {
         check_kernel_sizes("matmul", &[a, b])?;
-        let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-        let out = run_matmul("matmul_kernel", sim_matmul_kernel, a, b)?;
-        Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
+        matmul_shape(a.shape(), b.shape())?;
+        with_batch(a, b, |a, b| {
+            let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
+            let out = run_matmul("matmul_kernel", sim_matmul_kernel, a, b)?;
+            Ok(TensorData::packed(out, Dims::new(&[n, rows, cols])?))
+        })
     }
 
     fn conv2d(

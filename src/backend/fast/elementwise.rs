@@ -54,7 +54,7 @@ pub(super) fn map(op: MapOp, a: &TensorData, out_shape: &[usize]) -> Result<Tens
             map_slice_wide(chunk, &input[start..], &f);
         }))?;
         profile::note(Path::Contiguous, parallel);
-        return Ok(TensorData::packed(out, a.layout().shape_dims()));
+        return Ok(TensorData::packed_like(out, a));
     }
     if out_shape.iter().product::<usize>() < TINY {
         return SimpleOps.map(op, a, out_shape);
@@ -259,7 +259,11 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
             },
             parallel,
         );
-        return Ok(TensorData::packed(out, out_shape));
+        return Ok(match (pa, pb) {
+            (true, _) => TensorData::packed_like(out, a),
+            (_, true) => TensorData::packed_like(out, b),
+            _ => TensorData::packed(out, out_shape),
+        });
     }
     if size < TINY {
         return simple::zip_into(op, a, b, out_shape);

@@ -69,16 +69,19 @@ pub(super) struct Matrices<'a> {
 }
 
 impl<'a> Matrices<'a> {
+    /// A 3-D operand's matrices, or a 2-D operand as a batch of one.
     pub(super) fn of(t: &TensorData, values: &'a [f64]) -> Matrices<'a> {
         let (shape, strides) = (t.shape(), t.strides());
+        // The stride of a size-1 dimension never applies and may be anything (even past
+        // isize::MAX): the kernels get 0 there.
+        let step = |d: usize| if shape[d] == 1 { 0 } else { strides[d] };
+        let rows = shape.len() - 2;
         Matrices {
             values,
             offset: t.offset(),
-            // The stride of a size-1 dimension never applies and may be anything (even past
-            // isize::MAX): the kernels get 0 there.
-            batch: if shape[0] == 1 { 0 } else { strides[0] },
-            row: if shape[1] == 1 { 0 } else { strides[1] },
-            col: if shape[2] == 1 { 0 } else { strides[2] },
+            batch: if rows == 0 { 0 } else { step(0) },
+            row: step(rows),
+            col: step(rows + 1),
         }
     }
 
@@ -132,10 +135,15 @@ pub(super) fn matmul(
     relu: bool,
 ) -> Result<TensorData> {
     let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-    let out_shape = Dims::new_for("matmul", &[n, rows, cols])?;
+    // Two 2-D operands give a 2-D product.
+    let out_shape = if a.dims() == 2 {
+        Dims::new_for("matmul", &[rows, cols])?
+    } else {
+        Dims::new_for("matmul", &[n, rows, cols])?
+    };
     let bias = match bias {
         None => None,
-        Some(bias) => match bias_step(bias, &out_shape)? {
+        Some(bias) => match bias_step(bias, &[n, rows, cols])? {
             Some(step) => Some((bias, step)),
             // A bias that varies along the rows: the product, then a broadcast add.
             None => {
@@ -162,7 +170,7 @@ pub(super) fn matmul(
         batches: n,
         rows,
         cols,
-        inner: a.shape()[2],
+        inner: a.shape()[a.dims() - 1],
     };
     let threads = rayon::current_num_threads();
     let kernel = choose_kernel(&problem, threads);
@@ -250,6 +258,7 @@ pub(super) fn choose_kernel(p: &Problem<'_>, threads: usize) -> Kernel {
             && small_gemm::suits(
                 small_gemm::Operand::new(p.a.values, p.a.row, p.a.col),
                 small_gemm::Operand::new(p.b.values, p.b.row, p.b.col),
+                p.cols,
             );
     if small { Kernel::Small } else { Kernel::Gemm }
 }
@@ -437,6 +446,16 @@ unsafe impl Sync for SharedProduct {}
 /// same for every row and batch — the step between its columns (0 or 1); `None` for any other
 /// bias. Fails when the bias does not broadcast into `shape`.
 fn bias_step(bias: &TensorData, shape: &[usize]) -> Result<Option<usize>> {
+    // A linear layer's (cols,) bias: its own stride.
+    if let ([len], &[step]) = (bias.shape(), bias.strides())
+        && *len == shape[2]
+    {
+        return Ok(match step {
+            _ if *len == 1 => Some(0),
+            0 | 1 => Some(step),
+            _ => None,
+        });
+    }
     let l = bias
         .layout()
         .broadcast_to(shape)

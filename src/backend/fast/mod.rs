@@ -101,6 +101,16 @@ impl TensorOps for FastOps {
         matmul::matmul(a, b, Some(bias), true)
     }
 
+    fn matmul_add_backward(
+        &self,
+        a: &TensorData,
+        b: &TensorData,
+        grad: &TensorData,
+        needs: [bool; 3],
+    ) -> Result<[Option<TensorData>; 3]> {
+        linear_backward::matmul_add_backward(a, b, grad, needs)
+    }
+
     fn matmul_add_relu_backward(
         &self,
         a: &TensorData,

@@ -185,8 +185,8 @@ impl<'a> Paired<'a> {
     }
 }
 
-/// Two products without a bias, `x[0][0] @ x[0][1]` and `x[1][0] @ x[1][1]` (3-D operands as
-/// for [`matmul`]): when both are paired ([`Paired`]), one team job in which each task
+/// Two products without a bias, `x[0][0] @ x[0][1]` and `x[1][0] @ x[1][1]` (operands as for
+/// [`matmul`]): when both are paired ([`Paired`]), one team job in which each task
 /// computes its half of both — the same halves of a weight on the same cores as the products
 /// alone, one synchronisation instead of two (a linear layer's backward, `linear_backward.rs`);
 /// otherwise one after the other.
@@ -207,7 +207,7 @@ pub(super) fn matmul_two(x: [[&TensorData; 2]; 2]) -> Result<[TensorData; 2]> {
             batches: shapes[i][0],
             rows: shapes[i][1],
             cols: shapes[i][2],
-            inner: x[i][0].shape()[2],
+            inner: x[i][0].shape()[x[i][0].dims() - 1],
         };
         let problems = [problem(0), problem(1)];
         let threads = rayon::current_num_threads();
@@ -215,10 +215,16 @@ pub(super) fn matmul_two(x: [[&TensorData; 2]; 2]) -> Result<[TensorData; 2]> {
             .iter()
             .all(|p| is_paired(p, choose_kernel(p, threads), threads))
         {
-            let out_shapes = [
-                Dims::new_for("matmul", &shapes[0])?,
-                Dims::new_for("matmul", &shapes[1])?,
-            ];
+            // Two 2-D operands give a 2-D product.
+            let out_shape = |i: usize| {
+                let [n, rows, cols] = shapes[i];
+                if x[i][0].dims() == 2 {
+                    Dims::new_for("matmul", &[rows, cols])
+                } else {
+                    Dims::new_for("matmul", &[n, rows, cols])
+                }
+            };
+            let out_shapes = [out_shape(0)?, out_shape(1)?];
             let sizes = [out_shapes[0].product(), out_shapes[1].product()];
             let mut outs = [
                 reserved("matmul", sizes[0], &out_shapes[0])?,

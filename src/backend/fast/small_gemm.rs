@@ -72,10 +72,11 @@ impl Start {
     }
 }
 
-/// True when one of the kernels reads `a @ b` with these strides: `b` unit-stride along its
-/// columns, or `a` along its rows and `b` along its columns.
-pub(super) fn suits(a: Operand, b: Operand) -> bool {
-    b.cols == 1 || (a.cols == 1 && b.rows == 1)
+/// True when one of the kernels reads `a @ b` (`n` columns) with these strides: `b`
+/// unit-stride along its columns, or `a` along its rows and `b` along its columns, or — for
+/// one column — `a` along its columns (the product is then computed as `(bᵀ @ aᵀ)ᵀ`).
+pub(super) fn suits(a: Operand, b: Operand, n: usize) -> bool {
+    b.cols == 1 || (a.cols == 1 && b.rows == 1) || (n == 1 && a.rows == 1)
 }
 
 /// True when this CPU runs the kernels of this module.
@@ -162,10 +163,11 @@ impl Product {
 /// The CPU must support AVX-512F ([`available`]) and the strides must [`suit`](suits) a
 /// kernel; every `a` position `i·rows + j·cols` for i < m, j < k must be readable (likewise
 /// `b` for i < k, j < n), a bias row readable for n values, and `c` writable for m rows of n
-/// values `ldc` apart.
+/// values `ldc` apart — `ldc` 1 for a one-column product that suits only transposed (a whole
+/// product's rows are its n columns apart; blocks of wider products suit untransposed).
 pub(super) unsafe fn gemm(p: Product, c: *mut f64, ldc: usize) {
     debug_assert!(
-        suits(p.a, p.b),
+        suits(p.a, p.b, p.n),
         "small_gemm::gemm called with unsuited strides"
     );
     // A one-column `b` is unit-stride both ways. Axpy would use one lane of each vector; dot
@@ -175,8 +177,35 @@ pub(super) unsafe fn gemm(p: Product, c: *mut f64, ldc: usize) {
     unsafe {
         if p.b.cols == 1 && !(dot_fits && p.n == 1) {
             axpy(p, c, ldc);
-        } else {
+        } else if dot_fits {
             dot(p, c, ldc);
+        } else {
+            // One column, `a` unit-stride along its columns (the `(k, m)ᵀ` of a weight's
+            // gradient `xᵀ @ g` for a one-unit layer): the m cells are the one row of
+            // `bᵀ @ aᵀ`, whose `aᵀ` is unit-stride along its columns: axpy, every cell
+            // starting from the bias's one value.
+            debug_assert!(p.n == 1 && p.a.rows == 1 && ldc == 1);
+            let transposed = Product {
+                m: 1,
+                n: p.m,
+                k: p.k,
+                a: Operand {
+                    ptr: p.b.ptr,
+                    rows: 0,
+                    cols: p.b.rows,
+                },
+                b: Operand {
+                    ptr: p.a.ptr,
+                    rows: p.a.cols,
+                    cols: p.a.rows,
+                },
+                start: match p.start {
+                    Start::Row { ptr, .. } => Start::Row { ptr, step: 0 },
+                    zero => zero,
+                },
+                relu: p.relu,
+            };
+            axpy(transposed, c, ldc);
         }
     }
 }
@@ -300,10 +329,10 @@ fn clamp(x: __m512d) -> __m512d {
 #[target_feature(enable = "avx512f")]
 unsafe fn dot(p: Product, c: *mut f64, ldc: usize) {
     let tail = lanes(p.k % 8);
-    for i in (0..p.m).step_by(DOT_TILE) {
-        let h = (p.m - i).min(DOT_TILE);
-        for j in (0..p.n).step_by(DOT_TILE) {
-            let w = (p.n - j).min(DOT_TILE);
+    for j in (0..p.n).step_by(DOT_TILE) {
+        let w = (p.n - j).min(DOT_TILE);
+        for i in (0..p.m).step_by(DOT_TILE) {
+            let h = (p.m - i).min(DOT_TILE);
             let tile = p.at_cell(i, j);
             // SAFETY: rows i..i+h of a, columns j..j+w of b, inside the operands and output.
             unsafe {
