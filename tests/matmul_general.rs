@@ -404,6 +404,67 @@ fn linear_relu_gradients_for_every_bias_shape() {
     }
 }
 
+/// A linear layer without its ReLU (`matmul_add`, whose 2-D backward with a bias per column
+/// is one backend op, `matmul_add_backward`) through autodiff, for a hidden layer's and an
+/// output layer's shapes (100 columns and 1) and each bias shape: every gradient against the
+/// reference's `matmul` then `add`, on every backend; and the backend op refuses operands of
+/// the wrong shapes with an error naming them.
+#[test]
+fn linear_gradients_for_every_bias_shape() {
+    let (m, k) = (10, 100);
+    for n in [100, 1] {
+        for bias_shape in [&[n][..], &[1, n], &[1], &[m, n]] {
+            let mut rng = Rng::seed(29);
+            let a = signed(&Tensor::rand(&[m, k], &mut rng).unwrap());
+            let b = signed(&Tensor::rand(&[k, n], &mut rng).unwrap());
+            let bias = signed(&Tensor::rand(bias_shape, &mut rng).unwrap());
+            let g = signed(&Tensor::rand(&[m, n], &mut rng).unwrap());
+            let run = |backend: Backend, fused: bool| {
+                let [x, w, c] = [&a, &b, &bias].map(|t| t.to(backend).requires_grad_(true));
+                let out = if fused {
+                    x.matmul_add(&w, &c).unwrap()
+                } else {
+                    x.matmul(&w).unwrap().add(&c).unwrap()
+                };
+                out.backward_with(&g.to(backend)).unwrap();
+                [x.grad().unwrap(), w.grad().unwrap(), c.grad().unwrap()]
+            };
+            let want = run(Backend::Simple, false);
+            for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+                for (name, (g, w)) in ["a", "b", "bias"]
+                    .iter()
+                    .zip(run(backend, true).iter().zip(&want))
+                {
+                    let what = format!("({m}, {k}) @ ({k}, {n}) + {bias_shape:?} on {backend}");
+                    assert_near(g, w, &format!("{what}: grad {name}"));
+                }
+            }
+        }
+    }
+    let zeros =
+        |shape: &[usize]| TensorData::new(vec![0.0; shape.iter().product()], shape).unwrap();
+    for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
+        let ops = backend.ops();
+        let on = |shape: &[usize]| ops.adopt(&zeros(shape)).unwrap();
+        let (a, b) = (on(&[2, 3]), on(&[3, 4]));
+        for (a, b, grad, names) in [
+            (&a, &b, &on(&[4, 2]), ["[4, 2]", "[2, 4]"]),
+            (&a, &on(&[4, 4]), &on(&[2, 4]), ["[2, 3]", "[4, 4]"]),
+            (&on(&[1, 2, 3]), &b, &on(&[2, 4]), ["[1, 2, 3]", "[3, 4]"]),
+        ] {
+            let err = ops
+                .matmul_add_backward(a, b, grad, [true; 3])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("matmul_add_backward:")
+                    && names.iter().all(|name| err.contains(name)),
+                "{backend}: {err}"
+            );
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
 
