@@ -592,3 +592,95 @@ fn ulps_apart_counts_representable_values() {
     assert_eq!(ulps_apart(-1e-300, 1e-300), u64::MAX);
     assert_eq!(ulps_apart(f64::MAX, f64::INFINITY), 1);
 }
+
+/// A sum over one dimension sends its gradient back as a stride-0 view (no copy): every op's
+/// backward, on every backend, must read it through its strides. Each op's output is summed
+/// over dimension 1, weighted (so the gradient differs along the other dimensions), and the
+/// inputs' gradients are compared with the reference backend's.
+#[test]
+fn gradients_through_a_sum_view_match_reference_for_every_op() {
+    use minitorch::nn::functional::{avgpool2d, logsoftmax, maxpool2d};
+    type Op = fn(&[Tensor]) -> minitorch::Result<Tensor>;
+    let cases: Vec<(&str, Vec<Vec<usize>>, Op)> = vec![
+        ("sigmoid", vec![vec![3, 4]], |t| t[0].sigmoid()),
+        ("mul", vec![vec![3, 4], vec![1, 4]], |t| t[0].mul(&t[1])),
+        ("matmul", vec![vec![3, 5], vec![5, 4]], |t| {
+            t[0].matmul(&t[1])
+        }),
+        ("matmul_add", vec![vec![3, 5], vec![5, 4], vec![4]], |t| {
+            t[0].matmul_add(&t[1], &t[2])
+        }),
+        (
+            "matmul_add_relu",
+            vec![vec![3, 5], vec![5, 4], vec![4]],
+            |t| t[0].matmul_add_relu(&t[1], &t[2]),
+        ),
+        ("batched matmul", vec![vec![2, 3, 5], vec![2, 5, 4]], |t| {
+            t[0].matmul(&t[1])
+        }),
+        (
+            "conv1d_add_relu",
+            vec![vec![2, 3, 9], vec![4, 3, 3], vec![4, 1]],
+            |t| t[0].conv1d_add_relu(&t[1], &t[2]),
+        ),
+        (
+            "conv2d_add_relu",
+            vec![vec![2, 3, 6, 6], vec![4, 3, 3, 3], vec![4, 1, 1]],
+            |t| t[0].conv2d_add_relu(&t[1], &t[2]),
+        ),
+        (
+            "conv2d_add_relu_avgpool",
+            vec![vec![2, 3, 8, 8], vec![4, 3, 3, 3], vec![4, 1, 1]],
+            |t| t[0].conv2d_add_relu_avgpool(&t[1], &t[2], (2, 2)),
+        ),
+        ("avgpool2d", vec![vec![2, 3, 4, 4]], |t| {
+            avgpool2d(&t[0], (2, 2))
+        }),
+        ("maxpool2d", vec![vec![2, 3, 4, 4]], |t| {
+            maxpool2d(&t[0], (2, 2))
+        }),
+        ("logsoftmax", vec![vec![3, 5]], |t| logsoftmax(&t[0], 1)),
+        ("max", vec![vec![3, 5, 2]], |t| t[0].max(2)),
+        ("permute", vec![vec![3, 4, 2]], |t| t[0].permute(&[2, 0, 1])),
+        ("embedding", vec![vec![6, 4]], |t| {
+            t[0].embedding(&[5, 0, 2, 2])
+        }),
+    ];
+    for (name, shapes, f) in cases {
+        let run = |backend: Backend| -> Vec<Tensor> {
+            let inputs: Vec<Tensor> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let n: usize = s.iter().product();
+                    let values = (0..n).map(|k| ((k * 37 + i * 11) % 17) as f64 / 8.0 - 1.0);
+                    Tensor::from_vec(values.collect(), s)
+                        .unwrap()
+                        .to(backend)
+                        .requires_grad_(true)
+                })
+                .collect();
+            let out = f(&inputs).unwrap();
+            let summed = out.sum(1).unwrap();
+            let n = summed.size();
+            let weights: Vec<f64> = (0..n).map(|k| 1.0 + k as f64 / 4.0).collect();
+            let w = Tensor::from_vec(weights, summed.shape())
+                .unwrap()
+                .to(backend);
+            summed
+                .mul(&w)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            inputs.iter().map(|t| t.grad().unwrap()).collect()
+        };
+        let want = run(Backend::Simple);
+        for &backend in BACKENDS.iter() {
+            for (i, (g, w)) in run(backend).iter().zip(&want).enumerate() {
+                common::assert_near(g, w, &format!("{name} on {backend}: input {i}"));
+            }
+        }
+    }
+}
