@@ -398,9 +398,9 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
             }
         }
     }
-    if H == 4 && W == 4 {
-        // SAFETY: a full 4 × 4 tile of the output, columns inside the bias row.
-        unsafe { store_sums_4x4(acc.as_flattened(), (start, relu), c, ldc) };
+    if W == 4 {
+        // SAFETY: H rows of 4 cells inside the output, columns inside the bias row.
+        unsafe { store_sums_rows(acc.as_flattened(), (start, relu), c, ldc) };
         return;
     }
     for (r, row) in acc.iter().enumerate() {
@@ -422,49 +422,49 @@ unsafe fn dot_tile<const H: usize, const W: usize>(
     }
 }
 
-/// Writes the lane sums of 16 accumulators (`v[4r + j]` for cell (r, j)) to a 4 × 4 tile of
-/// `c`, plus the bias row, clamped at 0 when `relu`. A tree of pairwise shuffles and adds turns the 16 vectors into two
-/// vectors of 8 sums in cell order, about half the work of 16 separate horizontal sums.
+/// Writes the lane sums of a tile's accumulators, rows of 4 (`v[4r + j]` for cell (r, j)),
+/// to its rows of `c`, plus the bias row, clamped at 0 when `relu`. Each accumulator's two
+/// 256-bit halves are added first; then per row a tree of pairwise shuffles and adds turns
+/// its 4 half-vectors into one vector of its 4 sums — all on 256-bit registers, which this
+/// CPU's 256-bit units shuffle and add in one pass where 512-bit ones take two (and about half
+/// the work of 4 separate horizontal sums).
 ///
 /// # Safety
-/// AVX-512F; `v` holds 16 accumulators; `c` is writable for 4 rows of 4 cells, `ldc` apart;
-/// a start row with step 1 holds 4 readable values.
+/// AVX-512F; `v` holds 4 accumulators per row; `c` is writable for `v.len() / 4` rows of 4
+/// cells, `ldc` apart; a start row with step 1 holds 4 readable values.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn store_sums_4x4(v: &[__m512d], (start, relu): (Start, bool), c: *mut f64, ldc: usize) {
-    // Pairs of vectors → one vector whose 128-bit lanes hold (sum of x's pair, sum of y's pair).
+unsafe fn store_sums_rows(v: &[__m512d], (start, relu): (Start, bool), c: *mut f64, ldc: usize) {
+    let fold =
+        |x: __m512d| _mm256_add_pd(_mm512_castpd512_pd256(x), _mm512_extractf64x4_pd::<1>(x));
+    // (x₀+x₁, y₀+y₁, x₂+x₃, y₂+y₃) of two 4-lane vectors.
     let pairs =
-        |x: __m512d, y: __m512d| _mm512_add_pd(_mm512_unpacklo_pd(x, y), _mm512_unpackhi_pd(x, y));
-    // Adds 128-bit lanes 0+1 and 2+3 of x, then of y: x's halves, then y's.
-    let halves = |x: __m512d, y: __m512d| {
-        _mm512_add_pd(
-            _mm512_shuffle_f64x2::<0b10_00_10_00>(x, y),
-            _mm512_shuffle_f64x2::<0b11_01_11_01>(x, y),
-        )
-    };
-    let t: [__m512d; 8] = std::array::from_fn(|i| pairs(v[2 * i], v[2 * i + 1]));
-    let s: [__m512d; 4] = std::array::from_fn(|i| halves(t[2 * i], t[2 * i + 1]));
-    // sums[0] holds cells 0..8 (rows 0 and 1), sums[1] cells 8..16 (rows 2 and 3).
-    let sums = [halves(s[0], s[1]), halves(s[2], s[3])];
-    // SAFETY: the caller's tile: 4 rows of 4 cells, `ldc` apart; 4 bias values when step is 1.
+        |x: __m256d, y: __m256d| _mm256_add_pd(_mm256_unpacklo_pd(x, y), _mm256_unpackhi_pd(x, y));
+    // SAFETY: the caller's tile: rows of 4 cells, `ldc` apart; 4 bias values when step is 1.
     unsafe {
         let bias = match start {
             Start::Zero => _mm256_setzero_pd(),
             Start::Row { ptr, step: 0 } => _mm256_set1_pd(*ptr),
             Start::Row { ptr, .. } => _mm256_loadu_pd(ptr),
         };
-        for (half, x) in sums.iter().enumerate() {
-            let rows = [_mm512_castpd512_pd256(*x), _mm512_extractf64x4_pd::<1>(*x)];
-            for (i, row) in rows.into_iter().enumerate() {
-                let sums = _mm256_add_pd(bias, row);
-                // As `clamp`, on 4 lanes.
-                let sums = if relu {
-                    _mm256_max_pd(sums, _mm256_setzero_pd())
-                } else {
-                    sums
-                };
-                _mm256_storeu_pd(c.add((2 * half + i) * ldc), sums);
-            }
+        for (r, row) in v.chunks_exact(4).enumerate() {
+            let (p01, p23) = (
+                pairs(fold(row[0]), fold(row[1])),
+                pairs(fold(row[2]), fold(row[3])),
+            );
+            // Lanes 0–1 of each pair plus lanes 2–3: the row's 4 sums in cell order.
+            let sums = _mm256_add_pd(
+                _mm256_permute2f128_pd::<0x20>(p01, p23),
+                _mm256_permute2f128_pd::<0x31>(p01, p23),
+            );
+            let sums = _mm256_add_pd(bias, sums);
+            // As `clamp`, on 4 lanes.
+            let sums = if relu {
+                _mm256_max_pd(sums, _mm256_setzero_pd())
+            } else {
+                sums
+            };
+            _mm256_storeu_pd(c.add(r * ldc), sums);
         }
     }
 }
