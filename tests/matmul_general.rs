@@ -366,12 +366,12 @@ fn linear_relu_backward_op_matches_the_reference() {
     }
 }
 
-/// A linear layer with its ReLU through autodiff, for each bias shape the one-op backward
-/// takes ((n,), (1, n) and a single value, (1,)) and one it does not (a bias per cell,
-/// (m, n)): every gradient against the reference's `relu(matmul_add)` composition.
-#[test]
-fn linear_relu_gradients_for_every_bias_shape() {
-    let (m, k, n) = (10, 100, 100);
+/// A linear layer `(m, k) @ (k, n) + bias`, with its ReLU (`matmul_add_relu`) or without
+/// (`matmul_add`), through autodiff for each bias shape the one-op backward takes ((n,),
+/// (1, n) and a single value, (1,)) and one it does not (a bias per cell, (m, n)): every
+/// gradient against the reference's composition of separate ops (`matmul_add` then `relu`;
+/// `matmul` then `add`), on every backend.
+fn linear_gradients_match_the_composition(relu: bool, (m, k, n): (usize, usize, usize)) {
     for bias_shape in [&[n][..], &[1, n], &[1], &[m, n]] {
         let mut rng = Rng::seed(23);
         let a = signed(&Tensor::rand(&[m, k], &mut rng).unwrap());
@@ -380,10 +380,11 @@ fn linear_relu_gradients_for_every_bias_shape() {
         let g = signed(&Tensor::rand(&[m, n], &mut rng).unwrap());
         let run = |backend: Backend, fused: bool| {
             let [x, w, c] = [&a, &b, &bias].map(|t| t.to(backend).requires_grad_(true));
-            let out = if fused {
-                x.matmul_add_relu(&w, &c).unwrap()
-            } else {
-                x.matmul_add(&w, &c).unwrap().relu().unwrap()
+            let out = match (relu, fused) {
+                (true, true) => x.matmul_add_relu(&w, &c).unwrap(),
+                (true, false) => x.matmul_add(&w, &c).unwrap().relu().unwrap(),
+                (false, true) => x.matmul_add(&w, &c).unwrap(),
+                (false, false) => x.matmul(&w).unwrap().add(&c).unwrap(),
             };
             out.backward_with(&g.to(backend)).unwrap();
             [x.grad().unwrap(), w.grad().unwrap(), c.grad().unwrap()]
@@ -394,53 +395,25 @@ fn linear_relu_gradients_for_every_bias_shape() {
                 .iter()
                 .zip(run(backend, true).iter().zip(&want))
             {
-                assert_near(
-                    g,
-                    w,
-                    &format!("bias {bias_shape:?} on {backend}: grad {name}"),
-                );
+                let what = format!("({m}, {k}) @ ({k}, {n}) + {bias_shape:?}, relu {relu}");
+                assert_near(g, w, &format!("{what} on {backend}: grad {name}"));
             }
         }
     }
 }
 
-/// A linear layer without its ReLU (`matmul_add`, whose 2-D backward with a bias per column
-/// is one backend op, `matmul_add_backward`) through autodiff, for a hidden layer's and an
-/// output layer's shapes (100 columns and 1) and each bias shape: every gradient against the
-/// reference's `matmul` then `add`, on every backend; and the backend op refuses operands of
-/// the wrong shapes with an error naming them.
+#[test]
+fn linear_relu_gradients_for_every_bias_shape() {
+    linear_gradients_match_the_composition(true, (10, 100, 100));
+}
+
+/// Without the ReLU, for a hidden layer's and an output layer's shapes (100 columns and 1);
+/// and the backend op (`matmul_add_backward`) refuses operands of the wrong shapes with an
+/// error naming them.
 #[test]
 fn linear_gradients_for_every_bias_shape() {
-    let (m, k) = (10, 100);
-    for n in [100, 1] {
-        for bias_shape in [&[n][..], &[1, n], &[1], &[m, n]] {
-            let mut rng = Rng::seed(29);
-            let a = signed(&Tensor::rand(&[m, k], &mut rng).unwrap());
-            let b = signed(&Tensor::rand(&[k, n], &mut rng).unwrap());
-            let bias = signed(&Tensor::rand(bias_shape, &mut rng).unwrap());
-            let g = signed(&Tensor::rand(&[m, n], &mut rng).unwrap());
-            let run = |backend: Backend, fused: bool| {
-                let [x, w, c] = [&a, &b, &bias].map(|t| t.to(backend).requires_grad_(true));
-                let out = if fused {
-                    x.matmul_add(&w, &c).unwrap()
-                } else {
-                    x.matmul(&w).unwrap().add(&c).unwrap()
-                };
-                out.backward_with(&g.to(backend)).unwrap();
-                [x.grad().unwrap(), w.grad().unwrap(), c.grad().unwrap()]
-            };
-            let want = run(Backend::Simple, false);
-            for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
-                for (name, (g, w)) in ["a", "b", "bias"]
-                    .iter()
-                    .zip(run(backend, true).iter().zip(&want))
-                {
-                    let what = format!("({m}, {k}) @ ({k}, {n}) + {bias_shape:?} on {backend}");
-                    assert_near(g, w, &format!("{what}: grad {name}"));
-                }
-            }
-        }
-    }
+    linear_gradients_match_the_composition(false, (10, 100, 100));
+    linear_gradients_match_the_composition(false, (10, 100, 1));
     let zeros =
         |shape: &[usize]| TensorData::new(vec![0.0; shape.iter().product()], shape).unwrap();
     for &backend in std::iter::once(&Backend::Simple).chain(BACKENDS.iter()) {
