@@ -440,14 +440,16 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<[usize; 3]> {
     Ok([batch, a[1], b[2]])
 }
 
-/// For backends whose kernels take 3-D operands: `kernel` on two 2-D operands lifted to a
-/// batch of one (layout only), the batch dimension taken off its result again; 3-D operands
-/// pass straight through.
+/// For backends whose kernels take 3-D operands: the shapes checked ([`matmul_shape`], so
+/// errors name the operands as given), then `kernel` on two 2-D operands lifted to a batch of
+/// one (layout only) with the batch dimension taken off its result again; 3-D operands pass
+/// straight through.
 pub(crate) fn with_batch(
     a: &TensorData,
     b: &TensorData,
     kernel: impl FnOnce(&TensorData, &TensorData) -> Result<TensorData>,
 ) -> Result<TensorData> {
+    matmul_shape(a.shape(), b.shape())?;
     if a.dims() == 2 && b.dims() == 2 {
         Ok(kernel(&a.lifted(), &b.lifted())?.squeeze(0))
     } else {

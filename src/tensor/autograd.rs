@@ -90,14 +90,6 @@ pub(crate) fn unbroadcast(
     if g.shape() == shape {
         return Ok(g);
     }
-    // Only leading size-1 dimensions differ (a bias's (1, n) gradient for its (n,)): the same
-    // values, a view.
-    if let Some(pad) = g.shape().len().checked_sub(shape.len())
-        && g.shape()[..pad].iter().all(|&d| d == 1)
-        && g.shape()[pad..] == *shape
-    {
-        return contiguous(ops, &g)?.view(shape);
-    }
     let target = shape_broadcast_for("backward", shape, g.shape())?;
     let mut g = if g.shape() != &*target {
         ops.map(MapOp::Id, &g, &target)?

@@ -259,11 +259,8 @@ pub(super) fn zip(op: ZipOp, a: &TensorData, b: &TensorData) -> Result<TensorDat
             },
             parallel,
         );
-        return Ok(match (pa, pb) {
-            (true, _) => TensorData::packed_like(out, a),
-            (_, true) => TensorData::packed_like(out, b),
-            _ => TensorData::packed(out, out_shape),
-        });
+        // The packed operand (one is) has the output's shape.
+        return Ok(TensorData::packed_like(out, if pa { a } else { b }));
     }
     if size < TINY {
         return simple::zip_into(op, a, b, out_shape);

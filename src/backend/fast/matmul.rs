@@ -21,8 +21,8 @@
 use super::{paired, small_gemm};
 use crate::backend::diagnostics::{self as profile, Path};
 use crate::backend::{MapOp, ZipOp, matmul_shape};
-use crate::error::{Error, Result};
-use crate::layout::Dims;
+use crate::error::Result;
+use crate::layout::{Dims, broadcast_target};
 use crate::tensor_data::{TensorData, reserved};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -135,12 +135,7 @@ pub(super) fn matmul(
     relu: bool,
 ) -> Result<TensorData> {
     let [n, rows, cols] = matmul_shape(a.shape(), b.shape())?;
-    // Two 2-D operands give a 2-D product.
-    let out_shape = if a.dims() == 2 {
-        Dims::new_for("matmul", &[rows, cols])?
-    } else {
-        Dims::new_for("matmul", &[n, rows, cols])?
-    };
+    let out_shape = output_dims(a, [n, rows, cols])?;
     let bias = match bias {
         None => None,
         Some(bias) => match bias_step(bias, &[n, rows, cols])? {
@@ -243,6 +238,16 @@ pub(super) fn matmul(
         parallel,
     );
     Ok(TensorData::packed(out, out_shape))
+}
+
+/// The shape of `a`'s product, `(n, rows, cols)` from `matmul_shape`: 2-D for two 2-D
+/// operands, else 3-D.
+pub(super) fn output_dims(a: &TensorData, [n, rows, cols]: [usize; 3]) -> Result<Dims> {
+    if a.dims() == 2 {
+        Dims::new_for("matmul", &[rows, cols])
+    } else {
+        Dims::new_for("matmul", &[n, rows, cols])
+    }
 }
 
 /// `small_gemm` for small products (and batches of mid-sized ones, one per thread) on CPUs and
@@ -446,27 +451,17 @@ unsafe impl Sync for SharedProduct {}
 /// same for every row and batch — the step between its columns (0 or 1); `None` for any other
 /// bias. Fails when the bias does not broadcast into `shape`.
 fn bias_step(bias: &TensorData, shape: &[usize]) -> Result<Option<usize>> {
-    // A linear layer's (cols,) bias: its own stride.
-    if let ([len], &[step]) = (bias.shape(), bias.strides())
-        && *len == shape[2]
-    {
-        return Ok(match step {
-            _ if *len == 1 => Some(0),
-            0 | 1 => Some(step),
-            _ => None,
-        });
-    }
-    let l = bias
-        .layout()
-        .broadcast_to(shape)
-        .map_err(|_| Error::BroadcastInto {
-            op: "matmul_add",
-            from: bias.shape().to_vec(),
-            to: shape.to_vec(),
-        })?;
-    let strides = l.strides();
-    let varies = |d: usize| shape[d] > 1 && strides[d] != 0;
-    Ok(match strides[2] {
+    broadcast_target("matmul_add", bias.shape(), shape)?;
+    // Right-aligned with the output, the bias's stride along output dimension d (0 where the
+    // bias has size 1 there, or no dimension: it broadcasts).
+    let pad = shape.len() - bias.dims();
+    let stride = |d: usize| {
+        d.checked_sub(pad)
+            .filter(|&i| bias.shape()[i] > 1)
+            .map_or(0, |i| bias.strides()[i])
+    };
+    let varies = |d: usize| shape[d] > 1 && stride(d) != 0;
+    Ok(match stride(2) {
         _ if varies(0) || varies(1) => None,
         _ if shape[2] == 1 => Some(0),
         s @ (0 | 1) => Some(s),

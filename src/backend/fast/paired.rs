@@ -8,15 +8,14 @@
 use super::matmul::matmul;
 #[cfg(target_arch = "x86_64")]
 use super::matmul::{
-    BiasRow, Kernel, Matrices, PARALLEL_MACS, Problem, SharedProduct, choose_kernel, small_product,
+    BiasRow, Kernel, Matrices, PARALLEL_MACS, Problem, SharedProduct, choose_kernel, output_dims,
+    small_product,
 };
 #[cfg(target_arch = "x86_64")]
 use crate::backend::diagnostics::{self as profile, Path};
 #[cfg(target_arch = "x86_64")]
 use crate::backend::matmul_shape;
 use crate::error::Result;
-#[cfg(target_arch = "x86_64")]
-use crate::layout::Dims;
 use crate::tensor_data::TensorData;
 #[cfg(target_arch = "x86_64")]
 use crate::tensor_data::reserved;
@@ -215,16 +214,10 @@ pub(super) fn matmul_two(x: [[&TensorData; 2]; 2]) -> Result<[TensorData; 2]> {
             .iter()
             .all(|p| is_paired(p, choose_kernel(p, threads), threads))
         {
-            // Two 2-D operands give a 2-D product.
-            let out_shape = |i: usize| {
-                let [n, rows, cols] = shapes[i];
-                if x[i][0].dims() == 2 {
-                    Dims::new_for("matmul", &[rows, cols])
-                } else {
-                    Dims::new_for("matmul", &[n, rows, cols])
-                }
-            };
-            let out_shapes = [out_shape(0)?, out_shape(1)?];
+            let out_shapes = [
+                output_dims(x[0][0], shapes[0])?,
+                output_dims(x[1][0], shapes[1])?,
+            ];
             let sizes = [out_shapes[0].product(), out_shapes[1].product()];
             let mut outs = [
                 reserved("matmul", sizes[0], &out_shapes[0])?,
